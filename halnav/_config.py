@@ -1,0 +1,82 @@
+"""Frozen settings shared by the transport, the navigator and the crawler."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["Limits"]
+
+_MAY_BE_ZERO = frozenset(
+    {
+        "retries",
+        "backoff_base",
+        "backoff_max",
+        "max_retry_after",
+        "retry_budget",
+        "retry_budget_min",
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class Limits:
+    """Concurrency, timeout, retry and size limits.
+
+    Every field has a default sized for real HAL APIs; override what you need::
+
+        Limits(concurrency=128, per_host=32, read_timeout=300.0)
+
+    Concurrency:
+        ``concurrency`` requests in flight at once in total, ``per_host`` at
+        most per origin (``None``: same as ``concurrency``).
+    Timeouts (seconds, ``None`` = no limit):
+        ``connect_timeout`` to get a connection, ``read_timeout`` between two
+        reads of the body, ``total_timeout`` for one whole attempt.
+    Retries:
+        ``retries`` extra attempts per request for connection errors, timeouts
+        and 502/503/504 on idempotent methods, and for 429/503 that carry
+        ``Retry-After`` on any method. Backoff is exponential from
+        ``backoff_base`` up to ``backoff_max`` with full jitter; a
+        ``Retry-After`` longer than ``max_retry_after`` is not waited for.
+        ``retry_budget`` bounds retries across the whole client: at most
+        ``retry_budget_min`` plus ``retry_budget`` times the number of requests
+        made so far, so a failing server is not hammered.
+    Sizes (hostile-input guards):
+        ``max_response_bytes`` per JSON body (binary downloads are streamed
+        and not limited), ``max_json_depth`` nesting, ``max_links`` per
+        document, ``max_href_length`` characters per href.
+    Paging:
+        ``readahead`` pages fetched in parallel when the page size is known.
+    """
+
+    concurrency: int = 64
+    per_host: int | None = None
+    connect_timeout: float | None = 15.0
+    read_timeout: float | None = 120.0
+    total_timeout: float | None = None
+    retries: int = 3
+    backoff_base: float = 0.2
+    backoff_max: float = 10.0
+    max_retry_after: float = 120.0
+    retry_budget: float = 0.2
+    retry_budget_min: int = 20
+    max_response_bytes: int = 64 * 1024 * 1024
+    max_json_depth: int = 128
+    max_links: int = 100_000
+    max_href_length: int = 8192
+    readahead: int = 8
+
+    def __attrs_post_init__(self) -> None:
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if value is None and field.name.endswith(("timeout", "per_host")):
+                continue
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Limits.{field.name} must be a number >= 0, got {value!r}")
+            if value == 0 and field.name not in _MAY_BE_ZERO:
+                raise ValueError(f"Limits.{field.name} must be positive, got {value!r}")
+
+    @property
+    def host_limit(self) -> int:
+        """The effective per-origin concurrency."""
+        return self.per_host if self.per_host is not None else self.concurrency

@@ -1,0 +1,220 @@
+"""The halnav exception tree.
+
+Every error halnav raises derives from :class:`HalnavError`. Errors carry their
+data as attributes and build their message from it; no message ever contains a
+token, password or refresh token.
+
+::
+
+    HalnavError
+    ├── DocumentError              the bytes are not a HAL document we can use (also ValueError)
+    ├── LinkNotFoundError          no link for a rel / selector (also LookupError)
+    ├── ActionNotFoundError        no action of that name (also LookupError)
+    ├── MissingVariablesError      a templated link lacks variables (also ValueError)
+    ├── UnsafeLinkError            a link we refuse to send (scheme, unexpanded template)
+    ├── LimitExceededError         a configured limit (size, depth, count) was hit
+    ├── StateError                 the Navigator is closed / used wrongly (also RuntimeError)
+    └── TransportError             the HTTP exchange failed
+        ├── ConnectError           no connection, or it dropped before a response
+        ├── RequestTimeoutError    connect / read / total timeout (also TimeoutError)
+        ├── HTTPStatusError        a 4xx / 5xx answer
+        │   └── AuthenticationError   401 after refreshing, or the token grant failed
+        ├── TLSError               certificate verification failed
+        └── RetryBudgetExceededError  retries were needed but the budget was spent
+
+Warnings: :class:`DeprecatedLinkWarning` (a traversed link carries
+``deprecation``), :class:`InsecureTLSWarning` (certificate checks switched off),
+:class:`TemplateWarning` (an href looks templated but is not marked so).
+
+Layer edges wrap the library errors below them (aiohttp -> ``TransportError``,
+cattrs / json -> ``DocumentError``) with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ActionNotFoundError",
+    "AuthenticationError",
+    "ConnectError",
+    "DeprecatedLinkWarning",
+    "DocumentError",
+    "HTTPStatusError",
+    "HalnavError",
+    "InsecureTLSWarning",
+    "LimitExceededError",
+    "LinkNotFoundError",
+    "MissingVariablesError",
+    "RequestTimeoutError",
+    "RetryBudgetExceededError",
+    "StateError",
+    "TLSError",
+    "TemplateWarning",
+    "TransportError",
+    "UnsafeLinkError",
+]
+
+
+def _names(items: Iterable[str]) -> str:
+    listed = sorted(set(items))
+    return ", ".join(listed) if listed else "(none)"
+
+
+class HalnavError(Exception):
+    """Root of every error halnav raises."""
+
+
+class DocumentError(HalnavError, ValueError):
+    """A response body is not a HAL document halnav can use.
+
+    ``path`` says where in the JSON it failed, e.g. ``$._links.self.href``.
+    """
+
+    def __init__(self, url: str, path: str, reason: str) -> None:
+        self.url = url
+        self.path = path
+        self.reason = reason
+        super().__init__(f"bad HAL document at {url}: {path}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.url, self.path, self.reason))
+
+
+class LinkNotFoundError(HalnavError, LookupError):
+    """No link matches the rel or selector; names the rels that were there."""
+
+    def __init__(self, url: str, rel: str, available: Iterable[str]) -> None:
+        self.url = url
+        self.rel = rel
+        self.available = tuple(sorted(set(available)))
+        super().__init__(f"no link {rel!r} on {url}; available: {_names(self.available)}")
+
+    def __str__(self) -> str:  # LookupError/KeyError would repr() the message otherwise
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.url, self.rel, self.available))
+
+
+class ActionNotFoundError(HalnavError, LookupError):
+    """No action of that name; names the actions that were there."""
+
+    def __init__(self, url: str, name: str, available: Iterable[str]) -> None:
+        self.url = url
+        self.name = name
+        self.available = tuple(sorted(set(available)))
+        super().__init__(f"no action {name!r} on {url}; available: {_names(self.available)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.url, self.name, self.available))
+
+
+class MissingVariablesError(HalnavError, ValueError):
+    """A templated link was expanded without the variables it requires."""
+
+    def __init__(self, href: str, missing: Iterable[str], wanted: Iterable[str]) -> None:
+        self.href = href
+        self.missing = tuple(sorted(set(missing)))
+        self.wanted = tuple(sorted(set(wanted)))
+        super().__init__(
+            f"template {href} needs {_names(self.missing)}; it takes: {_names(self.wanted)}"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.href, self.missing, self.wanted))
+
+
+class UnsafeLinkError(HalnavError, ValueError):
+    """halnav refuses to send this URL (a scheme other than http/https, an unexpanded template)."""
+
+    def __init__(self, href: str, reason: str) -> None:
+        self.href = href
+        self.reason = reason
+        super().__init__(f"refusing to request {href}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.href, self.reason))
+
+
+class LimitExceededError(HalnavError):
+    """A configured limit was hit: ``what`` exceeded ``limit`` at ``url``."""
+
+    def __init__(self, url: str, what: str, limit: int | float) -> None:
+        self.url = url
+        self.what = what
+        self.limit = limit
+        super().__init__(f"{what} exceeds the limit of {limit} at {url}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.url, self.what, self.limit))
+
+
+class StateError(HalnavError, RuntimeError):
+    """An object was used in a state that does not allow it (e.g. a closed Navigator)."""
+
+
+class TransportError(HalnavError):
+    """The HTTP exchange with ``url`` failed."""
+
+    def __init__(self, method: str, url: str, reason: str) -> None:
+        self.method = method
+        self.url = url
+        self.reason = reason
+        super().__init__(f"{method} {url}: {reason}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.method, self.url, self.reason))
+
+
+class ConnectError(TransportError):
+    """No connection could be made, or it dropped before a complete response."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """A connect, read or total timeout expired."""
+
+
+class TLSError(TransportError):
+    """The server's certificate could not be verified."""
+
+
+class RetryBudgetExceededError(TransportError):
+    """The request failed and the retry budget did not allow another try."""
+
+
+class HTTPStatusError(TransportError):
+    """The server answered with a 4xx or 5xx status.
+
+    ``detail`` is the server's own explanation when it gave one (Veeam
+    ``{"message"}``, problem+json ``detail``/``title``, OAuth
+    ``error_description``), else a short excerpt of the body.
+    """
+
+    def __init__(self, method: str, url: str, status: int, detail: str = "") -> None:
+        self.status = status
+        self.detail = detail
+        reason = f"HTTP {status}" + (f": {detail}" if detail else "")
+        super().__init__(method, url, reason)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.method, self.url, self.status, self.detail))
+
+
+class AuthenticationError(HTTPStatusError):
+    """Credentials were refused: a 401 that survived a refresh, or a failed token grant."""
+
+
+class DeprecatedLinkWarning(UserWarning):
+    """A traversed link carries a ``deprecation`` URL (HAL draft section 5.4)."""
+
+
+class InsecureTLSWarning(UserWarning):
+    """TLS certificate verification was switched off explicitly."""
+
+
+class TemplateWarning(UserWarning):
+    """An href contains ``{...}`` but is not marked ``templated: true``; it is used as is."""
