@@ -114,18 +114,35 @@ class ActionNotFoundError(HalnavError, LookupError):
 
 
 class MissingVariablesError(HalnavError, ValueError):
-    """A templated link was expanded without the variables it requires."""
+    """A templated link was expanded with the wrong variables.
 
-    def __init__(self, href: str, missing: Iterable[str], wanted: Iterable[str]) -> None:
+    ``missing`` are required variables not given, ``unknown`` given ones the
+    template does not take, ``wanted`` every variable it takes.
+    """
+
+    def __init__(
+        self,
+        href: str,
+        missing: Iterable[str],
+        wanted: Iterable[str],
+        *,
+        unknown: Iterable[str] = (),
+    ) -> None:
         self.href = href
         self.missing = tuple(sorted(set(missing)))
         self.wanted = tuple(sorted(set(wanted)))
+        self.unknown = tuple(sorted(set(unknown)))
+        problems = []
+        if self.missing:
+            problems.append(f"needs {_names(self.missing)}")
+        if self.unknown:
+            problems.append(f"does not take {_names(self.unknown)}")
         super().__init__(
-            f"template {href} needs {_names(self.missing)}; it takes: {_names(self.wanted)}"
+            f"template {href} {' and '.join(problems)}; it takes: {_names(self.wanted)}"
         )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.href, self.missing, self.wanted))
+        return (type(self), (self.href, self.missing, self.wanted), {"unknown": self.unknown})
 
 
 class UnsafeLinkError(HalnavError, ValueError):

@@ -1,0 +1,550 @@
+"""The wire rules: HAL + HAL-FORMS + Veeam ``_actions`` JSON to ``Document`` and back.
+
+Every rule about what the JSON looks like lives here, not on the models:
+
+* ``parse_document`` turns decoded JSON into a ``Document`` (HAL draft-11,
+  HAL-FORMS, Veeam ``_actions`` and page envelopes, a lenient mode for sloppy
+  servers). It is hand-written rather than a chain of cattrs hooks because it
+  is the hottest path of a bulk walk (benchmarked against ``json.loads``) and
+  because every value needs the document URL as context.
+* ``make_converter`` returns the cattrs converter that turns documents,
+  links and actions into JSON-ready data and structures a document's ``state``
+  into your own attrs classes with the Veeam reading rules (string booleans,
+  Json.NET dates), see ``structure_state``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+from urllib.parse import urljoin
+
+import attrs
+import cattrs
+
+from ._model import EMPTY, Action, Document, FormProperty, Link
+from .errors import DocumentError, LimitExceededError
+
+__all__ = [
+    "ParseOptions",
+    "decode_json",
+    "make_converter",
+    "parse",
+    "parse_document",
+    "structure_state",
+]
+
+T = TypeVar("T")
+
+_RESERVED: Final = ("_links", "_embedded", "_actions", "_templates")
+_LINK_KNOWN: Final = frozenset({"href", "templated"})
+_HTTP_PREFIXES: Final = ("http://", "https://")
+_FORMS_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@attrs.frozen(kw_only=True)
+class ParseOptions:
+    """How tolerant a parse is, and against what relative hrefs resolve.
+
+    ``lenient`` accepts string links (``"self": "http://..."``), a list-valued
+    ``_embedded`` and a single-object ``curies``. ``link_base`` resolves
+    relative hrefs against an API root instead of the document URL (Eve, and
+    Veeam v6+ hrefs such as ``v6/restoresessions/...``). The limits guard
+    against hostile documents.
+    """
+
+    lenient: bool = False
+    link_base: str | None = None
+    max_depth: int = 128
+    max_links: int = 100_000
+    max_href_length: int = 8192
+
+
+DEFAULT_OPTIONS: Final = ParseOptions()
+
+
+def decode_json(data: bytes | str, url: str) -> Any:
+    """``json.loads`` with failures turned into ``DocumentError`` naming ``url``.
+
+    Raises:
+        DocumentError: the bytes are not UTF-8 JSON or nest too deeply.
+    """
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(url, "$", f"malformed JSON: {exc.msg} at {exc.pos}") from exc
+    except UnicodeDecodeError as exc:
+        raise DocumentError(url, "$", f"body is not UTF-8: {exc.reason}") from exc
+    except RecursionError as exc:
+        raise DocumentError(url, "$", "JSON nests too deeply") from exc
+
+
+def parse(
+    data: bytes | str | Mapping[str, Any],
+    url: str,
+    *,
+    lenient: bool = False,
+    link_base: str | None = None,
+) -> Document:
+    """Parse a HAL (or Veeam) JSON document fetched from ``url``.
+
+    ``data`` is the raw body (bytes or str) or an already decoded mapping.
+
+    >>> doc = parse(b'{"_links": {"self": {"href": "/o"}}, "name": "x"}', "https://h/v5/o")
+    >>> doc.link("self").href, doc.state["name"]
+    ('https://h/o', 'x')
+
+    Raises:
+        DocumentError: malformed JSON, or a structure HAL does not allow
+            (the error says where: ``$._links.self.href``).
+    """
+    options = (
+        DEFAULT_OPTIONS
+        if not lenient and link_base is None
+        else ParseOptions(lenient=lenient, link_base=link_base)
+    )
+    if isinstance(data, bytes | bytearray | str):
+        return parse_document(decode_json(data, url), url, options, owned=True)
+    return parse_document(data, url, options, owned=False)
+
+
+class _Parser:
+    """One parse: carries the options and the running link count across the recursion."""
+
+    __slots__ = ("links_seen", "options", "root_url")
+
+    def __init__(self, options: ParseOptions, root_url: str) -> None:
+        self.options = options
+        self.root_url = root_url
+        self.links_seen = 0
+
+    def fail(self, path: str, reason: str) -> DocumentError:
+        return DocumentError(self.root_url, path, reason)
+
+    # -- hrefs ------------------------------------------------------------
+    def resolve(self, href: str, base: str, path: str) -> str:
+        if len(href) > self.options.max_href_length:
+            raise LimitExceededError(self.root_url, f"href at {path}", self.options.max_href_length)
+        if href.startswith(_HTTP_PREFIXES):
+            return href
+        return urljoin(base, href)
+
+    # -- links ------------------------------------------------------------
+    def link(
+        self, raw: Any, rel: str, base: str, context: str, path: str, problems: list[str]
+    ) -> Link | None:
+        if isinstance(raw, str):
+            if not self.options.lenient:
+                raise self.fail(path, f"expected a link object, got a string {raw[:80]!r}")
+            raw = {"href": raw}
+        elif not isinstance(raw, dict):
+            raise self.fail(path, f"expected a link object, got {type(raw).__name__}")
+        href = raw.get("href")
+        if not isinstance(href, str):
+            problems.append(f"{path}: no string href; link ignored")
+            return None
+        templated = raw.get("templated") is True  # only JSON true counts (HAL section 5.2)
+        if templated and href.startswith("{"):
+            resolved = href  # resolved after expansion, see Link.expand
+            if len(href) > self.options.max_href_length:
+                raise LimitExceededError(
+                    self.root_url, f"href at {path}", self.options.max_href_length
+                )
+        else:
+            resolved = self.resolve(href, base, path)
+            if not templated and "{" in href and "}" in href:
+                problems.append(f"{path}: href looks templated but templated is not true")
+        if len(raw) == 1 or (len(raw) == 2 and "templated" in raw):
+            props: Mapping[str, Any] = EMPTY
+        else:
+            props = MappingProxyType({k: v for k, v in raw.items() if k not in _LINK_KNOWN})
+        return Link(resolved, rel, context, templated, props)
+
+    def links(
+        self, raw: Any, base: str, context: str, path: str, problems: list[str]
+    ) -> tuple[dict[str, tuple[Link, ...]], dict[str, str]]:
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"_links must be an object, got {type(raw).__name__}")
+        out: dict[str, tuple[Link, ...]] = {}
+        curies: dict[str, str] = {}
+        for rel, value in raw.items():
+            where = f"{path}.{rel}"
+            if rel == "curies":
+                self.curies(value, base, where, curies)
+                continue
+            if isinstance(value, list):
+                self.links_seen += len(value)
+                self.check_link_count()
+                found = []
+                for i, item in enumerate(value):
+                    link = self.link(item, rel, base, context, f"{where}[{i}]", problems)
+                    if link is not None:
+                        found.append(link)
+                out[rel] = tuple(found)
+            else:
+                self.links_seen += 1
+                link = self.link(value, rel, base, context, where, problems)
+                out[rel] = (link,) if link is not None else ()
+        self.check_link_count()
+        return out, curies
+
+    def check_link_count(self) -> None:
+        if self.links_seen > self.options.max_links:
+            raise LimitExceededError(self.root_url, "links in one document", self.options.max_links)
+
+    def curies(self, raw: Any, base: str, path: str, out: dict[str, str]) -> None:
+        if isinstance(raw, dict) and self.options.lenient:
+            raw = [raw]  # willdurand/Hateoas sends a single object
+        if not isinstance(raw, list):
+            raise self.fail(path, "curies must be an array of link objects")
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                raise self.fail(f"{path}[{i}]", "expected a link object")
+            name, href = item.get("name"), item.get("href")
+            if not isinstance(name, str) or not isinstance(href, str) or "{rel}" not in href:
+                raise self.fail(f"{path}[{i}]", "a curie needs a name and an href with {rel}")
+            head, _, tail = href.partition("{rel}")
+            out[name] = self.resolve(head, base, path) + "{rel}" + tail
+
+    # -- actions ----------------------------------------------------------
+    def veeam_actions(self, raw: Any, base: str, context: str, path: str) -> dict[str, Action]:
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"_actions must be an object, got {type(raw).__name__}")
+        out: dict[str, Action] = {}
+        for name, value in raw.items():
+            where = f"{path}.{name}"
+            if not isinstance(value, dict):
+                raise self.fail(where, f"expected an action object, got {type(value).__name__}")
+            target = value.get("uri", value.get("href"))
+            if not isinstance(target, str):
+                raise self.fail(where, "an action needs a string 'uri' (or 'href')")
+            method = value.get("method")
+            method = method.upper() if isinstance(method, str) and method else "POST"
+            extra = {k: v for k, v in value.items() if k not in {"uri", "href", "method"}}
+            out[name] = Action(
+                name=name,
+                method=method,
+                target=self.resolve(target, base, where),
+                context=context,
+                extra=MappingProxyType(extra) if extra else EMPTY,
+            )
+        return out
+
+    def forms(
+        self, raw: Any, base: str, context: str, self_href: str | None, path: str
+    ) -> dict[str, Action]:
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"_templates must be an object, got {type(raw).__name__}")
+        out: dict[str, Action] = {}
+        for name, value in raw.items():
+            where = f"{path}.{name}"
+            if not isinstance(value, dict):
+                raise self.fail(where, "expected a HAL-FORMS template object")
+            target = value.get("target")
+            if isinstance(target, str) and target:
+                target = self.resolve(target, base, where)
+            elif self_href is not None:
+                target = self_href
+            else:
+                continue  # HAL-FORMS: no target and no self, so the template is ignored
+            method = value.get("method")
+            method = method.upper() if isinstance(method, str) else ""
+            if method not in _FORMS_METHODS:
+                method = "GET"  # HAL-FORMS: empty or unknown methods are GET
+            content_type = value.get("contentType")
+            title = value.get("title")
+            out[name] = Action(
+                name=name,
+                method=method,
+                target=target,
+                context=context,
+                content_type=content_type
+                if isinstance(content_type, str) and content_type
+                else "application/json",
+                title=title if isinstance(title, str) else None,
+                properties=self.form_properties(value.get("properties"), f"{where}.properties"),
+                source="_templates",
+            )
+        return out
+
+    def form_properties(self, raw: Any, path: str) -> tuple[FormProperty, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise self.fail(path, "properties must be an array")
+        out = []
+        known = {"name", "prompt", "required", "readOnly", "type", "value", "regex", "templated"}
+        for item in raw:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue  # HAL-FORMS: a property without a name is ignored
+            options = item.get("options")
+            out.append(
+                FormProperty(
+                    name=item["name"],
+                    prompt=item.get("prompt") if isinstance(item.get("prompt"), str) else None,
+                    required=item.get("required") is True,
+                    read_only=item.get("readOnly") is True,
+                    type=item["type"] if isinstance(item.get("type"), str) else "text",
+                    value=item.get("value", ""),
+                    regex=item.get("regex") if isinstance(item.get("regex"), str) else None,
+                    templated=item.get("templated") is True,
+                    options=MappingProxyType(options) if isinstance(options, dict) else None,
+                    extra=MappingProxyType(
+                        {k: v for k, v in item.items() if k not in known and k != "options"}
+                    ),
+                )
+            )
+        return tuple(out)
+
+    # -- documents --------------------------------------------------------
+    def document(
+        self,
+        raw: Any,
+        url: str,
+        base: str,
+        parent_curies: Mapping[str, str],
+        path: str,
+        depth: int,
+        owned: bool,
+    ) -> Document:
+        if depth > self.options.max_depth:
+            raise LimitExceededError(self.root_url, f"_embedded nesting at {path}", depth - 1)
+        if not isinstance(raw, dict):
+            raise self.fail(path, f"expected a JSON object, got {type(raw).__name__}")
+        state: dict[str, Any] = raw if owned else dict(raw)
+        problems: list[str] = []
+        raw_links = state.pop("_links", None)
+        raw_embedded = state.pop("_embedded", None)
+        raw_actions = state.pop("_actions", None)
+        raw_templates = state.pop("_templates", None)
+
+        links: dict[str, tuple[Link, ...]] = {}
+        curies: Mapping[str, str] = parent_curies
+        self_href: str | None = None
+        if raw_links is not None:
+            # An embedded resource's hrefs resolve against its own self (ketting #395).
+            raw_self = raw_links.get("self") if isinstance(raw_links, dict) else None
+            if isinstance(raw_self, dict) and isinstance(raw_self.get("href"), str):
+                self_href = self.resolve(raw_self["href"], base, f"{path}._links.self.href")
+                if self.options.link_base is None and path != "$":
+                    base = self_href
+                if path != "$":
+                    url = self_href
+            links, own_curies = self.links(raw_links, base, url, f"{path}._links", problems)
+            if own_curies:
+                curies = {**parent_curies, **own_curies}
+
+        actions: dict[str, Action] = {}
+        if raw_actions is not None:
+            actions = self.veeam_actions(raw_actions, base, url, f"{path}._actions")
+        if raw_templates is not None:
+            actions.update(
+                self.forms(raw_templates, base, url, self_href or url, f"{path}._templates")
+            )
+
+        embedded: dict[str, tuple[Document, ...]] = {}
+        if raw_embedded is not None:
+            embedded = self.embedded(raw_embedded, url, base, curies, path, depth, owned, links)
+
+        items: tuple[Document, ...] = ()
+        results = state.get("results")
+        if isinstance(results, list) and ("offset" in state or "limit" in state):
+            del state["results"]  # a Veeam page envelope: results are the page items
+            items = self.item_list(results, url, base, curies, f"{path}.results", depth, owned)
+        elif isinstance(state.get("_items"), list):
+            items = self.item_list(
+                state.pop("_items"), url, base, curies, f"{path}._items", depth, owned
+            )
+        elif len(embedded) == 1 and isinstance(raw_embedded, dict):
+            (only,) = raw_embedded.values()
+            if isinstance(only, list):
+                items = next(iter(embedded.values()))
+
+        return Document(
+            url=url,
+            state=MappingProxyType(state),
+            links=MappingProxyType(links) if links else EMPTY,
+            actions=MappingProxyType(actions) if actions else EMPTY,
+            embedded=MappingProxyType(embedded) if embedded else EMPTY,
+            items=items,
+            curies=MappingProxyType(dict(curies)) if curies else EMPTY,
+            problems=tuple(problems),
+        )
+
+    def item_list(
+        self,
+        raw: list[Any],
+        url: str,
+        base: str,
+        curies: Mapping[str, str],
+        path: str,
+        depth: int,
+        owned: bool,
+    ) -> tuple[Document, ...]:
+        # Items without a self are identified by their parent URL plus a JSON pointer.
+        pointer = f"{url}#{path[1:].replace('.', '/')}/"
+        return tuple(
+            self.document(item, f"{pointer}{i}", base, curies, f"{path}[{i}]", depth + 1, owned)
+            for i, item in enumerate(raw)
+        )
+
+    def embedded(
+        self,
+        raw: Any,
+        url: str,
+        base: str,
+        curies: Mapping[str, str],
+        path: str,
+        depth: int,
+        owned: bool,
+        links: dict[str, tuple[Link, ...]],
+    ) -> dict[str, tuple[Document, ...]]:
+        where = f"{path}._embedded"
+        if isinstance(raw, list):
+            if not self.options.lenient:
+                raise self.fail(where, "_embedded must be an object keyed by rel, got an array")
+            raw = {"item": raw}
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"_embedded must be an object, got {type(raw).__name__}")
+        out: dict[str, tuple[Document, ...]] = {}
+        for rel, value in raw.items():
+            values = value if isinstance(value, list) else [value]
+            docs = self.item_list(values, url, base, curies, f"{where}.{rel}", depth, owned)
+            out[rel] = docs
+            # Servers embed without a matching link (ketting #409): synthesise one from each
+            # embedded self, skipping hrefs the rel already links to.
+            known = {link.href for link in links.get(rel, ())}
+            extra = [
+                Link(doc.url, rel, url)
+                for doc in docs
+                if doc.self_url is not None and doc.url not in known
+            ]
+            if extra:
+                links[rel] = links.get(rel, ()) + tuple(extra)
+        return out
+
+
+def parse_document(
+    data: Any, url: str, options: ParseOptions = DEFAULT_OPTIONS, *, owned: bool = False
+) -> Document:
+    """Build a ``Document`` from decoded JSON fetched from ``url``.
+
+    ``owned=True`` lets the parser take the decoded dicts apart in place
+    instead of copying them (for JSON it just decoded itself).
+
+    Raises:
+        DocumentError: the JSON is not a resource object HAL allows.
+        LimitExceededError: a size limit in ``options`` was exceeded.
+    """
+    parser = _Parser(options, url)
+    base = options.link_base or url
+    try:
+        return parser.document(data, url, base, EMPTY, "$", 0, owned)
+    except RecursionError as exc:
+        raise DocumentError(url, "$", "document nests too deeply") from exc
+
+
+# -- the cattrs converter ----------------------------------------------------
+
+_NET_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def _parse_datetime(value: Any, _type: type) -> datetime:
+    """Json.NET dates (``2017-06-29T07:42:21.191694Z``, 7 fractional digits) or RFC 1123."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected a date string, got {value!r}")
+    match = _NET_DATE.match(value)
+    if match:
+        head, frac, zone = match.groups()
+        text = head + (frac[:7] if frac else "")  # Json.NET writes 7 digits; Python takes 6
+        parsed = datetime.fromisoformat(text)
+        if zone == "Z":
+            return parsed.replace(tzinfo=UTC)
+        if zone:
+            return datetime.fromisoformat(text + zone)
+        return parsed
+    return parsedate_to_datetime(value)
+
+
+def _parse_bool(value: Any, _type: type) -> bool:
+    """Veeam sends ``"true"``/``"False"`` strings as often as JSON booleans."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _unstructure_link(link: Link) -> dict[str, Any]:
+    out: dict[str, Any] = {"href": link.href}
+    if link.templated:
+        out["templated"] = True
+    out.update(link.props)
+    return out
+
+
+def _unstructure_action(action: Action) -> dict[str, Any]:
+    return {"method": action.method, "uri": action.target}
+
+
+def _unstructure_document(doc: Document) -> dict[str, Any]:
+    out = dict(doc.state)
+    links: dict[str, Any] = {
+        rel: [_unstructure_link(link) for link in links] for rel, links in doc.links.items()
+    }
+    if links:
+        out["_links"] = links
+    if doc.actions:
+        out["_actions"] = {name: _unstructure_action(a) for name, a in doc.actions.items()}
+    return out
+
+
+def make_converter() -> cattrs.Converter:
+    """A cattrs converter with halnav's wire rules registered.
+
+    Unstructures ``Document``/``Link``/``Action`` to JSON-ready data, and
+    structures a document's state into your attrs classes with the Veeam
+    reading rules: booleans also from ``"true"``/``"False"`` strings, datetimes
+    from Json.NET ISO strings or RFC 1123.
+    """
+    converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook(bool, _parse_bool)
+    converter.register_structure_hook(datetime, _parse_datetime)
+    converter.register_unstructure_hook(Link, _unstructure_link)
+    converter.register_unstructure_hook(Action, _unstructure_action)
+    converter.register_unstructure_hook(Document, _unstructure_document)
+    return converter
+
+
+_CONVERTER: Final = make_converter()
+
+
+def structure_state(doc: Document, cls: type[T], *, converter: cattrs.Converter | None = None) -> T:
+    """Structure ``doc.state`` into ``cls`` (an attrs class or any type cattrs knows).
+
+    Unknown keys are ignored (tolerant reader).
+
+    Raises:
+        DocumentError: the state does not fit ``cls``; says which field.
+    """
+    try:
+        return (converter or _CONVERTER).structure(dict(doc.state), cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        detail = (
+            "; ".join(cattrs.transform_error(exc))
+            if isinstance(exc, cattrs.BaseValidationError)
+            else str(exc)
+        )
+        raise DocumentError(doc.url, "$", f"state does not fit {cls.__name__}: {detail}") from exc
+
+
+def unstructure(value: Any) -> Any:
+    """JSON-ready data for a Document, Link or Action."""
+    return _CONVERTER.unstructure(value)

@@ -1,0 +1,378 @@
+"""Immutable values for parsed HAL documents: ``Link``, ``Action``, ``Document``.
+
+No I/O and no wire rules live here (those are in ``_convert``); this module only
+holds the values and the synchronous lookups on them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Final, cast
+from urllib.parse import urljoin
+
+import attrs
+import uritemplate
+
+from .errors import ActionNotFoundError, LinkNotFoundError, MissingVariablesError
+
+__all__ = ["EMPTY", "Action", "Document", "FormProperty", "Link", "Selector", "parse_selector"]
+
+EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+# Operators whose variables sit in the query part: leaving them out is normal use.
+_OPTIONAL_OPERATORS: Final = frozenset({"?", "&"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(href: str) -> tuple[uritemplate.URITemplate, frozenset[str], frozenset[str]]:
+    """Parse a URI template once; return it with its required and all variable names."""
+    template = uritemplate.URITemplate(href)
+    required: set[str] = set()
+    for variable in template.variables:
+        if variable.operator.value not in _OPTIONAL_OPERATORS:
+            required.update(variable.variable_names)
+    return template, frozenset(required), frozenset(template.variable_names)
+
+
+def _as_template_value(value: object) -> object:
+    # uritemplate drops 0 and False as if they were undefined (HAL-NOTES section 7):
+    # Veeam paging starts at offset=0, so scalars are turned into strings first.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_as_template_value(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _as_template_value(v) for k, v in value.items()}
+    return value
+
+
+@attrs.frozen(repr=False)
+class Link:
+    """One HAL link object.
+
+    ``href`` is absolute (resolved when parsed) unless the link is templated and
+    the template starts with an expression; ``context`` is the URL of the
+    document the link came from. Properties other than ``href``/``templated``
+    are in ``props`` (``name``, ``title``, ``type``, ``deprecation``,
+    ``profile``, ``hreflang`` have their own accessors; unknown ones are kept).
+
+    >>> link = Link("https://h/v5/m{?offset,limit}", "mailboxes", "https://h/v5/o", True)
+    >>> link.expand(offset=0, limit=30)
+    'https://h/v5/m?offset=0&limit=30'
+
+    Raises (``expand``): MissingVariablesError.
+    """
+
+    href: str
+    rel: str
+    context: str
+    templated: bool = False
+    props: Mapping[str, Any] = EMPTY
+
+    @property
+    def name(self) -> str | None:
+        """The link's ``name`` (a secondary key among links that share a rel)."""
+        return self._prop("name")
+
+    @property
+    def title(self) -> str | None:
+        """The human-readable ``title``."""
+        return self._prop("title")
+
+    @property
+    def type(self) -> str | None:
+        """The media type hint (``type``)."""
+        return self._prop("type")
+
+    @property
+    def deprecation(self) -> str | None:
+        """A URL explaining the deprecation, when the server deprecates this link."""
+        return self._prop("deprecation")
+
+    @property
+    def profile(self) -> str | None:
+        """The ``profile`` URI (RFC 6906)."""
+        return self._prop("profile")
+
+    @property
+    def hreflang(self) -> str | None:
+        """The language of the target (``hreflang``)."""
+        return self._prop("hreflang")
+
+    def _prop(self, key: str) -> str | None:
+        value = self.props.get(key)
+        return value if isinstance(value, str) else None
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """All variable names of a templated link (empty when not templated)."""
+        return _template(self.href)[2] if self.templated else frozenset()
+
+    def expand(self, **variables: object) -> str:
+        """Return the absolute URL with ``variables`` filled in.
+
+        Variables of path-style expressions (``{id}``, ``{/id}``, ``{+p}``) are
+        required; query expressions (``{?q}``, ``{&q}``) may be left out.
+        A link that is not templated takes no variables.
+
+        Raises:
+            MissingVariablesError: a required variable is missing, or a given
+                variable is not in the template.
+        """
+        if not self.templated:
+            if variables:
+                raise MissingVariablesError(self.href, (), (), unknown=variables)
+            return self.href
+        template, required, names = _template(self.href)
+        missing = required.difference(variables)
+        unknown = set(variables).difference(names)
+        if missing or unknown:
+            raise MissingVariablesError(self.href, missing, names, unknown=unknown)
+        values = {k: _as_template_value(v) for k, v in variables.items() if v is not None}
+        return urljoin(self.context, template.expand(cast(Any, values)))
+
+    def __repr__(self) -> str:
+        extra = " templated" if self.templated else ""
+        name = self.name
+        if name is not None:
+            extra += f" name={name!r}"
+        return f"<Link {self.rel} -> {self.href}{extra}>"
+
+
+@attrs.frozen
+class FormProperty:
+    """One HAL-FORMS property, with the defaults the HAL-FORMS spec gives."""
+
+    name: str
+    prompt: str | None = None
+    required: bool = False
+    read_only: bool = False
+    type: str = "text"
+    value: Any = ""
+    regex: str | None = None
+    templated: bool = False
+    options: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = EMPTY
+
+
+@attrs.frozen(repr=False)
+class Action:
+    """Something a resource lets you do: a Veeam ``_actions`` entry or a HAL-FORMS template.
+
+    ``target`` is the absolute URL to send to, ``method`` is upper case,
+    ``content_type`` the body encoding. Veeam actions have no ``properties``.
+    ``source`` is ``"_actions"`` or ``"_templates"``.
+    """
+
+    name: str
+    method: str
+    target: str
+    context: str
+    content_type: str = "application/json"
+    title: str | None = None
+    properties: tuple[FormProperty, ...] = ()
+    source: str = "_actions"
+    extra: Mapping[str, Any] = EMPTY
+
+    def __repr__(self) -> str:
+        return f"<Action {self.name} {self.method} {self.target}>"
+
+
+@attrs.frozen
+class Selector:
+    """A parsed rel selector: ``rel``, ``rel[2]``, ``rel[name:x]``, ``rel[prop:value]``."""
+
+    rel: str
+    index: int | None = None
+    key: str | None = None
+    value: str | None = None
+
+    def __str__(self) -> str:
+        if self.index is not None:
+            return f"{self.rel}[{self.index}]"
+        if self.key is not None:
+            return f"{self.rel}[{self.key}:{self.value}]"
+        return self.rel
+
+
+_SELECTOR = re.compile(r"^(?P<rel>.+?)\[(?:(?P<index>-?\d+)|(?P<key>[^:\]]+):(?P<value>[^\]]*))\]$")
+
+
+@functools.lru_cache(maxsize=1024)
+def parse_selector(text: str) -> Selector:
+    """Parse ``rel``, ``rel[0]`` or ``rel[name:x]`` (any link property may be the key)."""
+    match = _SELECTOR.match(text)
+    if match is None:
+        return Selector(text)
+    if match["index"] is not None:
+        return Selector(match["rel"], index=int(match["index"]))
+    return Selector(match["rel"], key=match["key"], value=match["value"])
+
+
+def _short(url: str) -> str:
+    path = url.split("?", 1)[0].rstrip("/")
+    parts = path.split("/")
+    if len(parts) <= 5:  # scheme, '', host, and two segments: short enough to show whole
+        return url
+    return ".../" + "/".join(parts[-2:]) + (url[len(path) :] if "?" in url else "")
+
+
+@attrs.frozen(repr=False)
+class Document:
+    """A parsed HAL resource.
+
+    ``url`` is where it was fetched (for embedded resources and page items:
+    their ``self``, or the parent's URL plus a JSON path when they have none).
+    ``state`` holds the domain fields without the reserved keys (``_links``,
+    ``_embedded``, ``_actions``, ``_templates``, and a Veeam page's ``results``).
+    ``links`` maps each rel to its links (always a tuple), ``actions`` each
+    action name to its Action, ``embedded`` each rel to its embedded Documents,
+    ``items`` the page items (Veeam ``results``, Eve ``_items``, or the single
+    array in ``_embedded``). ``curies`` maps prefixes to their templates.
+    ``problems`` lists what a tolerant parse skipped.
+
+    >>> doc.link("mailboxes").href                  # doctest: +SKIP
+    >>> doc.find_link("nope") is None               # doctest: +SKIP
+    >>> doc.action("exportToPst").method            # case-insensitive; doctest: +SKIP
+
+    Raises (``link``/``action``): LinkNotFoundError, ActionNotFoundError.
+    """
+
+    url: str
+    state: Mapping[str, Any] = EMPTY
+    links: Mapping[str, tuple[Link, ...]] = EMPTY
+    actions: Mapping[str, Action] = EMPTY
+    embedded: Mapping[str, tuple[Document, ...]] = EMPTY
+    items: tuple[Document, ...] = ()
+    curies: Mapping[str, str] = EMPTY
+    problems: tuple[str, ...] = ()
+
+    # -- identity ---------------------------------------------------------
+    @property
+    def self_url(self) -> str | None:
+        """The ``self`` href, if the document has one."""
+        links = self.links.get("self")
+        return links[0].href if links else None
+
+    @property
+    def canonical_url(self) -> str:
+        """``self`` when present, else the URL it was fetched from."""
+        return self.self_url or self.url
+
+    # -- links ------------------------------------------------------------
+    @property
+    def rels(self) -> tuple[str, ...]:
+        """Rels with at least one link, sorted (``curies`` is not a rel)."""
+        return tuple(sorted(rel for rel, links in self.links.items() if links))
+
+    def _rel_key(self, rel: str) -> str | None:
+        """The key in ``links`` for ``rel``, accepting CURIE compact or expanded forms."""
+        if rel in self.links:
+            return rel
+        lowered = rel.lower()
+        for key in self.links:
+            if key.lower() == lowered:  # IANA rels compare case-insensitively (RFC 8288)
+                return key
+        for prefix, template in self.curies.items():
+            head, _, tail = template.partition("{rel}")
+            if rel.startswith(head) and rel.endswith(tail) and len(rel) >= len(head) + len(tail):
+                compact = f"{prefix}:{rel[len(head) : len(rel) - len(tail)]}"
+                if compact in self.links:
+                    return compact
+            if rel.startswith(prefix + ":"):  # compact form given; links may use the expanded one
+                expanded = head + rel[len(prefix) + 1 :] + tail
+                if expanded in self.links:
+                    return expanded
+        return None
+
+    def links_for(self, selector: str) -> tuple[Link, ...]:
+        """All links matching ``selector`` (``rel``, ``rel[0]``, ``rel[name:x]``); may be empty."""
+        sel = parse_selector(selector)
+        key = self._rel_key(sel.rel)
+        if key is None:
+            return ()
+        links = self.links[key]
+        if sel.index is not None:
+            try:
+                return (links[sel.index],)
+            except IndexError:
+                return ()
+        if sel.key is not None:
+            return tuple(link for link in links if str(link.props.get(sel.key)) == sel.value)
+        return links
+
+    def find_link(self, selector: str) -> Link | None:
+        """The first link matching ``selector``, or None."""
+        links = self.links_for(selector)
+        return links[0] if links else None
+
+    def link(self, selector: str) -> Link:
+        """The first link matching ``selector``.
+
+        Raises:
+            LinkNotFoundError: nothing matches; the error lists the rels present.
+        """
+        links = self.links_for(selector)
+        if not links:
+            raise LinkNotFoundError(self.url, selector, self.rels)
+        return links[0]
+
+    # -- actions ----------------------------------------------------------
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """Names of the actions this document offers, sorted."""
+        return tuple(sorted(self.actions))
+
+    def find_action(self, name: str) -> Action | None:
+        """The action called ``name`` (case-insensitive: ``exportToPst`` finds ``exporttoPst``)."""
+        action = self.actions.get(name)
+        if action is not None:
+            return action
+        lowered = name.lower()
+        for key, candidate in self.actions.items():
+            if key.lower() == lowered:
+                return candidate
+        return None
+
+    def action(self, name: str) -> Action:
+        """The action called ``name``, matched case-insensitively.
+
+        Raises:
+            ActionNotFoundError: no such action; the error lists those present.
+        """
+        action = self.find_action(name)
+        if action is None:
+            raise ActionNotFoundError(self.url, name, self.actions)
+        return action
+
+    # -- embedded ---------------------------------------------------------
+    def embedded_for(self, rel: str) -> tuple[Document, ...]:
+        """Embedded documents under ``rel`` (CURIE forms accepted); may be empty."""
+        if rel in self.embedded:
+            return self.embedded[rel]
+        key = self._rel_key(rel)
+        return self.embedded.get(key, ()) if key is not None else ()
+
+    # -- display ----------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        """``doc["name"]`` reads a state field."""
+        return self.state[key]
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("iterate over doc.state, doc.links or doc.items explicitly")
+
+    def __repr__(self) -> str:
+        parts = [f"<Document {_short(self.url)}"]
+        parts.append(f"rels=[{', '.join(self.rels)}]")
+        if self.actions:
+            parts.append(f"actions=[{', '.join(self.action_names)}]")
+        if self.items:
+            parts.append(f"items={len(self.items)}")
+        if self.embedded:
+            parts.append(f"embedded=[{', '.join(sorted(self.embedded))}]")
+        return " ".join(parts) + ">"
