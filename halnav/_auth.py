@@ -1,0 +1,455 @@
+"""Authentication as aiohttp client middlewares.
+
+How auth plugs into the transport::
+
+    Transport.open()
+      └── auth.middleware(AuthContext(is_trusted=..., post_form=...))  -> one middleware
+    Transport.request(url)                  for every hop (redirects included)
+      └── session.request(..., middlewares=(mw,))   only when the hop's origin is trusted
+
+* The :class:`~halnav._transport.Transport` calls :meth:`Auth.middleware` once,
+  when it opens, and passes the middleware *per request*
+  (``session.request(..., middlewares=...)``), so auth works on a borrowed
+  session too. It passes it only for hops whose origin is trusted; the
+  middleware checks :attr:`AuthContext.is_trusted` again (defence in depth:
+  a middleware installed on a session by hand still never leaks a token).
+* A token endpoint is called through :attr:`AuthContext.post_form`, which the
+  transport supplies: a plain POST on the same session with no middlewares (no
+  recursion through auth), no concurrency slot (no deadlock when every slot
+  is held by a request waiting for the token), no retries, and the transport's
+  timeouts, TLS settings and error mapping.
+
+Nothing here knows about HAL. No token, refresh token or password appears in a
+repr, a message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, hdrs
+from yarl import URL
+
+from .errors import AuthenticationError, HalnavError, StateError, UnsafeLinkError
+
+__all__ = [
+    "Auth",
+    "AuthContext",
+    "BearerAuth",
+    "PasswordGrant",
+    "ProviderAuth",
+    "TokenProvider",
+    "error_detail",
+    "is_json_type",
+    "password_auth",
+]
+
+_log = logging.getLogger("halnav.auth")
+
+#: ``post_form(url, fields) -> (status, content_type, body)``
+PostForm = Callable[[str, Mapping[str, str]], Awaitable[tuple[int, str, bytes]]]
+
+
+@attrs.frozen
+class AuthContext:
+    """What a transport hands an :class:`Auth` when it opens.
+
+    ``is_trusted(url)`` says whether credentials may go to that URL's origin.
+    ``post_form(url, fields)`` POSTs an ``application/x-www-form-urlencoded``
+    body without any auth middleware and returns ``(status, media type,
+    body)``; it raises :class:`~halnav.errors.TransportError` subclasses for
+    connection failures and timeouts.
+    """
+
+    is_trusted: Callable[[URL], bool]
+    post_form: PostForm
+
+
+class Auth(Protocol):
+    """Anything a :class:`~halnav._transport.Transport` accepts as ``auth=``.
+
+    ``middleware(context)`` is called once per transport opening and returns
+    an aiohttp client middleware. The transport applies it only to requests
+    whose origin is trusted. Example, a fixed API-key header::
+
+        class ApiKey:
+            def __init__(self, key: str) -> None:
+                self._key = key
+
+            def middleware(self, context: AuthContext) -> ClientMiddlewareType:
+                async def mw(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+                    if context.is_trusted(req.url):
+                        req.headers["X-Api-Key"] = self._key
+                    return await handler(req)
+
+                return mw
+    """
+
+    def middleware(self, context: AuthContext) -> ClientMiddlewareType:
+        """Return the middleware that adds credentials to a (trusted) request."""
+        ...
+
+
+class TokenProvider(Protocol):
+    """A source of bearer tokens.
+
+    ``get_token()`` returns the current token (obtaining one if needed);
+    ``get_token(force_refresh=True)`` is called after the server refused the
+    current token with 401 and must return a new one or raise
+    :class:`~halnav.errors.AuthenticationError`.
+    """
+
+    async def get_token(self, *, force_refresh: bool = False) -> str:
+        """Return a bearer token."""
+        ...
+
+
+@runtime_checkable
+class _Bindable(Protocol):
+    def bind(self, context: AuthContext) -> None: ...
+
+
+class BearerAuth:
+    """A fixed bearer token, sent as ``Authorization: Bearer <token>`` to trusted origins.
+
+    Example::
+
+        Transport(auth=BearerAuth(os.environ["TOKEN"]), trusted_origins=["https://vbo:4443"])
+    """
+
+    __slots__ = ("_header",)
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return "BearerAuth(token='***')"
+
+    def middleware(self, context: AuthContext) -> ClientMiddlewareType:
+        """Return the middleware that sets the Authorization header."""
+        header = self._header
+        is_trusted = context.is_trusted
+
+        async def bearer(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+            if is_trusted(req.url):
+                req.headers[hdrs.AUTHORIZATION] = header
+            return await handler(req)
+
+        return bearer
+
+
+class ProviderAuth:
+    """Bearer tokens from a :class:`TokenProvider`, refreshed once on 401.
+
+    Each trusted request gets ``Authorization: Bearer <get_token()>``. When the
+    server answers 401, the middleware asks the provider for a new token
+    (``force_refresh=True``, unless another request already replaced the token
+    it used) and sends the request once more; a second 401 is returned as is
+    and the transport raises :class:`~halnav.errors.AuthenticationError`.
+
+    A provider with a ``bind(context)`` method (like :class:`PasswordGrant`)
+    is bound to the transport's :class:`AuthContext` when the transport opens.
+
+    Example::
+
+        auth = ProviderAuth(PasswordGrant("https://vbo:4443/v5/token", "tech\\\\admin", pw))
+    """
+
+    __slots__ = ("_provider",)
+
+    def __init__(self, provider: TokenProvider) -> None:
+        self._provider = provider
+
+    def __repr__(self) -> str:
+        return f"ProviderAuth({self._provider!r})"
+
+    @property
+    def provider(self) -> TokenProvider:
+        """The token provider."""
+        return self._provider
+
+    def middleware(self, context: AuthContext) -> ClientMiddlewareType:
+        """Bind the provider (if it wants a context) and return the bearer middleware."""
+        provider = self._provider
+        if isinstance(provider, _Bindable):
+            provider.bind(context)
+        is_trusted = context.is_trusted
+
+        async def bearer(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+            if not is_trusted(req.url):
+                return await handler(req)
+            token = await provider.get_token()
+            req.headers[hdrs.AUTHORIZATION] = f"Bearer {token}"
+            resp = await handler(req)
+            if resp.status != 401:
+                return resp
+            # Give the connection back before asking for a token: the token
+            # request may need a connection from the same (limited) pool.
+            resp.release()
+            fresh = await provider.get_token()
+            if fresh == token:
+                fresh = await provider.get_token(force_refresh=True)
+            req.headers[hdrs.AUTHORIZATION] = f"Bearer {fresh}"
+            return await handler(req)
+
+        return bearer
+
+
+class PasswordGrant:
+    """OAuth2 resource-owner password grant with refresh (Veeam ``POST /v5/token``).
+
+    Sends ``grant_type=password&username=..&password=..`` (plus ``extra``
+    fields) form-encoded to ``token_url``; keeps ``access_token``,
+    ``refresh_token`` and the expiry (``expires_in``, else ``.expires`` as
+    RFC 1123 or ISO 8601). Refreshes with ``grant_type=refresh_token`` when
+    fewer than ``refresh_margin`` seconds remain (at most half the token's
+    lifetime, so short-lived tokens are not refreshed on every call) or when
+    forced after a 401; a refused refresh (400/401) falls back to the password
+    grant. Concurrent callers share one token request (single flight).
+
+    The password is only ever sent to a trusted origin. Use it through
+    :func:`password_auth` / :class:`ProviderAuth`; the transport binds it to
+    its session when it opens.
+
+    Example::
+
+        auth = password_auth("https://vbo:4443/v5/token", "tech\\\\admin", pw)
+
+    Raises (from :meth:`get_token`):
+        AuthenticationError: the token endpoint refused the grant (message
+            carries the server's ``error_description``).
+        UnsafeLinkError: ``token_url``'s origin is not trusted.
+        StateError: not bound to a transport yet.
+        TransportError: the token endpoint could not be reached.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        username: str,
+        password: str,
+        *,
+        refresh_margin: float = 60.0,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        if refresh_margin < 0:
+            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        self._token_url = token_url
+        self._username = username
+        self._password = password
+        self._margin = refresh_margin
+        self._extra = dict(extra or {})
+        self._context: AuthContext | None = None
+        self._access: str | None = None
+        self._refresh: str | None = None
+        self._refresh_at: float | None = None  # time.monotonic() deadline
+        self._generation = 0  # bumped whenever a new access token is stored
+        self._attempts = 0  # bumped whenever a grant is tried
+        self._failure: BaseException | None = None
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"PasswordGrant(token_url={self._token_url!r}, username={self._username!r},"
+            " password='***')"
+        )
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint."""
+        return self._token_url
+
+    def bind(self, context: AuthContext) -> None:
+        """Use ``context`` (the transport's session) for token requests."""
+        self._context = context
+
+    def _fresh(self) -> bool:
+        return self._access is not None and (
+            self._refresh_at is None or time.monotonic() < self._refresh_at
+        )
+
+    async def get_token(self, *, force_refresh: bool = False) -> str:
+        """Return the access token, obtaining or refreshing it when needed."""
+        if not force_refresh and self._fresh():
+            assert self._access is not None
+            return self._access
+        generation, attempts = self._generation, self._attempts
+        async with self._lock:
+            if self._generation != generation and self._access is not None:
+                # Someone stored a new token while we waited: it is the one we want.
+                return self._access
+            if self._attempts != attempts and self._failure is not None:
+                # The grant we waited for failed; do not hammer the endpoint.
+                raise copy.copy(self._failure)
+            if not force_refresh and self._fresh():
+                assert self._access is not None
+                return self._access
+            self._attempts += 1
+            try:
+                await self._obtain()
+            except BaseException as exc:
+                self._failure = exc if isinstance(exc, HalnavError) else None
+                raise
+            self._failure = None
+            self._generation += 1
+            assert self._access is not None
+            return self._access
+
+    async def _obtain(self) -> None:
+        if self._refresh is not None:
+            refresh = self._refresh
+            self._refresh = None
+            try:
+                await self._grant({"grant_type": "refresh_token", "refresh_token": refresh})
+            except AuthenticationError as exc:
+                if exc.status not in (400, 401):
+                    raise
+                _log.debug("refresh refused by %s (HTTP %s); using the password grant",
+                           self._token_url, exc.status)  # fmt: skip
+            else:
+                return
+        await self._grant(
+            {"grant_type": "password", "username": self._username, "password": self._password}
+        )
+
+    async def _grant(self, fields: dict[str, str]) -> None:
+        context = self._context
+        if context is None:
+            raise StateError(
+                "PasswordGrant is not bound to a session; pass it to a Transport "
+                "(auth=password_auth(...)) or call bind() first"
+            )
+        if not context.is_trusted(URL(self._token_url, encoded=True)):
+            raise UnsafeLinkError(
+                self._token_url,
+                "the token endpoint's origin is not trusted, so no credentials are sent "
+                "there; add it to trusted_origins",
+            )
+        for key, value in self._extra.items():
+            fields.setdefault(key, value)
+        status, content_type, body = await context.post_form(self._token_url, fields)
+        if status != 200:
+            detail = error_detail(content_type, body)
+            if self._password and self._password in detail:
+                detail = detail.replace(self._password, "***")
+            raise AuthenticationError("POST", self._token_url, status, detail)
+        self._store(status, body)
+
+    def _store(self, status: int, body: bytes) -> None:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("access_token"), str):
+            raise AuthenticationError(
+                "POST", self._token_url, status, "the token response has no access_token"
+            )
+        self._access = doc["access_token"]
+        refresh = doc.get("refresh_token")
+        self._refresh = refresh if isinstance(refresh, str) and refresh else None
+        lifetime = _lifetime(doc)
+        if lifetime is None:
+            self._refresh_at = None
+        else:
+            margin = min(self._margin, lifetime / 2)
+            self._refresh_at = time.monotonic() + lifetime - margin
+
+
+def _lifetime(doc: Mapping[str, object]) -> float | None:
+    """Seconds the token lives: ``expires_in``, else ``.expires`` (RFC 1123 / ISO 8601)."""
+    expires_in = doc.get("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return max(0.0, float(expires_in))
+    if isinstance(expires_in, str):
+        try:
+            return max(0.0, float(expires_in))
+        except ValueError:
+            pass
+    expires = doc.get(".expires")
+    if not isinstance(expires, str):
+        return None
+    try:
+        when = parsedate_to_datetime(expires)
+    except (TypeError, ValueError):
+        try:
+            when = datetime.fromisoformat(expires)
+        except ValueError:
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def password_auth(
+    token_url: str,
+    username: str,
+    password: str,
+    *,
+    refresh_margin: float = 60.0,
+    extra: Mapping[str, str] | None = None,
+) -> ProviderAuth:
+    """Bearer auth from an OAuth2 password grant (the Veeam ``/v5/token`` shape).
+
+    Example::
+
+        Transport(auth=password_auth("https://vbo:4443/v5/token", user, pw),
+                  trusted_origins=["https://vbo:4443"])
+    """
+    return ProviderAuth(
+        PasswordGrant(token_url, username, password, refresh_margin=refresh_margin, extra=extra)
+    )
+
+
+# --- helpers shared with _transport (which may import this module, not the reverse) ---
+
+_DETAIL_KEYS = ("message", "detail", "title", "error_description", "error")
+_JSON_TYPES = frozenset(
+    {
+        "application/json",
+        "application/hal+json",
+        "application/problem+json",
+        "application/prs.hal-forms+json",
+    }
+)
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a lowercased media type (no parameters) is JSON (``+json`` included)."""
+    return content_type in _JSON_TYPES or content_type.endswith("+json")
+
+
+def error_detail(content_type: str, body: bytes, limit: int = 200) -> str:
+    """The server's own explanation in an error body, on one line, at most ``limit`` chars.
+
+    Looks for (any key case) Veeam ``message``, problem+json ``detail`` /
+    ``title``, OAuth ``error_description`` / ``error``; else an excerpt of the
+    text body.
+    """
+    if not body:
+        return ""
+    if is_json_type(content_type) or body.lstrip()[:1] == b"{":
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            lowered = {k.lower(): v for k, v in doc.items() if isinstance(k, str)}
+            for key in _DETAIL_KEYS:
+                value = lowered.get(key)
+                if isinstance(value, str) and value.strip():
+                    return _one_line(value, limit)
+    return _one_line(body[: limit * 4].decode("utf-8", "replace"), limit)
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

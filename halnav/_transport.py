@@ -1,0 +1,754 @@
+"""HTTP transport: owns or borrows an aiohttp session; limits, retries, redirects, errors.
+
+One :meth:`Transport.request` call is::
+
+    request(method, url)
+      for each hop (redirects, at most 10):          credentials decided per hop
+        for each attempt (1 + Limits.retries):       backoff sleeps hold no slot
+          acquire per-origin slot, then global slot
+          session.request(..., allow_redirects=False, middlewares=auth-if-trusted)
+          read the body (bounded) or stream it to a file
+        raise / retry on connection errors, timeouts, 429/502/503/504
+      raise HTTPStatusError for >= 400, return Response otherwise
+
+aiohttp exceptions are mapped to :mod:`halnav.errors` here and nowhere else.
+Nothing here knows about HAL; the navigator parses :attr:`Response.body`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import random
+import re
+import ssl
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote, urljoin
+
+import aiohttp
+import attrs
+from aiohttp import ClientMiddlewareType, ClientResponse
+from multidict import CIMultiDict
+from yarl import URL
+
+from ._auth import Auth, AuthContext, error_detail, is_json_type
+from ._config import Limits
+from .errors import (
+    AuthenticationError,
+    ConnectError,
+    HalnavError,
+    HTTPStatusError,
+    InsecureTLSWarning,
+    LimitExceededError,
+    RequestTimeoutError,
+    StateError,
+    TLSError,
+    TransportError,
+    UnsafeLinkError,
+)
+
+__all__ = ["DEFAULT_ACCEPT", "Response", "Transport", "TransportStatistics"]
+
+_log = logging.getLogger("halnav.transport")
+
+DEFAULT_ACCEPT: Final = "application/hal+json, application/json;q=0.9, */*;q=0.5"
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+_RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_SENSITIVE: Final = ("Authorization", "Cookie", "Proxy-Authorization")
+_MAX_HOPS: Final = 10
+_CHUNK: Final = 64 * 1024
+_ERROR_BODY_CAP: Final = 64 * 1024  # an error body only feeds HTTPStatusError.detail
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+# Characters a URL may not carry unencoded; hrefs with them are quoted, others sent as is.
+_NEEDS_QUOTING: Final = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]")
+_URL_SAFE: Final = "%:/?#[]@!$&'()*+,;=~-._"
+
+_Origin = tuple[str, str, int]  # scheme, lowercased host, effective port
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@attrs.frozen(repr=False)
+class Response:
+    """One HTTP answer, read in full (or streamed to :attr:`path`).
+
+    ``url`` is the final URL after redirects; ``headers`` are
+    case-insensitive; ``content_type`` is the lowercased media type without
+    parameters (``""`` when the server sent none).
+    """
+
+    method: str
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content_type: str
+    body: bytes
+    path: Path | None = None
+    _streamed: int = attrs.field(default=0, kw_only=True, alias="streamed")
+
+    @property
+    def size(self) -> int:
+        """Bytes of body received (also when streamed to a file)."""
+        return self._streamed if self.path is not None else len(self.body)
+
+    def __repr__(self) -> str:
+        where = f" -> {self.path}" if self.path is not None else ""
+        ctype = self.content_type or "no content type"
+        head = f"<Response {self.status} {self.method} {self.url}"
+        return f"{head} {ctype} {self.size} bytes{where}>"
+
+
+@attrs.frozen
+class TransportStatistics:
+    """Counters of a :class:`Transport` since it was created.
+
+    ``requests`` counts attempts sent (retries and redirect hops included),
+    ``retry_budget_spent`` the retries refused because the budget was used up,
+    ``errors`` the calls that ended in an exception.
+    """
+
+    requests: int
+    responses: int
+    retries: int
+    retry_budget_spent: int
+    in_flight: int
+    max_in_flight: int
+    bytes_received: int
+    redirects: int
+    errors: int
+
+
+class _OriginState:
+    """Per-origin bookkeeping: the concurrency slot and whether credentials may go there."""
+
+    __slots__ = ("semaphore", "trusted")
+
+    def __init__(self, semaphore: asyncio.Semaphore | None, trusted: bool) -> None:
+        self.semaphore = semaphore
+        self.trusted = trusted
+
+
+class _NoSlot:
+    """Stands in for a per-origin semaphore when per_host >= concurrency."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+_NO_SLOT: Final = _NoSlot()
+
+
+class Transport:
+    """Sends HTTP requests for the navigator: limits, retries, redirects, auth scoping.
+
+    Example::
+
+        async with contextlib.aclosing(Transport(trusted_origins=["https://vbo:4443"])) as t:
+            response = await t.request("GET", "https://vbo:4443/v5/RestoreSessions")
+
+    ``auth`` only reaches origins added with ``trusted_origins`` / :meth:`trust`.
+    TLS is verified by default; ``cafile`` trusts a private CA, ``insecure``
+    switches verification off (warns :class:`~halnav.errors.InsecureTLSWarning`),
+    ``ssl_context`` wins over both. A borrowed ``session`` is never closed here.
+
+    Raises (from :meth:`request`):
+        UnsafeLinkError: not an http(s) URL, or it carries user:password.
+        ConnectError, RequestTimeoutError, TLSError: the exchange failed.
+        HTTPStatusError / AuthenticationError: a 4xx / 5xx answer (after retries).
+        LimitExceededError: a body larger than ``Limits.max_response_bytes``.
+        TransportError: too many redirects, other aiohttp failures.
+        StateError: the transport was closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits = Limits(),  # noqa: B008 - Limits is frozen, a shared default is safe
+        session: aiohttp.ClientSession | None = None,
+        auth: Auth | None = None,
+        trusted_origins: Iterable[str] = (),
+        cafile: str | None = None,
+        insecure: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str = "halnav/0.1",
+    ) -> None:
+        self._limits = limits
+        self._session = session
+        self._owned = session is None
+        self._auth = auth
+        self._insecure = insecure and ssl_context is None
+        self._ssl: ssl.SSLContext | bool
+        if ssl_context is not None:
+            self._ssl = ssl_context
+        elif insecure:
+            self._ssl = False
+        elif cafile is not None:
+            self._ssl = ssl.create_default_context(cafile=cafile)
+        else:
+            self._ssl = True
+        self._timeout = aiohttp.ClientTimeout(
+            total=limits.total_timeout,
+            sock_connect=limits.connect_timeout,
+            sock_read=limits.read_timeout,
+        )
+        base: CIMultiDict[str] = CIMultiDict({"User-Agent": user_agent})
+        if headers:
+            base.update(headers)
+        self._base_headers = base
+        self._default_headers = CIMultiDict(base)
+        self._default_headers["Accept"] = DEFAULT_ACCEPT
+        self._trusted: set[_Origin] = set()
+        self._origins: dict[_Origin, _OriginState] = {}
+        self._global = asyncio.Semaphore(limits.concurrency)
+        self._per_origin = limits.host_limit < limits.concurrency
+        self._middlewares: tuple[ClientMiddlewareType, ...] | None = None
+        self._state = _State.UNOPENED
+        self._open_lock = asyncio.Lock()
+        # counters
+        self._calls = 0
+        self._attempts = 0
+        self._responses = 0
+        self._retries = 0
+        self._budget_spent = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._bytes = 0
+        self._redirects = 0
+        self._errors = 0
+        for origin in trusted_origins:
+            self.trust(origin)
+
+    # --- state -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        trusted = ", ".join(sorted(_origin_text(o) for o in self._trusted)) or "none"
+        limits = self._limits
+        return (
+            f"<Transport {self._state.value} {'owned' if self._owned else 'borrowed'} session"
+            f" trusted=[{trusted}] concurrency={limits.concurrency}"
+            f" per_host={limits.host_limit} retries={limits.retries}"
+            f" auth={type(self._auth).__name__ if self._auth is not None else 'none'}>"
+        )
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this transport enforces."""
+        return self._limits
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session (``None`` until opened when owned)."""
+        return self._session
+
+    async def open(self) -> None:
+        """Create the owned session (if none was borrowed) and bind auth. Idempotent.
+
+        Raises:
+            StateError: the transport was closed.
+        """
+        if self._state is _State.OPEN:
+            return
+        async with self._open_lock:
+            state: _State = self._state  # re-read: another task may have opened or closed it
+            if state is _State.CLOSED:
+                raise StateError("the Transport is closed")
+            if state is _State.OPEN:
+                return
+            if self._insecure:
+                warnings.warn(
+                    "TLS certificate verification is switched off (insecure=True); "
+                    "use it only against a test server",
+                    InsecureTLSWarning,
+                    stacklevel=3,
+                )
+            if self._session is None:
+                connector = aiohttp.TCPConnector(
+                    limit=self._limits.concurrency,
+                    limit_per_host=self._limits.host_limit,
+                    ssl=self._ssl,
+                )
+                self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            if self._auth is not None:
+                context = AuthContext(is_trusted=self._url_trusted, post_form=self._post_form)
+                self._middlewares = (self._auth.middleware(context),)
+            self._state = _State.OPEN
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it. Idempotent."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        session = self._session
+        if self._owned and session is not None:
+            await session.close()
+
+    def statistics(self) -> TransportStatistics:
+        """A snapshot of the counters."""
+        return TransportStatistics(
+            requests=self._attempts,
+            responses=self._responses,
+            retries=self._retries,
+            retry_budget_spent=self._budget_spent,
+            in_flight=self._in_flight,
+            max_in_flight=self._max_in_flight,
+            bytes_received=self._bytes,
+            redirects=self._redirects,
+            errors=self._errors,
+        )
+
+    # --- trust -------------------------------------------------------------------------
+
+    def trust(self, origin_or_url: str) -> None:
+        """Allow credentials to go to this origin (``scheme://host[:port]``; a URL is cut).
+
+        Raises:
+            UnsafeLinkError: not an http(s) URL.
+        """
+        origin = _origin(_parse(origin_or_url))
+        self._trusted.add(origin)
+        state = self._origins.get(origin)
+        if state is not None:
+            state.trusted = True
+
+    def is_trusted(self, url: str) -> bool:
+        """Whether credentials may be sent to ``url`` (scheme, host and effective port)."""
+        try:
+            return self._url_trusted(_parse(url))
+        except UnsafeLinkError:
+            return False
+
+    def _url_trusted(self, url: URL) -> bool:
+        if url.scheme not in _DEFAULT_PORTS or not url.host:
+            return False
+        return (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme]) in self._trusted
+
+    def _origin_state(self, origin: _Origin) -> _OriginState:
+        state = self._origins.get(origin)
+        if state is None:
+            semaphore = asyncio.Semaphore(self._limits.host_limit) if self._per_origin else None
+            state = self._origins[origin] = _OriginState(semaphore, origin in self._trusted)
+        return state
+
+    # --- requests ----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+        data: object = None,
+        params: Mapping[str, str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+        accept: str = DEFAULT_ACCEPT,
+    ) -> Response:
+        """Send one request, following redirects; return the final answer (< 400).
+
+        With ``to``, a successful non-JSON answer is streamed to that file
+        (atomically: a ``.{name}.*.part`` file next to it, renamed at the end,
+        removed on any failure) and :attr:`Response.body` is ``b""``.
+        """
+        if self._state is not _State.OPEN:
+            await self.open()
+        method = method.upper()
+        target = _parse(url)
+        if params:
+            target = target.update_query(params)
+        self._calls += 1
+        if headers is None and accept is DEFAULT_ACCEPT:
+            sent = self._default_headers
+        else:
+            sent = CIMultiDict(self._base_headers)
+            sent["Accept"] = accept
+            if headers:
+                sent.update(headers)
+        first = _origin(target)
+        destination = Path(to) if to is not None else None
+        for _hop in range(_MAX_HOPS + 1):
+            origin = _origin(target)
+            state = self._origin_state(origin)
+            hop_headers = sent
+            if origin != first and not state.trusted and any(h in sent for h in _SENSITIVE):
+                hop_headers = CIMultiDict(sent)
+                for name in _SENSITIVE:
+                    hop_headers.popall(name, None)
+            response = await self._send(
+                method, target, state, headers=hop_headers, json=json, data=data, to=destination
+            )
+            location = response.headers.get("Location") if response.status in _REDIRECTS else None
+            if location is None:
+                return response
+            self._redirects += 1
+            try:
+                target = _parse(urljoin(response.url, location))
+            except UnsafeLinkError as exc:
+                self._errors += 1
+                exc.add_note(f"redirected to it by {method} {response.url}")
+                raise
+            if response.status in (301, 302, 303) and method != "HEAD":
+                method = "GET"
+                json = data = None
+                if "Content-Type" in sent:
+                    sent = CIMultiDict(sent)
+                    sent.popall("Content-Type")
+        self._errors += 1
+        raise TransportError(method, str(target), f"more than {_MAX_HOPS} redirects")
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        state: _OriginState,
+        *,
+        headers: CIMultiDict[str],
+        json: object,
+        data: object,
+        to: Path | None,
+    ) -> Response:
+        """One hop: attempts with retries; raises for failures and statuses >= 400."""
+        limits = self._limits
+        idempotent = method in _IDEMPOTENT
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._attempt(
+                    method,
+                    url,
+                    state,
+                    headers=headers,
+                    json=json,
+                    data=data,
+                    to=to,
+                    attempt=attempt,
+                )
+            except HalnavError as exc:
+                self._fail(exc, attempt)
+                raise
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error, unsent = _map_error(exc, method, str(url), limits)
+                retry = (idempotent or unsent) and not isinstance(error, TLSError)
+                if not retry or attempt > limits.retries or not self._may_retry(error):
+                    self._fail(error, attempt)
+                    raise error from exc
+                delay = self._backoff(attempt)
+            else:
+                status = response.status
+                if status < 400:
+                    return response
+                authenticated = status == 401 and state.trusted and self._middlewares is not None
+                cls = AuthenticationError if authenticated else HTTPStatusError
+                status_error = cls(
+                    method, response.url, status, error_detail(response.content_type, response.body)
+                )
+                wait = (
+                    _retry_after(response.headers.get("Retry-After"))
+                    if status in _RETRY_AFTER_STATUSES
+                    else None
+                )
+                if wait is not None and wait > limits.max_retry_after:
+                    status_error.add_note(
+                        f"the server asked to retry after {wait:.0f} s, longer than "
+                        f"Limits.max_retry_after={limits.max_retry_after:g} s"
+                    )
+                    self._fail(status_error, attempt)
+                    raise status_error
+                if wait is None and (not idempotent or status not in _RETRY_STATUSES):
+                    self._fail(status_error, attempt)
+                    raise status_error
+                if attempt > limits.retries or not self._may_retry(status_error):
+                    self._fail(status_error, attempt)
+                    raise status_error
+                delay = wait if wait is not None else self._backoff(attempt)
+            self._retries += 1
+            # The slot was released when the attempt ended: waiting holds nothing.
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: URL,
+        state: _OriginState,
+        *,
+        headers: CIMultiDict[str],
+        json: object,
+        data: object,
+        to: Path | None,
+        attempt: int,
+    ) -> Response:
+        session = self._session
+        if session is None or self._state is not _State.OPEN:
+            raise StateError("the Transport is closed")
+        middlewares = self._middlewares if state.trusted else None
+        # Per-origin slot first, so a request queued for a busy host holds no global slot.
+        async with state.semaphore or _NO_SLOT, self._global:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            self._attempts += 1
+            started = time.monotonic()
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=json,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                    ssl=self._ssl,
+                    middlewares=middlewares,
+                ) as resp:
+                    self._responses += 1
+                    status = resp.status
+                    raw_type = resp.headers.get("Content-Type")
+                    content_type = resp.content_type.lower() if raw_type else ""
+                    url_text = str(url)
+                    if to is not None and 200 <= status < 300 and not is_json_type(content_type):
+                        size = await _stream(resp, to)
+                        self._bytes += size
+                        response = Response(
+                            method,
+                            url_text,
+                            status,
+                            resp.headers,
+                            content_type,
+                            b"",
+                            to,
+                            streamed=size,
+                        )
+                    else:
+                        body = await self._read(resp, url_text, truncate=status >= 400)
+                        self._bytes += len(body)
+                        response = Response(
+                            method, url_text, status, resp.headers, content_type, body
+                        )
+            finally:
+                self._in_flight -= 1
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "%s %s -> %s in %.3f s (attempt %d)",
+                method,
+                response.url,
+                status,
+                time.monotonic() - started,
+                attempt,
+            )
+        return response
+
+    async def _read(self, resp: ClientResponse, url: str, *, truncate: bool) -> bytes:
+        """The body, at most ``max_response_bytes`` (error bodies are cut, not refused)."""
+        limit = min(self._limits.max_response_bytes, _ERROR_BODY_CAP) if truncate else (
+            self._limits.max_response_bytes
+        )  # fmt: skip
+        length = resp.content_length
+        # Content-Length counts encoded bytes; only trust it when there is no encoding.
+        if length is not None and "Content-Encoding" not in resp.headers:
+            if length <= limit:
+                return await resp.read()
+            if not truncate:
+                raise LimitExceededError(url, "response body", limit)
+        chunks = bytearray()
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            chunks += chunk
+            if len(chunks) > limit:
+                if truncate:
+                    return bytes(chunks[:limit])
+                raise LimitExceededError(url, "response body", limit)
+        return bytes(chunks)
+
+    async def _post_form(self, url: str, fields: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """POST a form for auth (token grants): no middlewares, no slot, no retries."""
+        session = self._session
+        if session is None or self._state is not _State.OPEN:
+            raise StateError("the Transport is not open")
+        target = _parse(url)
+        self._attempts += 1
+        started = time.monotonic()
+        try:
+            async with session.post(
+                target,
+                data=dict(fields),
+                headers={
+                    "Accept": "application/json",
+                    "User-Agent": self._base_headers["User-Agent"],
+                },
+                allow_redirects=False,
+                timeout=self._timeout,
+                ssl=self._ssl,
+                middlewares=(),
+            ) as resp:
+                self._responses += 1
+                raw_type = resp.headers.get("Content-Type")
+                content_type = resp.content_type.lower() if raw_type else ""
+                body = await self._read(resp, url, truncate=True)
+                self._bytes += len(body)
+                status = resp.status
+        except HalnavError:
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error, _unsent = _map_error(exc, "POST", url, self._limits)
+            raise error from exc
+        _log.debug("POST %s -> %s in %.3f s (token)", url, status, time.monotonic() - started)
+        return status, content_type, body
+
+    # --- retries -----------------------------------------------------------------------
+
+    def _may_retry(self, error: BaseException) -> bool:
+        limits = self._limits
+        if self._retries < limits.retry_budget_min + limits.retry_budget * self._calls:
+            return True
+        self._budget_spent += 1
+        error.add_note(
+            f"not retried: the retry budget is spent ({self._retries} retries for "
+            f"{self._calls} requests; Limits.retry_budget={limits.retry_budget:g}, "
+            f"retry_budget_min={limits.retry_budget_min})"
+        )
+        return False
+
+    def _backoff(self, attempt: int) -> float:
+        limits = self._limits
+        ceiling = min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    def _fail(self, error: BaseException, attempt: int) -> None:
+        self._errors += 1
+        if attempt > 1:
+            error.add_note(f"after {attempt} attempts")
+
+
+# --- module helpers ----------------------------------------------------------------------
+
+
+def _parse(url: str) -> URL:
+    """An absolute http(s) URL, percent-escapes kept as sent (``%3D`` stays ``%3D``)."""
+    if _NEEDS_QUOTING.search(url) is not None:
+        url = quote(url, safe=_URL_SAFE)
+    try:
+        parsed = URL(url, encoded=True)
+    except (TypeError, ValueError) as exc:
+        raise UnsafeLinkError(url, f"not a valid URL ({exc})") from exc
+    if parsed.scheme not in _DEFAULT_PORTS:
+        scheme = f"scheme {parsed.scheme!r}" if parsed.scheme else "no scheme"
+        raise UnsafeLinkError(url, f"{scheme}; only absolute http and https URLs are requested")
+    if not parsed.host:
+        raise UnsafeLinkError(url, "no host")
+    if parsed.raw_user is not None or parsed.raw_password is not None:
+        raise UnsafeLinkError(
+            str(parsed.with_user(None)), "credentials in the URL (user@host) are refused; use auth="
+        )
+    return parsed
+
+
+def _origin(url: URL) -> _Origin:
+    scheme = url.scheme
+    host = url.host
+    assert host is not None  # _parse guarantees it
+    return (scheme, host, url.port or _DEFAULT_PORTS[scheme])
+
+
+def _origin_text(origin: _Origin) -> str:
+    scheme, host, port = origin
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if _DEFAULT_PORTS[scheme] == port else f"{scheme}://{host}:{port}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _map_error(
+    exc: BaseException, method: str, url: str, limits: Limits
+) -> tuple[TransportError, bool]:
+    """The halnav error for an aiohttp failure, and whether the request surely never left."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLSError(
+            method,
+            url,
+            f"the server's certificate could not be verified ({exc.certificate_error}); "
+            "trust the server's CA with cafile= / --cafile, or, for a test server only, "
+            "switch verification off with insecure=True / --insecure",
+        ), False
+    if isinstance(exc, aiohttp.ClientConnectorSSLError):
+        return TLSError(method, url, f"TLS handshake failed ({exc})"), False
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return RequestTimeoutError(
+            method, url, f"connect timeout ({_seconds(limits.connect_timeout)}) expired"
+        ), True
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return RequestTimeoutError(
+            method, url, f"read timeout ({_seconds(limits.read_timeout)}) expired"
+        ), False
+    if isinstance(exc, TimeoutError):
+        return RequestTimeoutError(
+            method, url, f"total timeout ({_seconds(limits.total_timeout)}) expired"
+        ), False
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(method, url, f"cannot connect ({exc.os_error})"), True
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ConnectError(method, url, f"the response body was cut short ({exc})"), False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectError(method, url, "the server closed the connection"), False
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return ConnectError(method, url, f"connection failed ({type(exc).__name__}: {exc})"), False
+    return TransportError(method, url, f"{type(exc).__name__}: {exc}"), False
+
+
+def _seconds(value: float | None) -> str:
+    return "no limit" if value is None else f"{value:g} s"
+
+
+async def _stream(resp: ClientResponse, to: Path) -> int:
+    """Write the body to ``to`` atomically; on any failure nothing is left behind."""
+    fd, part = tempfile.mkstemp(prefix=f".{to.name}.", suffix=".part", dir=to.parent)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as file:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                # A synchronous write of <= 64 KiB takes microseconds on a local
+                # disk; an executor hop per chunk would cost more than it saves.
+                file.write(chunk)
+                size += len(chunk)
+        os.replace(part, to)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
+    return size
