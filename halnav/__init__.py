@@ -11,9 +11,12 @@ Parse any HAL document into immutable values::
 from __future__ import annotations
 
 from . import errors
+from ._auth import Auth, BearerAuth, PasswordGrant, ProviderAuth, TokenProvider, password_auth
 from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
+from ._graph import Graph, GraphStatistics, Node, canonical_url
 from ._model import Action, Document, FormProperty, Link, Selector, parse_selector
+from ._navigator import ActionBody, Download, Navigator, NavigatorStatistics
 from .errors import (
     ActionNotFoundError,
     DocumentError,
@@ -24,21 +27,35 @@ from .errors import (
 
 __all__ = [
     "Action",
+    "ActionBody",
     "ActionNotFoundError",
+    "Auth",
+    "BearerAuth",
     "Document",
     "DocumentError",
+    "Download",
     "FormProperty",
+    "Graph",
+    "GraphStatistics",
     "HalnavError",
     "Limits",
     "Link",
     "LinkNotFoundError",
     "MissingVariablesError",
+    "Navigator",
+    "NavigatorStatistics",
+    "Node",
     "ParseOptions",
+    "PasswordGrant",
+    "ProviderAuth",
     "Selector",
+    "TokenProvider",
+    "canonical_url",
     "errors",
     "make_converter",
     "parse",
     "parse_selector",
+    "password_auth",
     "structure_state",
     "unstructure",
 ]

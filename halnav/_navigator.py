@@ -1,0 +1,638 @@
+"""``Navigator``: get, follow, paginate and act on a HAL API, concurrently and safely."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import attrs
+
+from ._auth import Auth, BearerAuth
+from ._config import Limits
+from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
+from ._graph import Graph
+from ._model import Action, Document, Link, parse_selector
+from ._transport import Response, Transport, TransportStatistics
+from .errors import (
+    DeprecatedLinkWarning,
+    DocumentError,
+    LinkNotFoundError,
+    MissingVariablesError,
+    StateError,
+    UnsafeLinkError,
+)
+
+__all__ = ["ActionBody", "Download", "Navigator", "NavigatorStatistics"]
+
+_JSON_TYPES: Final = frozenset(
+    {"application/json", "application/hal+json", "application/prs.hal-forms+json", ""}
+)
+
+#: Rewrites an action's body before it is sent: ``(action, body) -> body``.
+#: The Veeam profile uses it to wrap options as ``{"<actionName>": options}``.
+ActionBody = Callable[[Action, Any], Any]
+
+
+@attrs.frozen
+class Download:
+    """A non-JSON action response: streamed to ``path``, or in ``body`` when no path was given."""
+
+    url: str
+    status: int
+    content_type: str
+    size: int
+    path: Path | None = None
+    body: bytes = b""
+
+    def __repr__(self) -> str:
+        where = f" -> {self.path}" if self.path is not None else ""
+        return f"<Download {self.content_type or '?'} {self.size} bytes{where}>"
+
+
+@attrs.frozen
+class NavigatorStatistics:
+    """Counters of one Navigator, from ``Navigator.statistics()``."""
+
+    documents: int
+    actions: int
+    shared_gets: int
+    transport: TransportStatistics
+
+
+def _is_json(response: Response) -> bool:
+    ct = response.content_type
+    return ct in _JSON_TYPES or ct.endswith("+json")
+
+
+def _check_url(url: str) -> None:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in {"http", "https"}:
+        raise UnsafeLinkError(url, "only http and https links are followed")
+    if "{" in url and "}" in url:
+        raise UnsafeLinkError(url, "it still contains a URI template expression; expand it first")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Navigator:
+    """Navigate a HAL (or Veeam) API: ``get``, ``follow``, ``follow_all``, ``paginate``, ``act``.
+
+    Use it as an async context manager, or lazily (it opens on first use;
+    call ``await nav.aclose()`` when done)::
+
+        async with Navigator("https://vbo:4443/v5/", auth=token) as nav:
+            org = await nav.get("RestoreSessions/0800471b-.../Organization")
+            mailboxes = await nav.follow(org, "mailboxes")
+            async for mailbox in nav.paginate(mailboxes):
+                print(mailbox["email"])
+
+    ``entry`` is the API root that relative paths resolve against; its origin
+    (and ``trusted_origins``) are the only places credentials are sent.
+    ``auth`` is an :class:`halnav.Auth` (or a plain token string). A
+    ``session`` you pass is borrowed and never closed by the Navigator.
+    Every fetched document is indexed in ``nav.graph`` unless ``graph=False``.
+    ``prefer_embedded`` uses ``_embedded`` copies instead of fetching
+    (override per call with ``fresh=True``). ``lenient`` and ``link_base``
+    are the parser options (see :func:`halnav.parse`); ``pin_origin`` moves
+    every absolute href onto that origin (for servers that advertise an
+    internal host name in their links). ``action_body``
+    rewrites action bodies (the Veeam profile wraps them).
+
+    Raises (constructor): StateError when ``auth`` is given without an
+    ``entry`` or ``trusted_origins`` (halnav would not know where credentials
+    may go).
+    """
+
+    def __init__(
+        self,
+        entry: str | None = None,
+        *,
+        auth: Auth | str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        limits: Limits | None = None,
+        cafile: str | None = None,
+        insecure: bool = False,
+        trusted_origins: Iterable[str] = (),
+        headers: Mapping[str, str] | None = None,
+        lenient: bool = False,
+        link_base: str | None = None,
+        pin_origin: str | None = None,
+        prefer_embedded: bool = True,
+        graph: Graph | bool = True,
+        action_body: ActionBody | None = None,
+    ) -> None:
+        self._entry = entry
+        self._limits = limits or Limits()
+        if isinstance(auth, str):
+            auth = BearerAuth(auth)
+        trusted = [_origin(entry)] if entry else []
+        trusted.extend(trusted_origins)
+        if auth is not None and not trusted:
+            raise StateError(
+                "auth was given but neither entry nor trusted_origins: "
+                "halnav only sends credentials to origins you name"
+            )
+        self._transport = Transport(
+            limits=self._limits,
+            session=session,
+            auth=auth,
+            trusted_origins=trusted,
+            cafile=cafile,
+            insecure=insecure,
+            headers=headers,
+        )
+        if lenient or link_base is not None or pin_origin is not None:
+            self._options = ParseOptions(
+                lenient=lenient,
+                link_base=link_base,
+                pin_origin=_origin(pin_origin) if pin_origin else None,
+                max_depth=self._limits.max_json_depth,
+                max_links=self._limits.max_links,
+                max_href_length=self._limits.max_href_length,
+            )
+        elif self._limits == Limits():
+            self._options = DEFAULT_OPTIONS
+        else:
+            self._options = ParseOptions(
+                max_depth=self._limits.max_json_depth,
+                max_links=self._limits.max_links,
+                max_href_length=self._limits.max_href_length,
+            )
+        self._prefer_embedded = prefer_embedded
+        self._graph: Graph | None = (
+            graph if isinstance(graph, Graph) else (Graph() if graph else None)
+        )
+        self._action_body = action_body
+        self._state: Literal["unopened", "open", "closed"] = "unopened"
+        self._inflight: dict[str, asyncio.Future[Document]] = {}
+        self._documents = 0
+        self._actions = 0
+        self._shared = 0
+
+    # -- lifecycle --------------------------------------------------------
+    async def open(self) -> None:
+        """Open the HTTP session (done for you on first use). Idempotent.
+
+        Raises:
+            StateError: the Navigator was closed.
+        """
+        if self._state == "open":
+            return
+        if self._state == "closed":
+            raise StateError("this Navigator is closed; create a new one")
+        await self._transport.open()
+        self._state = "open"
+
+    async def aclose(self) -> None:
+        """Close the session the Navigator created (a borrowed one stays open). Idempotent."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Navigator:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if getattr(self, "_state", "closed") == "open":
+            _warn(
+                f"unclosed {self!r}; use 'async with' or 'await nav.aclose()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=2,
+            )
+
+    def __repr__(self) -> str:
+        graph = f" graph={len(self._graph)} nodes" if self._graph is not None else ""
+        return f"<Navigator {self._entry or '(no entry)'} {self._state}{graph}>"
+
+    # -- properties -------------------------------------------------------
+    @property
+    def entry(self) -> str | None:
+        """The API root relative paths resolve against."""
+        return self._entry
+
+    @property
+    def limits(self) -> Limits:
+        """The limits in force."""
+        return self._limits
+
+    @property
+    def graph(self) -> Graph:
+        """Everything fetched so far, as a link graph.
+
+        Raises:
+            StateError: the Navigator was created with ``graph=False``.
+        """
+        if self._graph is None:
+            raise StateError("this Navigator keeps no graph (graph=False)")
+        return self._graph
+
+    def statistics(self) -> NavigatorStatistics:
+        """Counters: documents fetched, actions run, shared (single-flight) gets, transport."""
+        return NavigatorStatistics(
+            documents=self._documents,
+            actions=self._actions,
+            shared_gets=self._shared,
+            transport=self._transport.statistics(),
+        )
+
+    def url(self, url_or_path: str) -> str:
+        """Resolve ``url_or_path`` against ``entry`` (absolute URLs pass through)."""
+        if url_or_path.startswith(("http://", "https://")):
+            return url_or_path
+        if self._entry is None:
+            raise UnsafeLinkError(url_or_path, "a relative path needs an entry URL")
+        return urljoin(self._entry, url_or_path)
+
+    # -- fetching ---------------------------------------------------------
+    async def get(self, url_or_path: str = "") -> Document:
+        """Fetch and parse one document. Concurrent gets of one URL share one request.
+
+        Raises:
+            TransportError: the exchange failed (HTTPStatusError for 4xx/5xx,
+                RequestTimeoutError, ConnectError, ...).
+            DocumentError: the body is not a usable JSON document.
+            UnsafeLinkError: the URL is not http(s) or is an unexpanded template.
+        """
+        url = self.url(url_or_path)
+        _check_url(url)
+        if self._state != "open":
+            await self.open()
+        while True:
+            pending = self._inflight.get(url)
+            if pending is None:
+                break
+            self._shared += 1
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                # The task that owned the request was cancelled, not us: try again ourselves.
+        future: asyncio.Future[Document] = asyncio.get_running_loop().create_future()
+        self._inflight[url] = future
+        try:
+            doc = await self._fetch(url)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must log it
+            raise
+        else:
+            future.set_result(doc)
+            return doc
+        finally:
+            del self._inflight[url]
+
+    async def _fetch(self, url: str) -> Document:
+        response = await self._transport.request("GET", url)
+        doc = self._document(response)
+        self._documents += 1
+        if self._graph is not None:
+            # Edges come from each document's own links, so no parent is passed here.
+            self._graph.add(doc, request_url=url)
+        return doc
+
+    def _document(self, response: Response) -> Document:
+        if not response.body:
+            return Document(url=response.url)
+        if not _is_json(response) and response.body.lstrip()[:1] not in (b"{", b"["):
+            raise DocumentError(
+                response.url,
+                "$",
+                f"expected a JSON or HAL document, got {response.content_type or 'no type'}",
+            )
+        return parse_document(
+            decode_json(response.body, response.url), response.url, self._options, owned=True
+        )
+
+    async def follow(
+        self, start: Document | str, *rels: str, fresh: bool = False, **variables: Any
+    ) -> Document:
+        """Follow a chain of rels from ``start`` (a Document, URL or path) to the last document.
+
+        Each rel may be a selector: ``rel``, ``rel[0]``, ``rel[name:x]``.
+        Templated links are expanded with ``variables`` (each template takes
+        the ones it names). An ``_embedded`` copy is used instead of a fetch
+        unless ``fresh=True`` or the Navigator was made with
+        ``prefer_embedded=False``. A link with ``deprecation`` warns
+        (``DeprecatedLinkWarning``) each time it is traversed.
+
+        >>> mailboxes = await nav.follow(org, "mailboxes")          # doctest: +SKIP
+        >>> item = await nav.follow(org, "search", q="x")           # doctest: +SKIP
+
+        Raises:
+            LinkNotFoundError: a rel is missing (the error lists what is there).
+            MissingVariablesError: a template lacks variables, or a variable
+                was used by no template on the chain.
+            TransportError, DocumentError: as for ``get``.
+        """
+        doc = start if isinstance(start, Document) else await self.get(start)
+        used: set[str] = set()
+        for rel in rels:
+            try:
+                doc = await self._hop(doc, rel, variables, used, fresh=fresh)
+            except (LinkNotFoundError, MissingVariablesError) as exc:
+                exc.add_note(f"while following {' -> '.join(rels)}")
+                raise
+        unused = set(variables) - used
+        if unused:
+            raise MissingVariablesError(" -> ".join(rels), (), sorted(used), unknown=sorted(unused))
+        return doc
+
+    def _target(
+        self, doc: Document, rel: str, variables: Mapping[str, Any], used: set[str]
+    ) -> tuple[Link, str]:
+        link = doc.link(rel)
+        if link.deprecation:
+            warnings.warn(
+                f"link {link.rel!r} -> {link.href} is deprecated: {link.deprecation}",
+                DeprecatedLinkWarning,
+                stacklevel=4,
+            )
+        if link.templated:
+            names = link.variables
+            mine = {k: v for k, v in variables.items() if k in names}
+            used.update(mine)
+            return link, link.expand(**mine)
+        return link, link.href
+
+    async def _hop(
+        self,
+        doc: Document,
+        rel: str,
+        variables: Mapping[str, Any],
+        used: set[str],
+        *,
+        fresh: bool,
+    ) -> Document:
+        if self._prefer_embedded and not fresh:
+            embedded = self._embedded(doc, rel)
+            if embedded is not None:
+                return embedded
+        _link, url = self._target(doc, rel, variables, used)
+        return await self.get(url)
+
+    def _embedded(self, doc: Document, selector: str) -> Document | None:
+        sel = parse_selector(selector)
+        candidates = doc.embedded_for(sel.rel)
+        if not candidates:
+            return None
+        if sel.index is not None:
+            try:
+                return candidates[sel.index]
+            except IndexError:
+                return None
+        if sel.key is not None:
+            link = doc.find_link(selector)
+            if link is None:
+                return None
+            return next((c for c in candidates if c.url == link.href), None)
+        return candidates[0]
+
+    async def follow_all(
+        self, start: Document | str, rel: str, *, fresh: bool = False, **variables: Any
+    ) -> list[Document]:
+        """Follow every link of ``rel`` concurrently; return the documents in link order.
+
+        When ``start`` has no ``rel`` links itself but is a page, the rel is
+        followed from every page item instead (``follow_all(page, "folders")``
+        gets each mailbox's folders). At most ``limits.concurrency`` requests
+        run at once (and ``limits.per_host`` per origin).
+
+        Raises:
+            LinkNotFoundError: neither ``start`` nor its items have ``rel``.
+            ExceptionGroup: fetches failed (each a TransportError/DocumentError).
+        """
+        doc = start if isinstance(start, Document) else await self.get(start)
+        sources: Sequence[Document] = [doc] if doc.links_for(rel) else doc.items
+        jobs: list[tuple[Document, str]] = []
+        for source in sources:
+            jobs.extend((source, link.href) for link in source.links_for(rel))
+        if not jobs:
+            raise LinkNotFoundError(doc.url, rel, doc.rels)
+        used: set[str] = set()
+        targets: list[tuple[Document, str]] = []
+        for source, href in jobs:
+            link = next(link for link in source.links_for(rel) if link.href == href)
+            url = link.expand(**{k: v for k, v in variables.items() if k in link.variables})
+            used.update(k for k in variables if k in link.variables)
+            targets.append((source, url))
+        results: list[Document | None] = [None] * len(targets)
+        queue = iter(range(len(targets)))
+
+        async def worker() -> None:
+            # Workers pull from one iterator: at most `concurrency` tasks, whatever the fan-out.
+            for i in queue:
+                results[i] = await self.get(targets[i][1])
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(len(targets), self._limits.concurrency)):
+                group.create_task(worker())
+        return [r for r in results if r is not None]
+
+    async def paginate(self, start: Document | str) -> AsyncIterator[Document]:
+        """Yield every item of a paged collection, across all pages, in order.
+
+        Works for Veeam pages (``{offset, limit, results, _links.next}``) and
+        HAL pages (items in ``_embedded`` or ``_items``, ``next`` link).
+        When the ``next`` link carries an ``offset`` (with the page's
+        ``limit``) or a ``page`` number in its query, the following pages are
+        fetched in parallel windows that double from 2 up to
+        ``limits.readahead`` pages; the walk stops at the first short or
+        empty page or a page without ``next``. At most one window minus one
+        page is requested past the end. Otherwise ``next`` is followed one
+        page at a time. No task outlives a ``yield``: each window is fetched
+        completely before its items are handed out.
+
+        Raises:
+            TransportError, DocumentError: as for ``get`` (items already
+                yielded stay yielded).
+        """
+        page = start if isinstance(start, Document) else await self.get(start)
+        seen = {page.canonical_url}
+        window = 2
+        while True:
+            for item in page.items:
+                yield item
+            next_link = page.find_link("next")
+            if next_link is None or not page.items:
+                return
+            plan = _page_plan(page, next_link.href)
+            if plan is None:
+                pages = [await self.get(next_link.href)]
+            else:
+                step, size = plan
+                if len(page.items) < size:
+                    return
+                count = min(window, self._limits.readahead)
+                window *= 2
+                pages = await self._get_many([step(k) for k in range(count)])
+                for fetched in pages[:-1]:
+                    for item in fetched.items:
+                        yield item
+                    if len(fetched.items) < size or fetched.find_link("next") is None:
+                        return
+            page = pages[-1]
+            if page.canonical_url in seen:
+                return  # a server whose next links loop
+            seen.add(page.canonical_url)
+
+    async def _get_many(self, urls: list[str]) -> list[Document]:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self.get(url)) for url in urls]
+        return [task.result() for task in tasks]
+
+    # -- actions ----------------------------------------------------------
+    async def act(
+        self,
+        doc: Document,
+        name: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+    ) -> Document | Download:
+        """Invoke the action ``name`` of ``doc`` (Veeam ``_actions`` or HAL-FORMS ``_templates``).
+
+        ``json`` is sent as the JSON body (for GET/HEAD/DELETE forms its
+        fields go into the query), ``data`` form-encoded. A JSON response
+        comes back as a Document (an empty body as an empty Document). A
+        binary response is streamed to ``to`` atomically (no partial file is
+        ever left there) and returned as a :class:`Download`; without ``to``
+        the bytes are returned in ``Download.body``.
+
+        POST actions are not retried unless the server asked to wait
+        (429/503 with Retry-After) or the request never reached it.
+
+        Raises:
+            ActionNotFoundError: ``doc`` has no such action (lists those it has).
+            TransportError, DocumentError: as for ``get``.
+        """
+        action = doc.action(name)
+        if self._action_body is not None:
+            json = self._action_body(action, json)
+        return await self._send(
+            action.method,
+            action.target,
+            json=json,
+            data=data,
+            params=params,
+            to=to,
+            form=action.content_type.endswith("urlencoded"),
+        )
+
+    async def send(
+        self,
+        method: str,
+        url_or_path: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+    ) -> Document | Download:
+        """Send a request no document advertises (e.g. Veeam ``explore``); answer as for ``act``.
+
+        >>> await nav.send("POST", "Organizations/1/Action", json={"explore": {}}) # doctest: +SKIP
+
+        Raises:
+            TransportError, DocumentError, UnsafeLinkError: as for ``get``.
+        """
+        return await self._send(
+            method.upper(), self.url(url_or_path), json=json, data=data, params=params, to=to
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        data: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        to: str | os.PathLike[str] | None,
+        form: bool = False,
+    ) -> Document | Download:
+        _check_url(url)
+        if self._state != "open":
+            await self.open()
+        query = dict(params or {})
+        if method in {"GET", "HEAD", "DELETE"} and isinstance(json, Mapping):
+            query.update({str(k): str(v) for k, v in json.items()})
+            json = None
+        if form and data is None and isinstance(json, Mapping):
+            data, json = {str(k): str(v) for k, v in json.items()}, None
+        response = await self._transport.request(
+            method, url, json=json, data=data, params=query or None, to=to
+        )
+        self._actions += 1
+        if response.path is not None or (response.body and not _is_json(response)):
+            return Download(
+                url=response.url,
+                status=response.status,
+                content_type=response.content_type,
+                size=response.size,
+                path=response.path,
+                body=response.body,
+            )
+        doc = self._document(response)
+        if self._graph is not None and doc.links:
+            self._graph.add(doc)
+        return doc
+
+
+def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], int] | None:
+    """How to compute the URLs of the pages after ``page``, or None to walk ``next``.
+
+    Returns ``(step, size)``: ``step(k)`` is the URL of the k-th page after
+    ``page`` (k = 0 is ``next`` itself) and ``size`` the full page size. The
+    query is edited as raw text so every other parameter keeps its bytes
+    (Veeam folder ids carry ``%3D``).
+    """
+    head, sep, query = next_href.partition("?")
+    if not sep:
+        return None
+    fields = query.split("&")
+    names = [f.partition("=")[0].lower() for f in fields]
+    if "offset" in names:
+        limit = page.state.get("limit")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            raw = fields[names.index("limit")].partition("=")[2] if "limit" in names else ""
+            if not raw.isdigit() or int(raw) <= 0:
+                return None
+            limit = int(raw)
+        index, unit, size = names.index("offset"), limit, limit
+    elif "page" in names:
+        index, unit, size = names.index("page"), 1, len(page.items)
+    else:
+        return None
+    key, _, first = fields[index].partition("=")
+    if not first.isdigit():
+        return None
+    start = int(first)
+
+    def step(k: int) -> str:
+        edited = list(fields)
+        edited[index] = f"{key}={start + k * unit}"
+        return f"{head}?{'&'.join(edited)}"
+
+    return step, size
