@@ -16,7 +16,7 @@ from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
 from ._graph import Graph, GraphStatistics, Node, canonical_url
 from ._model import Action, Document, FormProperty, Link, Selector, parse_selector
-from ._navigator import ActionBody, Download, Navigator, NavigatorStatistics
+from ._navigator import ActionBody, Download, Fetched, Navigator, NavigatorStatistics
 from .errors import (
     ActionNotFoundError,
     DocumentError,
@@ -34,6 +34,7 @@ __all__ = [
     "Document",
     "DocumentError",
     "Download",
+    "Fetched",
     "FormProperty",
     "Graph",
     "GraphStatistics",

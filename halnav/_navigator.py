@@ -28,7 +28,7 @@ from .errors import (
     UnsafeLinkError,
 )
 
-__all__ = ["ActionBody", "Download", "Navigator", "NavigatorStatistics"]
+__all__ = ["ActionBody", "Download", "Fetched", "Navigator", "NavigatorStatistics"]
 
 _JSON_TYPES: Final = frozenset(
     {"application/json", "application/hal+json", "application/prs.hal-forms+json", ""}
@@ -53,6 +53,16 @@ class Download:
     def __repr__(self) -> str:
         where = f" -> {self.path}" if self.path is not None else ""
         return f"<Download {self.content_type or '?'} {self.size} bytes{where}>"
+
+
+@attrs.frozen
+class Fetched:
+    """A fetched document with its HTTP status, final URL and the URL that was requested."""
+
+    document: Document
+    status: int
+    url: str
+    request_url: str
 
 
 @attrs.frozen
@@ -173,7 +183,7 @@ class Navigator:
         )
         self._action_body = action_body
         self._state: Literal["unopened", "open", "closed"] = "unopened"
-        self._inflight: dict[str, asyncio.Future[Document]] = {}
+        self._inflight: dict[str, asyncio.Future[Fetched]] = {}
         self._documents = 0
         self._actions = 0
         self._shared = 0
@@ -268,6 +278,17 @@ class Navigator:
             DocumentError: the body is not a usable JSON document.
             UnsafeLinkError: the URL is not http(s) or is an unexpanded template.
         """
+        return (await self.fetch(url_or_path)).document
+
+    async def fetch(self, url_or_path: str = "") -> Fetched:
+        """Like ``get``, but also tell the HTTP status and the final URL (after redirects).
+
+        Raises:
+            TransportError: the exchange failed (HTTPStatusError for 4xx/5xx,
+                RequestTimeoutError, ConnectError, ...).
+            DocumentError: the body is not a usable JSON document.
+            UnsafeLinkError: the URL is not http(s) or is an unexpanded template.
+        """
         url = self.url(url_or_path)
         _check_url(url)
         if self._state != "open":
@@ -284,10 +305,10 @@ class Navigator:
                 if not pending.cancelled() or (task is not None and task.cancelling()):
                     raise
                 # The task that owned the request was cancelled, not us: try again ourselves.
-        future: asyncio.Future[Document] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
         self._inflight[url] = future
         try:
-            doc = await self._fetch(url)
+            fetched = await self._fetch(url)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -296,19 +317,19 @@ class Navigator:
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must log it
             raise
         else:
-            future.set_result(doc)
-            return doc
+            future.set_result(fetched)
+            return fetched
         finally:
             del self._inflight[url]
 
-    async def _fetch(self, url: str) -> Document:
+    async def _fetch(self, url: str) -> Fetched:
         response = await self._transport.request("GET", url)
         doc = self._document(response)
         self._documents += 1
         if self._graph is not None:
             # Edges come from each document's own links, so no parent is passed here.
             self._graph.add(doc, request_url=url)
-        return doc
+        return Fetched(doc, response.status, response.url, url)
 
     def _document(self, response: Response) -> Document:
         if not response.body:
