@@ -1,0 +1,1715 @@
+"""The aiohttp.web application imitating the Veeam Backup for Microsoft 365 REST API v5.
+
+One catch-all route feeds a small router of our own, because v5 matches paths
+case-insensitively, tolerates trailing slashes, and carries percent-encoded base64 ids
+(``%3D``) that must be decoded from the raw path rather than from aiohttp's decoded one.
+
+Faults (latency, errors, throttling, drops, truncated bodies, slow answers, early token
+expiry) live in one middleware; they are NOT Veeam behaviour and are off by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import email.utils
+import io
+import json
+import math
+import random
+import re
+import secrets
+import time
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Final
+from urllib.parse import parse_qsl, unquote
+
+import attrs
+from aiohttp import web
+
+from . import _tls
+from ._data import (
+    Data,
+    DocRef,
+    FolderRef,
+    ItemRef,
+    OneDriveFolderRef,
+    SimulatorConfig,
+    en_us_time,
+    json_net_date,
+    quote_id,
+)
+
+__all__ = ["Simulator", "SimulatorStats", "make_app", "open_simulator"]
+
+# The DPAPI blob header every v5 (OWIN) access token starts with; not a credential.
+_TOKEN_PREFIX: Final = "AQAAANCMnd8BFdERjHoAwE_Cl-sB"  # noqa: S105  a public format prefix
+_DENIED: Final = "Authorization has been denied for this request."
+_EXPIRED: Final = "Restore session has expired or has been stopped. Start a new restore session."
+_NO_OUTLOOK: Final = (
+    "64-bit version of Microsoft Outlook 2010 or later is not installed on the server. "
+    "Install it to export items to PST."
+)
+_PST_HEADER_BYTES: Final = 512
+_CHUNK_BYTES: Final = 64 * 1024
+_SEARCH_YIELD_EVERY: Final = 500
+_FAULT_ERRORS: Final = (500, 502, 503, 504)
+_JSON: Final = "application/json"
+_OCTETS: Final = "application/octet-stream"
+_ZIP_TIME: Final = (2020, 1, 1, 0, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+@attrs.define
+class SimulatorStats:
+    """Counters for tests to assert on; ``reset()`` zeroes them (``in_flight`` is live)."""
+
+    requests: int = 0
+    by_status: collections.Counter[int] = attrs.Factory(collections.Counter)
+    token_grants: int = 0
+    """Successful ``password`` grants."""
+    token_refreshes: int = 0
+    """Successful ``refresh_token`` grants."""
+    sessions_started: int = 0
+    sessions_stopped: int = 0
+    faults_injected: collections.Counter[str] = attrs.Factory(collections.Counter)
+    """By kind: latency, drop, error, throttle, slow, malformed, token_expiry."""
+    exports: int = 0
+    """Streams started: exporttoPst, savetoMsg, OneDrive save."""
+    searches: int = 0
+    max_in_flight: int = 0
+    unauthorized: int = 0
+    """401 answers."""
+    in_flight: int = 0
+    """Requests being handled right now (not reset)."""
+
+    def reset(self) -> None:
+        """Zero every counter; ``in_flight`` keeps tracking requests still running."""
+        in_flight = self.in_flight
+        fresh = SimulatorStats()
+        for field in attrs.fields(SimulatorStats):
+            setattr(self, field.name, getattr(fresh, field.name))
+        self.in_flight = in_flight
+
+
+@attrs.define
+class _Token:
+    username: str
+    expires_at: float
+    """``time.monotonic()`` deadline."""
+    uses: int = 0
+    revoked: bool = False
+
+
+@attrs.define
+class _Session:
+    id: str
+    org: int
+    kind: str
+    """``Vex`` or ``Veod``."""
+    point_in_time: dt.datetime
+    created: dt.datetime
+    initiated_by: str
+    ended: dt.datetime | None = None
+
+    @property
+    def working(self) -> bool:
+        return self.ended is None
+
+
+@attrs.frozen
+class _Decision:
+    """Every fault decision for one request, drawn before its first await."""
+
+    delay: float = 0.0
+    drop: bool = False
+    error: int | None = None
+    throttle: bool = False
+    slow: bool = False
+    malformed: bool = False
+
+
+class _State:
+    """Everything mutable of one simulator app: tokens, sessions, counters, the fault RNG."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.data = Data(config)
+        self.stats = SimulatorStats()
+        self.tokens: dict[str, _Token] = {}
+        self.refresh_tokens: dict[str, str] = {}
+        self.sessions: dict[str, _Session] = {}
+        # A separate stream from the data hashes; random is fine: faults are not security.
+        self.rng = random.Random(f"halnav-faults:{config.seed}")  # noqa: S311  not crypto
+        # Case-insensitive like the routes: "/mailboxes" also faults ".../Mailboxes".
+        paths = config.faults.paths
+        self.fault_paths = re.compile(paths, re.IGNORECASE) if paths else None
+
+    def faultable(self, request: web.Request) -> bool:
+        """Whether faults may hit this request (the token endpoint only when asked for)."""
+        if self.fault_paths is not None:
+            return self.fault_paths.search(request.path) is not None
+        return request.path.rstrip("/").lower() != "/v5/token"
+
+    def decide(self, request: web.Request) -> _Decision:
+        faults = self.config.faults
+        if not self.faultable(request):
+            return _Decision()
+        rng = self.rng
+
+        def chance(rate: float) -> bool:
+            return rate > 0 and rng.random() < rate
+
+        delay = faults.latency
+        if faults.jitter:
+            delay += rng.uniform(-faults.jitter, faults.jitter)
+        drop = chance(faults.drop_rate)
+        error = rng.choice(_FAULT_ERRORS) if chance(faults.error_rate) else None
+        return _Decision(
+            delay=max(delay, 0.0),
+            drop=drop,
+            error=error,
+            throttle=chance(faults.throttle_rate),
+            slow=chance(faults.slow_rate),
+            malformed=chance(faults.malformed_rate),
+        )
+
+
+_STATE: Final = web.AppKey("halnav_simulator_state", _State)
+
+
+class _ApiError(Exception):
+    """Raised by handlers; rendered as ``{"message": ...}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths and hrefs
+
+
+@attrs.frozen
+class _Paths:
+    """Lowercase v5 paths of one restore session's subtree, as the v5 examples write them."""
+
+    data: Data
+    session_id: str
+
+    @property
+    def seed(self) -> str:
+        return f"/v5/restoresessions/{self.session_id}/organization"
+
+    @property
+    def mailboxes(self) -> str:
+        return f"{self.seed}/mailboxes"
+
+    def mailbox(self, org: int, mailbox: int) -> str:
+        return f"{self.mailboxes}/{self.data.mailbox_id(org, mailbox)}"
+
+    def folders(self, org: int, mailbox: int) -> str:
+        return f"{self.mailbox(org, mailbox)}/folders"
+
+    def folder(self, folder: FolderRef) -> str:
+        return f"{self.folders(folder.org, folder.mailbox)}/{quote_id(self.data.folder_id(folder))}"
+
+    def items(self, org: int, mailbox: int) -> str:
+        return f"{self.mailbox(org, mailbox)}/items"
+
+    def item(self, item: ItemRef) -> str:
+        folder = item.folder
+        return f"{self.items(folder.org, folder.mailbox)}/{quote_id(self.data.item_id(item))}"
+
+    @property
+    def onedrives(self) -> str:
+        return f"{self.seed}/onedrives"
+
+    def onedrive(self, org: int, onedrive: int) -> str:
+        return f"{self.onedrives}/{self.data.onedrive_id(org, onedrive)}"
+
+    def od_folders(self, org: int, onedrive: int) -> str:
+        return f"{self.onedrive(org, onedrive)}/folders"
+
+    def od_folder(self, folder: OneDriveFolderRef) -> str:
+        base = self.od_folders(folder.org, folder.onedrive)
+        return f"{base}/{self.data.od_folder_id(folder)}"
+
+    def documents(self, org: int, onedrive: int) -> str:
+        return f"{self.onedrive(org, onedrive)}/documents"
+
+    def document(self, doc: DocRef) -> str:
+        return f"{self.documents(doc.org, doc.onedrive)}/{self.data.document_id(doc)}"
+
+
+_Query = tuple[tuple[str, str], ...]
+
+
+def _make_href(
+    config: SimulatorConfig, origin: str, path: str, query: _Query = (), *, bare: bool = False
+) -> str:
+    """Absolute href (v5), or root-relative (v6 style) with ``bare`` dropping the slash."""
+    text = path
+    if query:
+        text += "?" + "&".join(f"{key}={quote_id(value)}" for key, value in query)
+    if config.root_relative_links:
+        return text[1:] if bare else text
+    base = config.public_base_url.rstrip("/") if config.public_base_url else origin
+    return base + text
+
+
+def _page_query(filters: _Query, offset: int, limit: int) -> _Query:
+    return (*filters, ("offset", str(offset)), ("limit", str(limit)))
+
+
+def _page_offsets(total: int, limit: int) -> range:
+    """Offsets of the pages a client walks from offset 0 by ``next`` links."""
+    return range(0, max(total, 1), limit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Request context
+
+
+@attrs.frozen
+class _Ctx:
+    request: web.Request
+    state: _State
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    """Query parameters, names lowercased (Web API binds them case-insensitively)."""
+    username: str | None
+
+    @property
+    def config(self) -> SimulatorConfig:
+        return self.state.config
+
+    @property
+    def data(self) -> Data:
+        return self.state.data
+
+    def href(self, path: str, query: _Query = (), *, bare: bool = False) -> str:
+        origin = f"{self.request.scheme}://{self.request.host}"
+        return _make_href(self.config, origin, path, query, bare=bare)
+
+    def link(self, path: str, query: _Query = (), *, bare: bool = False) -> dict[str, str]:
+        return {"href": self.href(path, query, bare=bare)}
+
+    def action(self, path: str) -> dict[str, str]:
+        return {"uri": self.href(f"{path}/action"), "method": "POST"}
+
+    def paging(self) -> tuple[int, int]:
+        """``offset`` and ``limit`` from the query; the limit is clamped to ``max_limit``."""
+        offset = self._int("offset", 0)
+        limit = self._int("limit", self.config.default_limit)
+        if offset < 0 or limit < 1:
+            raise _ApiError(400, "The request is invalid: offset must be >= 0 and limit >= 1.")
+        return offset, min(limit, self.config.max_limit)
+
+    def _int(self, name: str, default: int) -> int:
+        text = self.query.get(name, "")
+        if not text.strip():
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise _ApiError(
+                400, f"The request is invalid: '{text}' is not a valid {name}."
+            ) from None
+
+    def session(self, kind: str | None = None) -> _Session:
+        """The live session named in the path; 404 unknown, 500 stopped (as v5 answers)."""
+        session = self.state.sessions.get(self.params["session"].lower())
+        if session is None:
+            raise _ApiError(404, f"Restore session with ID '{self.params['session']}' not found.")
+        if not session.working:
+            raise _ApiError(500, _EXPIRED)
+        if kind is not None and session.kind != kind:
+            raise _ApiError(404, f"The restore session has no {kind} data.")
+        return session
+
+    def paths(self, session: _Session) -> _Paths:
+        return _Paths(self.data, session.id)
+
+
+def _json_response(
+    payload: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return web.Response(
+        body=body, status=status, headers=headers, content_type=_JSON, charset="utf-8"
+    )
+
+
+def _message(status: int, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    return _json_response({"message": message}, status, headers)
+
+
+def _page(
+    ctx: _Ctx,
+    path: str,
+    filters: _Query,
+    total: int,
+    render: Callable[[int], dict[str, object]],
+) -> web.Response:
+    """The v5 page envelope: offset, limit, results, _links (first, prev, self, next)."""
+    offset, limit = ctx.paging()
+    end = min(total, offset + limit)
+    results = [render(index) for index in range(offset, end)]
+    return _json_response(
+        _envelope(ctx, path, filters, offset=offset, limit=limit, results=results, more=end < total)
+    )
+
+
+def _envelope(
+    ctx: _Ctx,
+    path: str,
+    filters: _Query,
+    *,
+    offset: int,
+    limit: int,
+    results: list[dict[str, object]],
+    more: bool,
+) -> dict[str, object]:
+    links = {"first": ctx.link(path, _page_query(filters, 0, limit))}
+    if offset > 0:
+        links["prev"] = ctx.link(path, _page_query(filters, max(offset - limit, 0), limit))
+    links["self"] = ctx.link(path, _page_query(filters, offset, limit))
+    if more:
+        links["next"] = ctx.link(path, _page_query(filters, offset + limit, limit))
+    return {"offset": offset, "limit": limit, "results": results, "_links": links}
+
+
+# ---------------------------------------------------------------------------------------------
+# Router
+
+
+_Handler = Callable[[_Ctx], Awaitable[web.StreamResponse]]
+
+
+@attrs.frozen
+class _Route:
+    method: str
+    segments: tuple[str, ...]
+    handler: _Handler
+    auth: bool
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.segments):
+            return None
+        params: dict[str, str] = {}
+        for pattern, segment in zip(self.segments, segments, strict=True):
+            if pattern.startswith("{"):
+                params[pattern[1:-1]] = segment
+            elif pattern != segment.lower():
+                return None
+        return params
+
+
+_ROUTES: list[_Route] = []
+
+
+def _route(method: str, pattern: str, *, auth: bool = True) -> Callable[[_Handler], _Handler]:
+    def register(handler: _Handler) -> _Handler:
+        _ROUTES.append(_Route(method, tuple(pattern.split("/")), handler, auth))
+        return handler
+
+    return register
+
+
+def _split_path(raw_path: str) -> tuple[list[str], str]:
+    """Raw path -> decoded segments (empty ones dropped: trailing slashes) and query string."""
+    path, _, query = raw_path.partition("?")
+    return [unquote(segment) for segment in path.split("/") if segment], query
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[_STATE]
+    segments, query_string = _split_path(request.raw_path)
+    candidates = [
+        (route, params) for route in _ROUTES if (params := route.match(segments)) is not None
+    ]
+    allowed = [(route, params) for route, params in candidates if route.method == request.method]
+    if not candidates:
+        return _message(
+            404, f"No HTTP resource was found that matches the request URI '{request.url}'."
+        )
+    if not allowed:
+        methods = ", ".join(sorted({route.method for route, _ in candidates}))
+        return _message(
+            405,
+            f"The requested resource does not support http method '{request.method}'.",
+            {"Allow": methods},
+        )
+    route, params = allowed[0]
+    username = None
+    if route.auth:
+        username = _authenticate(request, state)
+        if username is None:
+            state.stats.unauthorized += 1
+            return _message(401, _DENIED, {"WWW-Authenticate": "Bearer"})
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        query.setdefault(key.lower(), value)
+    ctx = _Ctx(request=request, state=state, params=params, query=query, username=username)
+    try:
+        return await route.handler(ctx)
+    except _ApiError as error:
+        return _message(error.status, error.message, error.headers)
+
+
+def _authenticate(request: web.Request, state: _State) -> str | None:
+    """The user of a valid bearer token, or ``None`` (expired, unknown, revoked, missing)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    record = state.tokens.get(token)
+    if record is None or record.revoked:
+        return None
+    if time.monotonic() >= record.expires_at:
+        del state.tokens[token]
+        return None
+    limit = state.config.faults.token_expiry_after
+    if limit is not None and state.faultable(request):
+        record.uses += 1
+        if record.uses > limit:
+            record.revoked = True
+            state.stats.faults_injected["token_expiry"] += 1
+            return None
+    return record.username
+
+
+# ---------------------------------------------------------------------------------------------
+# Lenient bodies
+
+
+def _strip_trailing_commas(text: str) -> str:
+    """Drop ``,`` before ``}``/``]`` outside strings: Json.NET accepts them, clients send them."""
+    out: list[str] = []
+    in_string = False
+    escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char == ",":
+            rest = text[index + 1 :].lstrip()
+            if rest[:1] in ("}", "]"):
+                continue
+        out.append(char)
+    return "".join(out)
+
+
+def _lower_keys(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(key).lower(): _lower_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(item) for item in value]
+    return value
+
+
+async def _read_action(ctx: _Ctx, allowed: Iterable[str]) -> tuple[str, dict[str, object]]:
+    """The one-key action body: (lowercased action name, options with lowercased keys)."""
+    text = (await ctx.request.text()).strip()
+    try:
+        body = json.loads(_strip_trailing_commas(text)) if text else None
+    except ValueError:
+        raise _ApiError(400, "The request is invalid: the body is not valid JSON.") from None
+    if not isinstance(body, dict) or len(body) != 1:
+        raise _ApiError(
+            400, "The request is invalid: the body must be a JSON object with exactly one key."
+        )
+    ((name, options),) = body.items()
+    action = str(name).lower()
+    if action not in set(allowed):
+        raise _ApiError(400, f"Action '{name}' is not supported for this resource.")
+    if options is None:
+        return action, {}
+    if not isinstance(options, dict):
+        raise _ApiError(400, f"The request is invalid: options of '{name}' must be an object.")
+    lowered = _lower_keys(options)
+    assert isinstance(lowered, dict)
+    return action, lowered
+
+
+def _flag(options: Mapping[str, object], name: str, default: bool) -> bool:
+    """A boolean option given as ``true`` or as a string ``"true"``/``"True"``."""
+    value = options.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _ApiError(400, f"The request is invalid: '{name}' must be a boolean.")
+
+
+_DATE_FORMATS: Final = (
+    "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y.%m.%d",
+    "%Y-%m-%d",
+)
+
+
+def _parse_datetime(text: str) -> dt.datetime:
+    """The ``datetime`` forms v5 accepts (documented ones and what clients send)."""
+    text = text.strip()
+    for pattern in _DATE_FORMATS:
+        with contextlib.suppress(ValueError):
+            return dt.datetime.strptime(text, pattern).replace(tzinfo=dt.UTC)
+    # ISO 8601 with up to 7 fractional digits (.NET ticks): Python takes 6.
+    iso = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        raise _ApiError(400, f"The request is invalid: cannot parse datetime '{text}'.") from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Authentication
+
+
+def _rfc1123(moment: float) -> str:
+    return email.utils.formatdate(moment, usegmt=True)
+
+
+def _oauth_error(error: str, description: str) -> web.Response:
+    return _json_response({"error": error, "error_description": description}, 400)
+
+
+@_route("POST", "v5/token", auth=False)
+async def _token(ctx: _Ctx) -> web.StreamResponse:
+    request = ctx.request
+    form: dict[str, str] = {}
+    if request.content_type == _JSON:
+        with contextlib.suppress(ValueError):
+            body = await request.json()
+            if isinstance(body, dict):
+                form = {str(key).lower(): str(value) for key, value in body.items()}
+    else:
+        posted = await request.post()
+        for key, value in posted.items():
+            if isinstance(value, str):
+                form.setdefault(key.lower(), value)
+    state = ctx.state
+    grant = form.get("grant_type", "")
+    if grant == "password":
+        username = form.get("username", "")
+        if (
+            username.lower() != ctx.config.username.lower()
+            or form.get("password") != ctx.config.password
+        ):
+            return _oauth_error("invalid_grant", "The user name or password is incorrect.")
+        state.stats.token_grants += 1
+        return _issue_tokens(ctx, ctx.config.username)
+    if grant == "refresh_token":
+        owner = state.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        if owner is None:
+            return _oauth_error("invalid_grant", "The refresh token is invalid or has expired.")
+        state.stats.token_refreshes += 1
+        return _issue_tokens(ctx, owner)
+    return _oauth_error("unsupported_grant_type", f"Grant type '{grant}' is not supported.")
+
+
+def _issue_tokens(ctx: _Ctx, username: str) -> web.Response:
+    lifetime = ctx.config.token_lifetime
+    access = _TOKEN_PREFIX + secrets.token_urlsafe(96)
+    refresh = secrets.token_urlsafe(32)
+    ctx.state.tokens[access] = _Token(username, time.monotonic() + lifetime)
+    ctx.state.refresh_tokens[refresh] = username
+    now = time.time()
+    payload = {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": int(lifetime),
+        "refresh_token": refresh,
+        "userName": username,
+        ".issued": _rfc1123(now),
+        ".expires": _rfc1123(now + lifetime),
+    }
+    return _json_response(payload, headers={"Cache-Control": "no-cache", "Pragma": "no-cache"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Organizations and restore sessions
+
+
+def _organization(ctx: _Ctx, org: int) -> dict[str, object]:
+    data = ctx.data
+    tenant = data.tenant(org)
+    return {
+        "id": data.organization_id(org),
+        "name": tenant,
+        "officeName": tenant,
+        "type": "Office365",
+        "region": "Worldwide",
+        "isExchangeOnline": True,
+        "isSharePointOnline": True,
+        "isBackedup": True,
+        "firstBackuptime": json_net_date(data.first_backup(org)),
+        "lastBackuptime": json_net_date(data.last_backup(org)),
+        "_links": {"self": ctx.link(f"/v5/organizations/{data.organization_id(org)}")},
+    }
+
+
+def _find_org(ctx: _Ctx) -> int:
+    org = ctx.data.find_organization(ctx.params["org"])
+    if org is None:
+        raise _ApiError(404, f"Organization with ID '{ctx.params['org']}' not found.")
+    return org
+
+
+@_route("GET", "v5/organizations")
+async def _organizations(ctx: _Ctx) -> web.StreamResponse:
+    # v5 answers a bare array here; the page envelope keeps every list uniform for clients.
+    total = ctx.config.organizations
+    return _page(ctx, "/v5/organizations", (), total, lambda org: _organization(ctx, org))
+
+
+@_route("GET", "v5/organizations/{org}")
+async def _organization_get(ctx: _Ctx) -> web.StreamResponse:
+    return _json_response(_organization(ctx, _find_org(ctx)))
+
+
+_SESSION_TYPES: Final = {"vex": "Vex", "veod": "Veod"}
+
+
+@_route("POST", "v5/organizations/{org}/action")
+async def _organization_action(ctx: _Ctx) -> web.StreamResponse:
+    org = _find_org(ctx)
+    _, options = await _read_action(ctx, ("explore",))
+    kind_text = str(options.get("type") or "vex").lower()
+    if kind_text not in _SESSION_TYPES:
+        raise _ApiError(400, f"Restore session type '{kind_text}' is not supported.")
+    _flag(options, "showdeleted", default=False)
+    _flag(options, "showallversions", default=False)
+    latest = ctx.data.last_backup(org)
+    when = options.get("datetime")
+    point = latest if when in (None, "") else min(_parse_datetime(str(when)), latest)
+    state = ctx.state
+    session = _Session(
+        id=ctx.data.session_id(len(state.sessions)),
+        org=org,
+        kind=_SESSION_TYPES[kind_text],
+        point_in_time=point,
+        created=dt.datetime.now(dt.UTC),
+        initiated_by=ctx.username or ctx.config.username,
+    )
+    state.sessions[session.id] = session
+    state.stats.sessions_started += 1
+    headers = {"Location": ctx.href(f"/v5/restoresessions/{session.id}")}
+    return _json_response(_session_doc(ctx, session), 201, headers)
+
+
+def _ticks(moment: dt.datetime) -> str:
+    return json_net_date(moment.replace(microsecond=0), moment.microsecond * 10)
+
+
+def _session_doc(ctx: _Ctx, session: _Session) -> dict[str, object]:
+    workload = "Exchange" if session.kind == "Vex" else "OneDrive"
+    doc: dict[str, object] = {
+        "id": session.id,
+        "name": f"{workload} restore (Entire organization - {en_us_time(session.point_in_time)})",
+        "organization": ctx.data.tenant(session.org),
+        "type": session.kind,
+        "creationTime": _ticks(session.created),
+    }
+    if session.ended is not None:
+        doc["endTime"] = _ticks(session.ended)
+    doc["state"] = "Working" if session.working else "Stopped"
+    doc["result"] = "Success"
+    doc["initiatedBy"] = session.initiated_by
+    doc["details"] = ""
+    doc["_links"] = {
+        "self": ctx.link(f"/v5/restoresessions/{session.id}"),
+        "organization": ctx.link(f"/v5/restoresessions/{session.id}/organization"),
+    }
+    return doc
+
+
+def _find_session(ctx: _Ctx) -> _Session:
+    session = ctx.state.sessions.get(ctx.params["session"].lower())
+    if session is None:
+        raise _ApiError(404, f"Restore session with ID '{ctx.params['session']}' not found.")
+    return session
+
+
+@_route("GET", "v5/restoresessions")
+async def _sessions(ctx: _Ctx) -> web.StreamResponse:
+    sessions = list(ctx.state.sessions.values())
+    return _page(
+        ctx, "/v5/restoresessions", (), len(sessions), lambda i: _session_doc(ctx, sessions[i])
+    )
+
+
+@_route("GET", "v5/restoresessions/{session}")
+async def _session_get(ctx: _Ctx) -> web.StreamResponse:
+    return _json_response(_session_doc(ctx, _find_session(ctx)))
+
+
+@_route("POST", "v5/restoresessions/{session}/action")
+async def _session_action(ctx: _Ctx) -> web.StreamResponse:
+    session = _find_session(ctx)
+    await _read_action(ctx, ("stop",))
+    if session.working:
+        session.ended = dt.datetime.now(dt.UTC)
+        ctx.state.stats.sessions_stopped += 1
+    return web.Response(status=200)
+
+
+# ---------------------------------------------------------------------------------------------
+# The seed: RestoreSessions/{id}/Organization
+
+
+@_route("GET", "v5/restoresessions/{session}/organization")
+async def _seed(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session()
+    paths = ctx.paths(session)
+    data = ctx.data
+    doc: dict[str, object] = {
+        "id": data.organization_id(session.org),
+        "name": data.organization_name(session.org, session.point_in_time),
+    }
+    if session.kind == "Vex":
+        doc["_links"] = {
+            "self": ctx.link(paths.seed),
+            "mailboxes": ctx.link(paths.mailboxes, bare=True),
+        }
+        doc["_actions"] = {"exporttoPst": ctx.action(paths.seed), "search": ctx.action(paths.seed)}
+    else:
+        doc["_links"] = {
+            "self": ctx.link(paths.seed),
+            "onedrives": ctx.link(paths.onedrives, bare=True),
+        }
+    return _json_response(doc)
+
+
+@_route("POST", "v5/restoresessions/{session}/organization/action")
+async def _seed_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    action, options = await _read_action(ctx, ("exporttopst", "search"))
+    org = session.org
+    mailboxes = range(ctx.config.mailboxes)
+
+    def scope() -> Iterator[ItemRef]:
+        for mailbox in mailboxes:
+            yield from ctx.data.mailbox_items(org, mailbox)
+
+    total = ctx.config.mailboxes * ctx.data.items_per_mailbox
+    if action == "search":
+        return await _search(ctx, session, ctx.paths(session).seed, options, scope())
+    return await _export_pst(ctx, options, scope, total, ctx.data.tenant(org))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exchange
+
+
+def _mailbox_doc(ctx: _Ctx, paths: _Paths, org: int, mailbox: int) -> dict[str, object]:
+    path = paths.mailbox(org, mailbox)
+    return {
+        "id": ctx.data.mailbox_id(org, mailbox),
+        **ctx.data.mailbox_fields(org, mailbox),
+        "_links": {
+            "self": ctx.link(path),
+            "folders": ctx.link(paths.folders(org, mailbox), (("parentId", "null"),)),
+            "items": ctx.link(paths.items(org, mailbox)),
+        },
+        "_actions": {
+            "exporttoPst": ctx.action(path),
+            "search": ctx.action(path),
+            "restoretoOriginallocation": ctx.action(path),
+        },
+    }
+
+
+def _folder_doc(ctx: _Ctx, paths: _Paths, folder: FolderRef) -> dict[str, object]:
+    path = paths.folder(folder)
+    folder_id = ctx.data.folder_id(folder)
+    links = {"self": ctx.link(path)}
+    if folder.sub is not None:
+        links["parent"] = ctx.link(
+            paths.folder(FolderRef(folder.org, folder.mailbox, folder.top, None))
+        )
+    if folder.sub is None and ctx.config.subfolders > 0:
+        links["folders"] = ctx.link(
+            paths.folders(folder.org, folder.mailbox), (("parentId", folder_id),)
+        )
+    links["items"] = ctx.link(paths.items(folder.org, folder.mailbox), (("folderId", folder_id),))
+    links["mailbox"] = ctx.link(paths.mailbox(folder.org, folder.mailbox))
+    return {
+        "id": folder_id,
+        **ctx.data.folder_fields(folder),
+        "_links": links,
+        "_actions": {
+            "exporttoPst": ctx.action(path),
+            "search": ctx.action(path),
+            "restoretoOriginallocation": ctx.action(path),
+        },
+    }
+
+
+def _item_doc(ctx: _Ctx, paths: _Paths, item: ItemRef) -> dict[str, object]:
+    path = paths.item(item)
+    folder = item.folder
+    return {
+        "id": ctx.data.item_id(item),
+        **ctx.data.item_fields(item),
+        "_links": {
+            "self": ctx.link(path),
+            "folder": ctx.link(paths.folder(folder)),
+            "mailbox": ctx.link(paths.mailbox(folder.org, folder.mailbox)),
+        },
+        "_actions": {
+            "savetoMsg": ctx.action(path),
+            "exporttoPst": ctx.action(path),
+            "restoretoOriginallocation": ctx.action(path),
+        },
+    }
+
+
+def _find_mailbox(ctx: _Ctx, session: _Session) -> int:
+    mailbox = ctx.data.find_mailbox(session.org, ctx.params["mailbox"])
+    if mailbox is None:
+        raise _ApiError(404, f"Mailbox with ID '{ctx.params['mailbox']}' not found.")
+    return mailbox
+
+
+def _find_folder(ctx: _Ctx, session: _Session, mailbox: int, text: str) -> FolderRef:
+    folder = ctx.data.find_folder(session.org, mailbox, text)
+    if folder is None:
+        raise _ApiError(404, f"Folder with ID '{text}' not found.")
+    return folder
+
+
+def _find_item(ctx: _Ctx, session: _Session, mailbox: int) -> ItemRef:
+    item = ctx.data.find_item(session.org, mailbox, ctx.params["item"])
+    if item is None:
+        raise _ApiError(404, f"Item with ID '{ctx.params['item']}' not found.")
+    return item
+
+
+_MAILBOX: Final = "v5/restoresessions/{session}/organization/mailboxes/{mailbox}"
+
+
+@_route("GET", "v5/restoresessions/{session}/organization/mailboxes")
+async def _mailboxes(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    paths = ctx.paths(session)
+    return _page(
+        ctx,
+        paths.mailboxes,
+        (),
+        ctx.config.mailboxes,
+        lambda mailbox: _mailbox_doc(ctx, paths, session.org, mailbox),
+    )
+
+
+@_route("GET", _MAILBOX)
+async def _mailbox_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    return _json_response(_mailbox_doc(ctx, ctx.paths(session), session.org, mailbox))
+
+
+@_route("POST", f"{_MAILBOX}/action")
+async def _mailbox_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    action, options = await _read_action(
+        ctx, ("exporttopst", "search", "restoretooriginallocation")
+    )
+    data = ctx.data
+
+    def scope() -> Iterator[ItemRef]:
+        return data.mailbox_items(session.org, mailbox)
+
+    if action == "search":
+        path = ctx.paths(session).mailbox(session.org, mailbox)
+        return await _search(ctx, session, path, options, scope())
+    if action == "exporttopst":
+        name = str(data.mailbox_fields(session.org, mailbox)["email"])
+        return await _export_pst(ctx, options, scope, data.items_per_mailbox, name)
+    return _exchange_restored(data.items_per_mailbox)
+
+
+@_route("GET", f"{_MAILBOX}/folders")
+async def _folders(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    paths = ctx.paths(session)
+    org = session.org
+    parent_text = ctx.query.get("parentid")
+    filters: _Query = () if parent_text is None else (("parentId", parent_text),)
+    if parent_text in (None, "", "null"):
+        total = ctx.config.folders
+
+        def render(index: int) -> dict[str, object]:
+            return _folder_doc(ctx, paths, FolderRef(org, mailbox, index, None))
+    else:
+        parent = _find_folder(ctx, session, mailbox, parent_text)
+        # Only top-level folders have children (one level, ``subfolders`` each).
+        total = ctx.config.subfolders if parent.sub is None else 0
+
+        def render(index: int) -> dict[str, object]:
+            return _folder_doc(ctx, paths, FolderRef(org, mailbox, parent.top, index))
+
+    return _page(ctx, paths.folders(org, mailbox), filters, total, render)
+
+
+@_route("GET", f"{_MAILBOX}/folders/{{folder}}")
+async def _folder_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    folder = _find_folder(ctx, session, mailbox, ctx.params["folder"])
+    return _json_response(_folder_doc(ctx, ctx.paths(session), folder))
+
+
+@_route("POST", f"{_MAILBOX}/folders/{{folder}}/action")
+async def _folder_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    folder = _find_folder(ctx, session, mailbox, ctx.params["folder"])
+    action, options = await _read_action(
+        ctx, ("exporttopst", "search", "restoretooriginallocation")
+    )
+    data = ctx.data
+
+    def scope() -> Iterator[ItemRef]:
+        return data.folder_items(folder)
+
+    if action == "search":
+        return await _search(ctx, session, ctx.paths(session).folder(folder), options, scope())
+    if action == "exporttopst":
+        name = str(data.folder_fields(folder)["name"])
+        return await _export_pst(ctx, options, scope, ctx.config.items, name)
+    return _exchange_restored(ctx.config.items)
+
+
+@_route("GET", f"{_MAILBOX}/items")
+async def _items(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    paths = ctx.paths(session)
+    org = session.org
+    folder_text = ctx.query.get("folderid")
+    filters: _Query = () if folder_text is None else (("folderId", folder_text),)
+    data = ctx.data
+    if folder_text in (None, "", "null"):
+        total = data.items_per_mailbox
+
+        def render(index: int) -> dict[str, object]:
+            return _item_doc(ctx, paths, data.item_at(org, mailbox, index))
+    else:
+        folder = _find_folder(ctx, session, mailbox, folder_text)
+        total = ctx.config.items
+
+        def render(index: int) -> dict[str, object]:
+            return _item_doc(ctx, paths, ItemRef(folder, index))
+
+    return _page(ctx, paths.items(org, mailbox), filters, total, render)
+
+
+@_route("GET", f"{_MAILBOX}/items/{{item}}")
+async def _item_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    item = _find_item(ctx, session, mailbox)
+    return _json_response(_item_doc(ctx, ctx.paths(session), item))
+
+
+@_route("POST", f"{_MAILBOX}/items/{{item}}/action")
+async def _item_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    mailbox = _find_mailbox(ctx, session)
+    item = _find_item(ctx, session, mailbox)
+    action, options = await _read_action(
+        ctx, ("savetomsg", "exporttopst", "restoretooriginallocation")
+    )
+    data = ctx.data
+    subject = str(data.item_fields(item)["subject"])
+    if action == "exporttopst":
+        return await _export_pst(ctx, options, lambda: iter((item,)), 1, subject)
+    if action == "savetomsg":
+        body = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + data.content_bytes(
+            f"msg:{data.item_id(item)}", ctx.config.pst_bytes_per_item
+        )
+        return await _stream(ctx, body, f"{subject}.msg")
+    return _exchange_restored(1)
+
+
+def _exchange_restored(count: int) -> web.Response:
+    """v5 restores are synchronous and answer statistics (RESTItemRestoreStatistics)."""
+    return _json_response(
+        {
+            "createdItemsCount": count,
+            "mergedItemsCount": 0,
+            "failedItemsCount": 0,
+            "skippedItemsCount": 0,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Search and exports
+
+
+_FIELD_TERMS: Final = {"from", "to", "cc", "bcc", "subject", "importance", "itemclass"}
+_TERM = re.compile(r'(?:(?P<field>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)"|(?P<word>\S+))')
+
+
+@attrs.frozen
+class _Term:
+    field: str | None
+    """A lowercased field name, or ``None`` for free text."""
+    value: str
+
+
+def _parse_search(query: str) -> list[_Term]:
+    """KQL-ish: ``from:x to:y subject:"two words" free words``; ANDed, case-insensitive."""
+    terms = []
+    for match in _TERM.finditer(query):
+        field = (match["field"] or "").lower()
+        value = (match["quoted"] if match["quoted"] is not None else match["word"]).lower()
+        if field in _FIELD_TERMS or field in ("body", "hasattachments"):
+            terms.append(_Term(None if field == "body" else field, value))
+        elif field:
+            # An unknown "name:value" is just text to look for.
+            terms.append(_Term(None, f"{field}:{value}"))
+        elif value:
+            terms.append(_Term(None, value))
+    return terms
+
+
+def _matches(data: Data, fields: dict[str, object], terms: list[_Term]) -> bool:
+    text: str | None = None
+    for term in terms:
+        if term.field is None:
+            text = data.search_text(fields) if text is None else text
+            if term.value not in text:
+                return False
+        elif term.field == "hasattachments":
+            if ("attachments" in fields) != (term.value == "true"):
+                return False
+        else:
+            key = "itemClass" if term.field == "itemclass" else term.field
+            if term.value not in str(fields.get(key, "")).lower():
+                return False
+    return True
+
+
+async def _search(
+    ctx: _Ctx,
+    session: _Session,
+    path: str,
+    options: Mapping[str, object],
+    scope: Iterator[ItemRef],
+) -> web.StreamResponse:
+    """A page of the items in scope that match ``query``; links re-POST with offset/limit."""
+    ctx.state.stats.searches += 1
+    terms = _parse_search(str(options.get("query") or ""))
+    offset, limit = ctx.paging()
+    data = ctx.data
+    paths = ctx.paths(session)
+    results: list[dict[str, object]] = []
+    seen = 0
+    more = False
+    for scanned, item in enumerate(scope, start=1):
+        if scanned % _SEARCH_YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let other requests run during a long scan
+        if not _matches(data, data.item_fields(item), terms):
+            continue
+        if seen >= offset + limit:
+            more = True
+            break
+        if seen >= offset:
+            results.append(_item_doc(ctx, paths, item))
+        seen += 1
+    return _json_response(
+        _envelope(ctx, f"{path}/action", (), offset=offset, limit=limit, results=results, more=more)
+    )
+
+
+async def _export_pst(
+    ctx: _Ctx,
+    options: Mapping[str, object],
+    scope: Callable[[], Iterator[ItemRef]],
+    total: int,
+    name: str,
+) -> web.StreamResponse:
+    """Stream a fake PST: a 512-byte header plus ``pst_bytes_per_item`` per exported item."""
+    if not ctx.config.outlook_installed:
+        raise _ApiError(500, _NO_OUTLOOK)
+    data = ctx.data
+    keywords = str(options.get("contentkeywords") or options.get("contentkeyword") or "")
+    terms = _parse_search(keywords)
+    if terms:
+        total = sum(1 for item in scope() if _matches(data, data.item_fields(item), terms))
+    per_item = ctx.config.pst_bytes_per_item
+    response = _start_stream(ctx, _PST_HEADER_BYTES + total * per_item, f"{name}.pst")
+    await response.prepare(ctx.request)
+    buffer = bytearray(b"!BDN" + data.content_bytes(f"pst-header:{name}", _PST_HEADER_BYTES - 4))
+    for item in scope():
+        if terms and not _matches(data, data.item_fields(item), terms):
+            continue
+        buffer += data.content_bytes(f"pst:{data.item_id(item)}", per_item)
+        if len(buffer) >= _CHUNK_BYTES:
+            await response.write(bytes(buffer))
+            buffer.clear()
+    await response.write(bytes(buffer))
+    await response.write_eof()
+    return response
+
+
+def _start_stream(ctx: _Ctx, length: int, filename: str) -> web.StreamResponse:
+    ctx.state.stats.exports += 1
+    safe = re.sub(r'[\\/:*?"<>|\r\n]', "_", filename)
+    response = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    response.content_type = _OCTETS
+    response.content_length = length
+    return response
+
+
+async def _stream(ctx: _Ctx, body: bytes, filename: str) -> web.StreamResponse:
+    response = _start_stream(ctx, len(body), filename)
+    await response.prepare(ctx.request)
+    for start in range(0, len(body), _CHUNK_BYTES):
+        await response.write(body[start : start + _CHUNK_BYTES])
+    await response.write_eof()
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# OneDrive
+
+
+_ONEDRIVE: Final = "v5/restoresessions/{session}/organization/onedrives/{onedrive}"
+
+
+def _onedrive_doc(ctx: _Ctx, paths: _Paths, org: int, onedrive: int) -> dict[str, object]:
+    path = paths.onedrive(org, onedrive)
+    root = (("parentId", "null"),)
+    return {
+        "id": ctx.data.onedrive_id(org, onedrive),
+        **ctx.data.onedrive_fields(org, onedrive),
+        "_links": {
+            "self": ctx.link(path),
+            "folders": ctx.link(paths.od_folders(org, onedrive), root),
+            "documents": ctx.link(paths.documents(org, onedrive), root),
+        },
+        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+    }
+
+
+def _od_folder_doc(ctx: _Ctx, paths: _Paths, folder: OneDriveFolderRef) -> dict[str, object]:
+    path = paths.od_folder(folder)
+    folder_id = ctx.data.od_folder_id(folder)
+    return {
+        "id": folder_id,
+        **ctx.data.od_folder_fields(folder),
+        "_links": {
+            "self": ctx.link(path),
+            "onedrive": ctx.link(paths.onedrive(folder.org, folder.onedrive)),
+            "documents": ctx.link(
+                paths.documents(folder.org, folder.onedrive), (("parentId", folder_id),)
+            ),
+        },
+        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+    }
+
+
+def _document_doc(ctx: _Ctx, paths: _Paths, doc: DocRef) -> dict[str, object]:
+    path = paths.document(doc)
+    links = {
+        "self": ctx.link(path),
+        "onedrive": ctx.link(paths.onedrive(doc.org, doc.onedrive)),
+    }
+    if doc.folder is not None:
+        links["parent"] = ctx.link(
+            paths.od_folder(OneDriveFolderRef(doc.org, doc.onedrive, doc.folder))
+        )
+    return {
+        "id": ctx.data.document_id(doc),
+        **ctx.data.document_fields(doc),
+        "_links": links,
+        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+    }
+
+
+def _find_onedrive(ctx: _Ctx, session: _Session) -> int:
+    onedrive = ctx.data.find_onedrive(session.org, ctx.params["onedrive"])
+    if onedrive is None:
+        raise _ApiError(404, f"OneDrive with ID '{ctx.params['onedrive']}' not found.")
+    return onedrive
+
+
+def _find_od_folder(ctx: _Ctx, session: _Session, onedrive: int, text: str) -> OneDriveFolderRef:
+    folder = ctx.data.find_od_folder(session.org, onedrive, text)
+    if folder is None:
+        raise _ApiError(404, f"Folder with ID '{text}' not found.")
+    return folder
+
+
+def _find_document(ctx: _Ctx, session: _Session, onedrive: int) -> DocRef:
+    doc = ctx.data.find_document(session.org, onedrive, ctx.params["document"])
+    if doc is None:
+        raise _ApiError(404, f"Document with ID '{ctx.params['document']}' not found.")
+    return doc
+
+
+@_route("GET", "v5/restoresessions/{session}/organization/onedrives")
+async def _onedrives(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    paths = ctx.paths(session)
+    return _page(
+        ctx,
+        paths.onedrives,
+        (),
+        ctx.config.onedrives,
+        lambda onedrive: _onedrive_doc(ctx, paths, session.org, onedrive),
+    )
+
+
+@_route("GET", _ONEDRIVE)
+async def _onedrive_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    return _json_response(_onedrive_doc(ctx, ctx.paths(session), session.org, onedrive))
+
+
+@_route("GET", f"{_ONEDRIVE}/folders")
+async def _od_folders(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    paths = ctx.paths(session)
+    parent_text = ctx.query.get("parentid")
+    filters: _Query = () if parent_text is None else (("parentId", parent_text),)
+    total = ctx.config.folders
+    if parent_text not in (None, "", "null"):
+        _find_od_folder(ctx, session, onedrive, parent_text)
+        total = 0  # OneDrive folders are one level deep here
+
+    def render(index: int) -> dict[str, object]:
+        return _od_folder_doc(ctx, paths, OneDriveFolderRef(session.org, onedrive, index))
+
+    return _page(ctx, paths.od_folders(session.org, onedrive), filters, total, render)
+
+
+@_route("GET", f"{_ONEDRIVE}/folders/{{folder}}")
+async def _od_folder_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    folder = _find_od_folder(ctx, session, onedrive, ctx.params["folder"])
+    return _json_response(_od_folder_doc(ctx, ctx.paths(session), folder))
+
+
+@_route("GET", f"{_ONEDRIVE}/documents")
+async def _documents(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    paths = ctx.paths(session)
+    parent_text = ctx.query.get("parentid")
+    filters: _Query = () if parent_text is None else (("parentId", parent_text),)
+    folder: int | None = None
+    if parent_text not in (None, "", "null"):
+        folder = _find_od_folder(ctx, session, onedrive, parent_text).folder
+
+    def render(index: int) -> dict[str, object]:
+        return _document_doc(ctx, paths, DocRef(session.org, onedrive, folder, index))
+
+    return _page(ctx, paths.documents(session.org, onedrive), filters, ctx.config.documents, render)
+
+
+@_route("GET", f"{_ONEDRIVE}/documents/{{document}}")
+async def _document_get(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    doc = _find_document(ctx, session, onedrive)
+    return _json_response(_document_doc(ctx, ctx.paths(session), doc))
+
+
+def _onedrive_restored(count: int) -> web.Response:
+    """OneDrive restore statistics (RESTCommonRestoreStatistics field names)."""
+    return _json_response(
+        {
+            "totalItemsCount": count,
+            "restoredItemsCount": count,
+            "failedItemsCount": 0,
+            "skippedItemsByErrorCount": 0,
+            "skippedItemsByNoChangesCount": 0,
+            "failedRestrictionsCount": 0,
+        }
+    )
+
+
+async def _save_documents(
+    ctx: _Ctx, docs: list[DocRef], name: str, *, as_zip: bool
+) -> web.StreamResponse:
+    """One document streams as itself; several (or ``asZip``) as a deterministic ZIP."""
+    data = ctx.data
+
+    def content(doc: DocRef) -> bytes:
+        size = data.document_fields(doc)["sizeBytes"]
+        assert isinstance(size, int)
+        return data.content_bytes(f"doc:{data.document_id(doc)}", size)
+
+    if len(docs) == 1 and not as_zip:
+        return await _stream(ctx, content(docs[0]), str(data.document_fields(docs[0])["name"]))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as writer:
+        for doc in docs:
+            entry = zipfile.ZipInfo(f"{data.document_id(doc)}/{data.document_fields(doc)['name']}")
+            entry.date_time = _ZIP_TIME
+            writer.writestr(entry, content(doc))
+    return await _stream(ctx, archive.getvalue(), f"{name}.zip")
+
+
+async def _onedrive_actions(
+    ctx: _Ctx, docs: list[DocRef], name: str, *, single: bool
+) -> web.StreamResponse:
+    action, options = await _read_action(ctx, ("save", "restoretooriginallocation"))
+    if action == "restoretooriginallocation":
+        return _onedrive_restored(len(docs))
+    as_zip = _flag(options, "aszip", default=not single)
+    return await _save_documents(ctx, docs, name, as_zip=as_zip)
+
+
+@_route("POST", f"{_ONEDRIVE}/action")
+async def _onedrive_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    org = session.org
+    count = ctx.config.documents
+    folders: list[int | None] = [None, *range(ctx.config.folders)]
+    docs = [DocRef(org, onedrive, folder, index) for folder in folders for index in range(count)]
+    name = str(ctx.data.onedrive_fields(org, onedrive)["name"])
+    return await _onedrive_actions(ctx, docs, name, single=False)
+
+
+@_route("POST", f"{_ONEDRIVE}/folders/{{folder}}/action")
+async def _od_folder_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    folder = _find_od_folder(ctx, session, onedrive, ctx.params["folder"])
+    docs = [
+        DocRef(session.org, onedrive, folder.folder, index) for index in range(ctx.config.documents)
+    ]
+    name = str(ctx.data.od_folder_fields(folder)["name"])
+    return await _onedrive_actions(ctx, docs, name, single=False)
+
+
+@_route("POST", f"{_ONEDRIVE}/documents/{{document}}/action")
+async def _document_action(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    doc = _find_document(ctx, session, onedrive)
+    return await _onedrive_actions(ctx, [doc], "document", single=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults middleware and the application
+
+
+def _retry_after(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+
+
+@web.middleware
+async def _faults_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Counts every request, and injects the configured (non-Veeam) faults."""
+    state = request.app[_STATE]
+    stats = state.stats
+    stats.requests += 1
+    stats.in_flight += 1
+    stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+    # Drawn before any await, so outcomes depend only on the order requests arrive in.
+    decision = state.decide(request)
+    faults = state.config.faults
+    try:
+        if decision.delay > 0:
+            stats.faults_injected["latency"] += 1
+            await asyncio.sleep(decision.delay)
+        if decision.drop:
+            stats.faults_injected["drop"] += 1
+            if request.transport is not None:
+                request.transport.close()
+            # aiohttp treats a cancelled handler as a vanished client: nothing is written.
+            raise asyncio.CancelledError
+        response: web.StreamResponse
+        if decision.error is not None:
+            stats.faults_injected["error"] += 1
+            response = _message(decision.error, f"Simulated fault: HTTP {decision.error}.")
+        elif decision.throttle:
+            stats.faults_injected["throttle"] += 1
+            headers = {"Retry-After": _retry_after(faults.retry_after)}
+            response = _message(429, "Simulated fault: too many requests.", headers)
+        else:
+            if decision.slow:
+                stats.faults_injected["slow"] += 1
+                await asyncio.sleep(faults.slow_seconds)
+            response = await handler(request)
+            if (
+                decision.malformed
+                and isinstance(response, web.Response)
+                and response.status == 200
+                and response.content_type == _JSON
+                and isinstance(response.body, bytes)
+            ):
+                stats.faults_injected["malformed"] += 1
+                # Half of any JSON object or array is never valid JSON.
+                response.body = response.body[: max(1, len(response.body) // 2)]
+        stats.by_status[response.status] += 1
+        return response
+    finally:
+        stats.in_flight -= 1
+
+
+def make_app(config: SimulatorConfig) -> web.Application:
+    """Build the simulator's ``aiohttp.web`` application (serve it however you like).
+
+    Example::
+
+        app = make_app(SimulatorConfig(mailboxes=10))
+        web.run_app(app, port=4443)
+    """
+    app = web.Application(middlewares=[_faults_middleware])
+    app[_STATE] = _State(config)
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+
+
+@attrs.define
+class Simulator:
+    """A running simulator, as yielded by ``open_simulator``.
+
+    Example::
+
+        async with open_simulator(SimulatorConfig(items=50)) as sim:
+            print(sim.api, sim.username, sim.password)
+    """
+
+    url: str
+    """The origin it listens on, e.g. ``http://127.0.0.1:54321`` (``https`` with TLS)."""
+    config: SimulatorConfig
+    cafile: str | None
+    """The PEM CA that signed the server certificate, when TLS is on."""
+    _state: _State = attrs.field(alias="state", repr=False)
+
+    @property
+    def api(self) -> str:
+        """The API root, ``url + "/v5/"``."""
+        return f"{self.url}/v5/"
+
+    @property
+    def username(self) -> str:
+        return self.config.username
+
+    @property
+    def password(self) -> str:
+        return self.config.password
+
+    @property
+    def organization_ids(self) -> list[str]:
+        data = self._state.data
+        return [data.organization_id(org) for org in range(self.config.organizations)]
+
+    @property
+    def stats(self) -> SimulatorStats:
+        """Live counters (the same object across ``reset_stats``)."""
+        return self._state.stats
+
+    def reset_stats(self) -> None:
+        self._state.stats.reset()
+
+    def count_documents(self, kind: str = "vex", *, include_pages: bool = True) -> int:
+        """How many distinct documents a crawl from a session's Organization can GET.
+
+        Counts the Organization itself, every entity (mailbox, folder, item; or OneDrive,
+        folder, document), and - with ``include_pages`` - every page a client reaches by
+        following each collection link from offset 0 with the default limit and then its
+        ``next`` links (an empty collection is still one page). A page reached both as
+        ``.../mailboxes`` and as ``.../mailboxes?offset=0&limit=30`` counts once: documents
+        are identified by their ``_links.self.href`` (see ``expected_documents``). Search
+        results and action URIs are not counted. Every organization has the same shape, so
+        the count does not depend on which organization the session explores.
+        """
+        config = self.config
+        limit = config.default_limit
+
+        def pages(total: int) -> int:
+            return max(1, math.ceil(total / limit)) if include_pages else 0
+
+        if kind.lower() == "vex":
+            folders, subs, items = config.folders, config.subfolders, config.items
+            per_top = 1 + pages(items) + ((pages(subs) + subs * (1 + pages(items))) if subs else 0)
+            per_mailbox = (
+                1
+                + pages(folders)
+                + pages(folders * (1 + subs) * items)
+                + folders * per_top
+                + folders * (1 + subs) * items
+            )
+            return 1 + pages(config.mailboxes) + config.mailboxes * per_mailbox
+        if kind.lower() == "veod":
+            docs = config.documents
+            per_drive = (
+                1
+                + pages(config.folders)
+                + pages(docs)
+                + config.folders * (1 + pages(docs))
+                + (config.folders + 1) * docs
+            )
+            return 1 + pages(config.onedrives) + config.onedrives * per_drive
+        raise ValueError(f"kind must be 'vex' or 'veod', got {kind!r}")
+
+    def expected_documents(self, session_id: str) -> frozenset[str]:
+        """The ``_links.self.href`` of every document ``count_documents`` counts.
+
+        Hrefs are absolute, exactly as the simulator writes them (ids percent-encoded,
+        ``%3D``); with ``root_relative_links`` they are resolved against ``url``, and with
+        ``public_base_url`` they use that origin. Materialises every href: meant for small
+        configurations in crawl-completeness tests.
+
+        Raises:
+            KeyError: no session has that id.
+        """
+        session = self._state.sessions[session_id.lower()]
+        config = self.config
+        origin = self.url
+        if config.root_relative_links or not config.public_base_url:
+            config = attrs.evolve(config, root_relative_links=False, public_base_url=origin)
+
+        def href(path: str, query: _Query = ()) -> str:
+            return _make_href(config, origin, path, query)
+
+        def pages(path: str, filters: _Query, total: int) -> Iterator[str]:
+            for offset in _page_offsets(total, config.default_limit):
+                yield href(path, _page_query(filters, offset, config.default_limit))
+
+        return frozenset(self._walk(session, href, pages))
+
+    def _walk(
+        self,
+        session: _Session,
+        href: Callable[..., str],
+        pages: Callable[[str, _Query, int], Iterator[str]],
+    ) -> Iterator[str]:
+        data = self._state.data
+        config = self.config
+        paths = _Paths(data, session.id)
+        org = session.org
+        yield href(paths.seed)
+        if session.kind == "Vex":
+            yield from pages(paths.mailboxes, (), config.mailboxes)
+            for mailbox in range(config.mailboxes):
+                yield href(paths.mailbox(org, mailbox))
+                yield from pages(
+                    paths.folders(org, mailbox), (("parentId", "null"),), config.folders
+                )
+                yield from pages(paths.items(org, mailbox), (), data.items_per_mailbox)
+                for linear in range(data.folders_per_mailbox):
+                    folder = data.folder_at(org, mailbox, linear)
+                    folder_id = data.folder_id(folder)
+                    yield href(paths.folder(folder))
+                    yield from pages(
+                        paths.items(org, mailbox), (("folderId", folder_id),), config.items
+                    )
+                    if folder.sub is None and config.subfolders:
+                        yield from pages(
+                            paths.folders(org, mailbox),
+                            (("parentId", folder_id),),
+                            config.subfolders,
+                        )
+                for item in data.mailbox_items(org, mailbox):
+                    yield href(paths.item(item))
+            return
+        yield from pages(paths.onedrives, (), config.onedrives)
+        for onedrive in range(config.onedrives):
+            yield href(paths.onedrive(org, onedrive))
+            yield from pages(
+                paths.od_folders(org, onedrive), (("parentId", "null"),), config.folders
+            )
+            yield from pages(
+                paths.documents(org, onedrive), (("parentId", "null"),), config.documents
+            )
+            for number in range(config.folders):
+                od_folder = OneDriveFolderRef(org, onedrive, number)
+                yield href(paths.od_folder(od_folder))
+                yield from pages(
+                    paths.documents(org, onedrive),
+                    (("parentId", data.od_folder_id(od_folder)),),
+                    config.documents,
+                )
+            for parent in [None, *range(config.folders)]:
+                for index in range(config.documents):
+                    yield href(paths.document(DocRef(org, onedrive, parent, index)))
+
+
+@contextlib.asynccontextmanager
+async def open_simulator(
+    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Simulator]:
+    """Serve the simulator on ``host:port`` (0 = a free port) for the ``async with`` body.
+
+    Example::
+
+        async with open_simulator(SimulatorConfig(tls=True)) as sim:
+            ssl_context = ssl.create_default_context(cafile=sim.cafile)
+
+    Raises:
+        OSError: the port cannot be bound.
+        RuntimeError: TLS was asked for and ``openssl`` is missing.
+    """
+    config = config or SimulatorConfig()
+    app = make_app(config)
+    material = await asyncio.to_thread(_tls.create_tls_material) if config.tls else None
+    # Cancel handlers of vanished clients (slow faults sleep for long) and do not wait long
+    # for stragglers on exit.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
+    try:
+        await runner.setup()
+        ssl_context = material.server_context() if material else None
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        await site.start()
+        bound = runner.addresses[0][1]
+        shown = "127.0.0.1" if host in ("", "0.0.0.0") else host  # noqa: S104  display only
+        shown = f"[{shown}]" if ":" in shown else shown
+        scheme = "https" if material else "http"
+        yield Simulator(
+            url=f"{scheme}://{shown}:{bound}",
+            config=config,
+            cafile=str(material.cafile) if material else None,
+            state=app[_STATE],
+        )
+    finally:
+        await runner.cleanup()
+        if material is not None:
+            material.remove()

@@ -1,0 +1,146 @@
+"""The simulator's command line: ``python -m halnav.simulator --port 4443 --tls``.
+
+Prints where it listens and the (fixed, demo) credentials, then one machine-readable
+``READY <url>`` line, so a parent process such as a benchmark can wait for it, and serves
+until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from ._app import open_simulator
+from ._data import Faults, SimulatorConfig
+
+__all__ = ["run_cli"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = SimulatorConfig()
+    faults = Faults()
+    parser = argparse.ArgumentParser(
+        prog="python -m halnav.simulator",
+        description="Serve a simulated Veeam Backup for Microsoft 365 REST API v5.",
+    )
+    serve = parser.add_argument_group("serving")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4443, help="0 picks a free port")
+    serve.add_argument("--tls", action="store_true", help="HTTPS with a throwaway CA")
+    serve.add_argument("--public-base-url", default=None, help="origin used in hrefs")
+    serve.add_argument("--root-relative-links", action="store_true", help="v6-style /v5/... hrefs")
+    data = parser.add_argument_group("data")
+    data.add_argument("--seed", type=int, default=defaults.seed)
+    data.add_argument("--organizations", type=int, default=defaults.organizations)
+    data.add_argument("--mailboxes", type=int, default=defaults.mailboxes)
+    data.add_argument("--folders", type=int, default=defaults.folders)
+    data.add_argument("--subfolders", type=int, default=defaults.subfolders)
+    data.add_argument("--items", type=int, default=defaults.items)
+    data.add_argument("--onedrives", type=int, default=defaults.onedrives)
+    data.add_argument("--documents", type=int, default=defaults.documents)
+    data.add_argument("--default-limit", type=int, default=defaults.default_limit)
+    data.add_argument("--max-limit", type=int, default=defaults.max_limit)
+    data.add_argument("--pst-bytes-per-item", type=int, default=defaults.pst_bytes_per_item)
+    data.add_argument(
+        "--no-outlook", action="store_true", help="PST exports fail like a server without Outlook"
+    )
+    auth = parser.add_argument_group("authentication")
+    auth.add_argument("--username", default=defaults.username)
+    auth.add_argument("--password", default=defaults.password)
+    auth.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime)
+    fault = parser.add_argument_group("injected faults (not Veeam behaviour)")
+    fault.add_argument("--latency", type=float, default=faults.latency)
+    fault.add_argument("--jitter", type=float, default=faults.jitter)
+    fault.add_argument("--error-rate", type=float, default=faults.error_rate)
+    fault.add_argument("--throttle-rate", type=float, default=faults.throttle_rate)
+    fault.add_argument("--retry-after", type=float, default=faults.retry_after)
+    fault.add_argument("--drop-rate", type=float, default=faults.drop_rate)
+    fault.add_argument("--malformed-rate", type=float, default=faults.malformed_rate)
+    fault.add_argument("--slow-rate", type=float, default=faults.slow_rate)
+    fault.add_argument("--slow-seconds", type=float, default=faults.slow_seconds)
+    fault.add_argument("--token-expiry-after", type=int, default=faults.token_expiry_after)
+    fault.add_argument("--fault-paths", default=faults.paths, help="regex of faulted paths")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> SimulatorConfig:
+    faults = Faults(
+        latency=args.latency,
+        jitter=args.jitter,
+        error_rate=args.error_rate,
+        throttle_rate=args.throttle_rate,
+        retry_after=args.retry_after,
+        drop_rate=args.drop_rate,
+        malformed_rate=args.malformed_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        token_expiry_after=args.token_expiry_after,
+        paths=args.fault_paths,
+    )
+    return SimulatorConfig(
+        seed=args.seed,
+        organizations=args.organizations,
+        mailboxes=args.mailboxes,
+        folders=args.folders,
+        subfolders=args.subfolders,
+        items=args.items,
+        onedrives=args.onedrives,
+        documents=args.documents,
+        username=args.username,
+        password=args.password,
+        token_lifetime=args.token_lifetime,
+        public_base_url=args.public_base_url,
+        root_relative_links=args.root_relative_links,
+        default_limit=args.default_limit,
+        max_limit=args.max_limit,
+        pst_bytes_per_item=args.pst_bytes_per_item,
+        outlook_installed=not args.no_outlook,
+        faults=faults,
+        tls=args.tls,
+    )
+
+
+async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows event loops have no signal handlers; Ctrl+C still raises there.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with open_simulator(config, host=host, port=port) as sim:
+        lines = [
+            "halnav simulator: Veeam Backup for Microsoft 365 REST API v5",
+            f"  api:           {sim.api}",
+            f"  username:      {sim.username}",
+            # The simulator's fixed demo credential, not a secret.
+            f"  password:      {sim.password}",
+            f"  ca file:       {sim.cafile or '(plain HTTP)'}",
+            f"  organizations: {', '.join(sim.organization_ids)}",
+            f"READY {sim.url}",
+        ]
+        print("\n".join(lines), flush=True)
+        await stop.wait()
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and serve until SIGINT/SIGTERM.
+
+    Example::
+
+        run_cli(["--port", "0", "--mailboxes", "50", "--latency", "0.02"])
+
+    Returns the process exit status: 0 after a clean stop, 2 for bad arguments.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config, args.host, args.port))
+    sys.stdout.flush()
+    return 0

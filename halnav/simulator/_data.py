@@ -1,0 +1,607 @@
+"""Settings and the deterministic, lazily generated backup data of the simulator.
+
+Nothing here holds the whole data set: every mailbox, folder, item, OneDrive and document is
+computed on demand from its indices, and every id encodes those indices (through a keyed
+Feistel permutation, so ids look random), which makes id -> entity lookups O(1) and lets a
+configuration with millions of items start instantly.
+
+Only the stdlib and attrs are imported: the simulator must not depend on halnav's engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import re
+import struct
+import uuid
+from collections.abc import Iterator
+from typing import Final
+from urllib.parse import quote
+
+import attrs
+
+__all__ = [
+    "Data",
+    "DocRef",
+    "Faults",
+    "FolderRef",
+    "ItemRef",
+    "OneDriveFolderRef",
+    "SimulatorConfig",
+    "en_us_time",
+    "json_net_date",
+    "quote_id",
+]
+
+_U16: Final = 0xFFFF
+_U32: Final = 0xFFFF_FFFF
+
+
+def _non_negative_rate(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """Reject rates outside [0, 1]: a rate is a probability."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be within [0, 1], got {value!r}")
+
+
+def _check_regex(_inst: object, _attribute: attrs.Attribute[str], value: str) -> None:
+    """Fail at construction time rather than on the first request."""
+    re.compile(value)
+
+
+@attrs.frozen
+class Faults:
+    """Injected misbehaviour (NOT Veeam behaviour); everything is off by default.
+
+    Each decision is drawn from an RNG seeded with ``SimulatorConfig.seed``, at the moment a
+    request arrives, so a run is reproducible given the seed and the request order.
+
+    Example::
+
+        Faults(throttle_rate=0.1, retry_after=0.5, paths=r"/mailboxes")
+    """
+
+    latency: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    """Seconds added to every faultable request (an ``asyncio.sleep``)."""
+    jitter: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    """Uniform extra +- seconds around ``latency`` (the total never goes below 0)."""
+    error_rate: float = attrs.field(default=0.0, validator=_non_negative_rate)
+    """Fraction answered 500/502/503/504 with ``{"message": ...}`` (503 has no Retry-After)."""
+    throttle_rate: float = attrs.field(default=0.0, validator=_non_negative_rate)
+    """Fraction answered 429 with a ``Retry-After`` header."""
+    retry_after: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    """Seconds sent in ``Retry-After`` (an integer string when whole, else a decimal)."""
+    drop_rate: float = attrs.field(default=0.0, validator=_non_negative_rate)
+    """Fraction whose connection is closed without any response."""
+    malformed_rate: float = attrs.field(default=0.0, validator=_non_negative_rate)
+    """Fraction of 200 JSON responses whose body is truncated (invalid JSON)."""
+    slow_rate: float = attrs.field(default=0.0, validator=_non_negative_rate)
+    """Fraction delayed by ``slow_seconds`` before the handler runs (client read timeouts)."""
+    slow_seconds: float = attrs.field(default=30.0, validator=attrs.validators.ge(0.0))
+    token_expiry_after: int | None = attrs.field(default=None)
+    """Access tokens stop working after this many authenticated (faultable) requests."""
+    paths: str = attrs.field(default="", validator=_check_regex)
+    """Regex searched (case-insensitively) in the decoded request path; when set, only
+    matching requests are faulted. The token endpoint is faulted only when this matches it."""
+
+
+@attrs.frozen
+class SimulatorConfig:
+    """Everything that shapes the simulated server; same config -> byte-identical documents.
+
+    Example::
+
+        SimulatorConfig(seed=7, mailboxes=50, items=200, tls=True)
+    """
+
+    seed: int = 0
+    organizations: int = attrs.field(default=2, validator=attrs.validators.in_(range(1, _U16)))
+    mailboxes: int = attrs.field(default=3, validator=attrs.validators.in_(range(_U32)))
+    """Mailboxes per organization."""
+    folders: int = attrs.field(default=3, validator=attrs.validators.in_(range(_U16)))
+    """Top-level folders per mailbox, and folders per OneDrive."""
+    subfolders: int = attrs.field(default=0, validator=attrs.validators.in_(range(_U16)))
+    """Child folders under each top-level mailbox folder (one level only)."""
+    items: int = attrs.field(default=5, validator=attrs.validators.in_(range(_U32)))
+    """Items per mailbox folder (top-level and child folders alike)."""
+    onedrives: int = attrs.field(default=2, validator=attrs.validators.in_(range(_U32)))
+    """OneDrives per organization."""
+    documents: int = attrs.field(default=3, validator=attrs.validators.in_(range(_U32)))
+    """Documents per OneDrive folder, and in each OneDrive's root."""
+    username: str = "tech\\administrator"
+    password: str = "Passw0rd!"  # noqa: S105  the simulator's fixed, documented demo credential
+    token_lifetime: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0.0))
+    public_base_url: str | None = None
+    """Origin for hrefs (e.g. ``"https://vbo.example:4443"``) instead of the request's Host."""
+    root_relative_links: bool = False
+    """v6-style ``/v5/...`` hrefs; the Organization's collection link even lacks the slash."""
+    default_limit: int = attrs.field(default=30, validator=attrs.validators.ge(1))
+    max_limit: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    pst_bytes_per_item: int = attrs.field(default=4096, validator=attrs.validators.ge(0))
+    outlook_installed: bool = True
+    """False: PST exports answer 500 like a server without 64-bit Outlook."""
+    faults: Faults = Faults()
+    tls: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Entity references: plain index tuples, cheap to build by the ten thousand.
+
+
+@attrs.frozen
+class FolderRef:
+    """A mailbox folder: ``sub is None`` for a top-level folder."""
+
+    org: int
+    mailbox: int
+    top: int
+    sub: int | None
+
+
+@attrs.frozen
+class ItemRef:
+    """A message item inside a mailbox folder."""
+
+    folder: FolderRef
+    index: int
+
+
+@attrs.frozen
+class OneDriveFolderRef:
+    """A (top-level) folder of a OneDrive."""
+
+    org: int
+    onedrive: int
+    folder: int
+
+
+@attrs.frozen
+class DocRef:
+    """A OneDrive document; ``folder is None`` means the OneDrive's root."""
+
+    org: int
+    onedrive: int
+    folder: int | None
+    index: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Word lists: names look like a real tenant, and search queries have something to match.
+
+_TENANT_PREFIX: Final = (
+    "west", "north", "east", "south", "blue", "contoso", "fabrikam", "litware", "adatum", "tail",
+)  # fmt: skip
+_TENANT_SUFFIX: Final = ("support", "labs", "works", "retail", "spin", "traders", "health", "bank")
+_FIRST: Final = (
+    "Adele", "Alex", "Diego", "Grady", "Henrietta", "Isaiah", "Johanna", "Joni", "Lee", "Lidia",
+    "Lynne", "Megan", "Miriam", "Nestor", "Patti", "Pradeep", "Irvin", "Allan", "Debra", "Enrico",
+)  # fmt: skip
+_LAST: Final = (
+    "Vance", "Wilber", "Siciliani", "Archie", "Gonzales", "Langer", "Lanier", "Sherman", "Gu",
+    "Holgate", "Valdes", "Bowen", "Graham", "Wilke", "Fernandez", "Gupta", "Sayers", "Deyoung",
+)  # fmt: skip
+_TOP_FOLDERS: Final = (
+    "Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+    "Conversation History", "RSS Feeds", "Sync Issues",
+)  # fmt: skip
+_SUB_FOLDERS: Final = (
+    "Projects", "Receipts", "Newsletters", "Travel", "Team", "Customers", "Invoices", "Reports",
+)  # fmt: skip
+_SUBJECT_A: Final = (
+    "Quarterly", "Weekly", "Budget", "Project", "Invoice", "Meeting", "Travel", "Contract",
+    "Release", "Security", "Customer", "Hiring",
+)  # fmt: skip
+_SUBJECT_B: Final = (
+    "report", "review", "update", "notes", "approval", "reminder", "plan", "summary", "request",
+    "agenda",
+)  # fmt: skip
+_OD_FOLDERS: Final = ("Documents", "Projects", "Shared", "Photos", "Archive", "Finance", "Drafts")
+_DOC_EXT: Final = (".docx", ".xlsx", ".pptx", ".pdf", ".txt")
+_IMPORTANCE: Final = ("Normal",) * 17 + ("High", "High", "Low")
+
+# 2017-06-26 15:07:39 UTC (the seed page's point in time); data times spread from there.
+_EPOCH: Final = dt.datetime(2017, 6, 26, 15, 7, 39, tzinfo=dt.UTC)
+_TICKS_PER_SECOND: Final = 10_000_000
+
+# One 16-byte block per id: kind, org, a, b, c, d, pad (big-endian, no alignment).
+_BLOCK: Final = struct.Struct(">BHIHHIB")
+_KIND_ORG: Final = 1
+_KIND_MAILBOX: Final = 2
+_KIND_FOLDER: Final = 3
+_KIND_ITEM: Final = 4
+_KIND_ONEDRIVE: Final = 5
+_KIND_ONEDRIVE_B: Final = 6
+_KIND_OD_FOLDER: Final = 7
+_KIND_DOCUMENT: Final = 8
+_KIND_SESSION: Final = 9
+_FEISTEL_ROUNDS: Final = 4
+_FOLDER_ID_BYTES: Final = 46  # 46 % 3 == 1 -> base64 ends in "==", like real EWS ids
+_ITEM_ID_BYTES: Final = 70
+
+
+def json_net_date(moment: dt.datetime, ticks: int = 0) -> str:
+    """Format a UTC time the way Json.NET does: 7-digit fraction, trailing zeros trimmed.
+
+    ``ticks`` (0..9,999,999, 100 ns units) replaces the microseconds, since .NET keeps one
+    more digit than Python.
+    """
+    text = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{ticks:07d}".rstrip("0")
+    return f"{text}.{fraction}Z" if fraction else f"{text}Z"
+
+
+def quote_id(value: str) -> str:
+    """Percent-encode an id for a path segment or query value (``=`` -> ``%3D``)."""
+    return quote(value, safe="")
+
+
+def en_us_time(moment: dt.datetime) -> str:
+    """``M/d/yyyy h:mm:ss tt``, the en-US format of the seed's organization name."""
+    hour = moment.hour % 12 or 12
+    suffix = "AM" if moment.hour < 12 else "PM"
+    return (
+        f"{moment.month}/{moment.day}/{moment.year} "
+        f"{hour}:{moment.minute:02d}:{moment.second:02d} {suffix}"
+    )
+
+
+class Data:
+    """The lazily computed content of every organization, for one ``SimulatorConfig``.
+
+    All methods are pure functions of the config; nothing is cached, so memory stays flat
+    however large the configured tree is.
+    """
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        material = f"halnav-simulator:{config.seed}".encode()
+        self._id_key = hashlib.blake2b(material, digest_size=32, person=b"ids").digest()
+        self._content_key = hashlib.blake2b(material, digest_size=32, person=b"content").digest()
+
+    # -- hashing ------------------------------------------------------------------------------
+
+    def _hash(self, *parts: object) -> int:
+        """A 64-bit value derived from the seed and ``parts``: the source of all variety."""
+        digest = hashlib.blake2b(repr(parts).encode(), digest_size=8, key=self._content_key)
+        return int.from_bytes(digest.digest(), "big")
+
+    def content_bytes(self, label: str, size: int) -> bytes:
+        """Deterministic pseudo-random bytes for export streams."""
+        return hashlib.shake_256(self._content_key + label.encode()).digest(size)
+
+    def _feistel(self, block: bytes, *, decrypt: bool) -> bytes:
+        """A keyed permutation of 16-byte blocks, so ids look random yet decode to indices."""
+        left = int.from_bytes(block[:8], "big")
+        right = int.from_bytes(block[8:], "big")
+        rounds = range(_FEISTEL_ROUNDS - 1, -1, -1) if decrypt else range(_FEISTEL_ROUNDS)
+        for number in rounds:
+            if decrypt:
+                left, right = right ^ self._round(number, left), left
+            else:
+                left, right = right, left ^ self._round(number, right)
+        return left.to_bytes(8, "big") + right.to_bytes(8, "big")
+
+    def _round(self, number: int, half: int) -> int:
+        data = bytes([number]) + half.to_bytes(8, "big")
+        digest = hashlib.blake2b(data, digest_size=8, key=self._id_key).digest()
+        return int.from_bytes(digest, "big")
+
+    def _block(self, kind: int, org: int, *indices: int) -> bytes:
+        """Encrypt kind, org and up to four more indices (missing ones are 0)."""
+        a, b, c, d = (*indices, 0, 0, 0, 0)[:4]
+        return self._feistel(_BLOCK.pack(kind, org, a, b, c, d, 0), decrypt=False)
+
+    def _unblock(self, block: bytes, kind: int) -> tuple[int, int, int, int, int] | None:
+        found, org, a, b, c, d, pad = _BLOCK.unpack(self._feistel(block, decrypt=True))
+        if found != kind or pad != 0 or org >= self.config.organizations:
+            return None
+        return org, a, b, c, d
+
+    def _guid(self, kind: int, org: int, *indices: int) -> str:
+        return str(uuid.UUID(bytes=self._block(kind, org, *indices)))
+
+    def _unguid(self, text: str, kind: int) -> tuple[int, int, int, int, int] | None:
+        try:
+            parsed = uuid.UUID(text)
+        except ValueError:
+            return None
+        return self._unblock(parsed.bytes, kind)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def session_id(self, number: int) -> str:
+        """The id of the ``number``-th restore session (deterministic per simulator run)."""
+        return self._guid(_KIND_SESSION, 0, number)
+
+    # -- organizations ------------------------------------------------------------------------
+
+    def organization_id(self, org: int) -> str:
+        return self._guid(_KIND_ORG, org)
+
+    def find_organization(self, text: str) -> int | None:
+        decoded = self._unguid(text, _KIND_ORG)
+        return None if decoded is None else decoded[0]
+
+    def tenant(self, org: int) -> str:
+        """``westsupport.onmicrosoft.com``-style name; unique because later ones end in digits."""
+        value = self._hash("tenant", org)
+        prefix = _TENANT_PREFIX[value % len(_TENANT_PREFIX)]
+        suffix = _TENANT_SUFFIX[(value >> 16) % len(_TENANT_SUFFIX)]
+        return f"{prefix}{suffix}{org or ''}.onmicrosoft.com"
+
+    def last_backup(self, org: int) -> dt.datetime:
+        """The latest restore point; an explore without ``datetime`` lands here."""
+        seconds = self._hash("last-backup", org) % (3 * 365 * 86_400)
+        return _EPOCH + dt.timedelta(seconds=seconds)
+
+    def first_backup(self, org: int) -> dt.datetime:
+        return self.last_backup(org) - dt.timedelta(days=180 + self._hash("first", org) % 180)
+
+    def organization_name(self, org: int, point_in_time: dt.datetime) -> str:
+        """The seed's ``name``: ``<tenant> (M/d/yyyy h:mm:ss AM/PM)``."""
+        return f"{self.tenant(org)} ({en_us_time(point_in_time)})"
+
+    # -- people -------------------------------------------------------------------------------
+
+    def _person(self, org: int, number: int) -> tuple[str, str]:
+        """Display name and email of the ``number``-th person of an organization."""
+        value = self._hash("person", org, number)
+        first = _FIRST[value % len(_FIRST)]
+        last = _LAST[(value >> 16) % len(_LAST)]
+        local = f"{first}.{last}".lower() + (str(number) if number else "")
+        return f"{first} {last}", f"{local}@{self.tenant(org)}"
+
+    # -- mailboxes ----------------------------------------------------------------------------
+
+    def mailbox_id(self, org: int, mailbox: int) -> str:
+        return self._guid(_KIND_MAILBOX, org, mailbox)
+
+    def find_mailbox(self, org: int, text: str) -> int | None:
+        decoded = self._unguid(text, _KIND_MAILBOX)
+        if decoded is None or decoded[0] != org or decoded[1] >= self.config.mailboxes:
+            return None
+        return decoded[1]
+
+    def mailbox_fields(self, org: int, mailbox: int) -> dict[str, object]:
+        """``name``, ``email``, ``isArchive`` (every tenth mailbox is an online archive)."""
+        name, email = self._person(org, mailbox)
+        is_archive = mailbox % 10 == 9
+        return {
+            "name": f"Online Archive - {name}" if is_archive else name,
+            "email": email,
+            "isArchive": is_archive,
+        }
+
+    # -- mailbox folders ----------------------------------------------------------------------
+
+    @property
+    def folders_per_mailbox(self) -> int:
+        return self.config.folders * (1 + self.config.subfolders)
+
+    @property
+    def items_per_mailbox(self) -> int:
+        return self.folders_per_mailbox * self.config.items
+
+    def folder_at(self, org: int, mailbox: int, linear: int) -> FolderRef:
+        """The ``linear``-th folder of a mailbox: each top-level folder, then its children."""
+        top, rest = divmod(linear, 1 + self.config.subfolders)
+        return FolderRef(org, mailbox, top, None if rest == 0 else rest - 1)
+
+    def folder_linear(self, folder: FolderRef) -> int:
+        offset = 0 if folder.sub is None else folder.sub + 1
+        return folder.top * (1 + self.config.subfolders) + offset
+
+    def _store_guid(self, org: int, mailbox: int) -> bytes:
+        """The mailbox-store part shared by the folder and item ids of one mailbox."""
+        return self._hash("store", org, mailbox).to_bytes(8, "big") + self._hash(
+            "store2", org, mailbox
+        ).to_bytes(8, "big")
+
+    def folder_id(self, folder: FolderRef) -> str:
+        """EWS-style base64 (urlsafe alphabet, ``=`` padded), 46 bytes like the v5 examples."""
+        sub = 0 if folder.sub is None else folder.sub + 1
+        raw = (
+            b"\x00\x00\x00\x00"
+            + self._store_guid(folder.org, folder.mailbox)
+            + b"\x01\x00"
+            + self._block(_KIND_FOLDER, folder.org, folder.mailbox, folder.top, sub)
+            + b"\x00\x00\x00\x00\x01\x0e\x00\x00"
+        )
+        return base64.urlsafe_b64encode(raw).decode()
+
+    def find_folder(self, org: int, mailbox: int, text: str) -> FolderRef | None:
+        """Decode a folder id of this mailbox; ``None`` for anything else."""
+        raw = _unbase64(text)
+        if raw is None or len(raw) != _FOLDER_ID_BYTES:
+            return None
+        decoded = self._unblock(raw[22:38], _KIND_FOLDER)
+        if decoded is None:
+            return None
+        found_org, found_mailbox, top, sub, _ = decoded
+        if found_org != org or found_mailbox != mailbox or found_mailbox >= self.config.mailboxes:
+            return None
+        if top >= self.config.folders or sub > self.config.subfolders:
+            return None
+        folder = FolderRef(org, mailbox, top, None if sub == 0 else sub - 1)
+        # Re-encoding rejects ids whose other bytes were tampered with.
+        return folder if self.folder_id(folder) == text else None
+
+    def folder_fields(self, folder: FolderRef) -> dict[str, object]:
+        names: tuple[str, ...]
+        if folder.sub is None:
+            names = _TOP_FOLDERS
+            index = folder.top
+        else:
+            names = _SUB_FOLDERS
+            index = folder.sub
+        name = names[index] if index < len(names) else f"Folder {index + 1}"
+        return {"name": name, "type": "None", "description": ""}
+
+    # -- items --------------------------------------------------------------------------------
+
+    def item_at(self, org: int, mailbox: int, linear: int) -> ItemRef:
+        """The ``linear``-th item of a mailbox, in folder order."""
+        folder_linear, index = divmod(linear, self.config.items)
+        return ItemRef(self.folder_at(org, mailbox, folder_linear), index)
+
+    def item_id(self, item: ItemRef) -> str:
+        folder = item.folder
+        sub = 0 if folder.sub is None else folder.sub + 1
+        block = self._block(_KIND_ITEM, folder.org, folder.mailbox, folder.top, sub, item.index)
+        filler = self.content_bytes(f"item-id:{block.hex()}", 32)
+        raw = (
+            b"\x00\x00\x19\x5c"
+            + self._store_guid(folder.org, folder.mailbox)
+            + b"\x07\x00"
+            + block
+            + filler
+        )
+        return base64.urlsafe_b64encode(raw).decode()
+
+    def find_item(self, org: int, mailbox: int, text: str) -> ItemRef | None:
+        raw = _unbase64(text)
+        if raw is None or len(raw) != _ITEM_ID_BYTES:
+            return None
+        decoded = self._unblock(raw[22:38], _KIND_ITEM)
+        if decoded is None:
+            return None
+        found_org, found_mailbox, top, sub, index = decoded
+        if found_org != org or found_mailbox != mailbox or found_mailbox >= self.config.mailboxes:
+            return None
+        if top >= self.config.folders or sub > self.config.subfolders:
+            return None
+        if index >= self.config.items:
+            return None
+        item = ItemRef(FolderRef(org, mailbox, top, None if sub == 0 else sub - 1), index)
+        return item if self.item_id(item) == text else None
+
+    def item_fields(self, item: ItemRef) -> dict[str, object]:
+        """Message fields in v5 order; absent values are omitted, never ``null``."""
+        folder = item.folder
+        key = ("item", folder.org, folder.mailbox, folder.top, folder.sub, item.index)
+        value = self._hash(*key)
+        owner = self._person(folder.org, folder.mailbox)[1]
+        sender = self._person(folder.org, 1000 + value % 37)[1]
+        subject = (
+            f"{_SUBJECT_A[value % len(_SUBJECT_A)]} "
+            f"{_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]} #{item.index + 1}"
+        )
+        sent = self.last_backup(folder.org) - dt.timedelta(seconds=(value >> 16) % (300 * 86_400))
+        received = sent + dt.timedelta(seconds=1 + (value >> 40) % 90)
+        fields: dict[str, object] = {"itemClass": "IPM.Note", "subject": subject, "from": sender}
+        fields["to"] = owner
+        if (value >> 24) % 3 == 0:
+            fields["cc"] = self._person(folder.org, 2000 + (value >> 28) % 11)[1]
+        if (value >> 32) % 10 == 0:
+            fields["bcc"] = self._person(folder.org, 3000 + (value >> 36) % 5)[1]
+        fields["sent"] = json_net_date(sent, (value >> 12) % _TICKS_PER_SECOND)
+        fields["received"] = json_net_date(received, (value >> 20) % _TICKS_PER_SECOND)
+        fields["importance"] = _IMPORTANCE[(value >> 44) % len(_IMPORTANCE)]
+        fields["reminder"] = (value >> 50) % 7 == 0
+        attachments = (value >> 54) % 4
+        if attachments == 1:
+            size = 1024 + (value >> 4) % 900_000
+            fields["attachments"] = [
+                {"name": f"{subject.split(maxsplit=1)[0].lower()}.pdf", "sizeBytes": size}
+            ]
+        return fields
+
+    def search_text(self, fields: dict[str, object]) -> str:
+        """What free words of a search match: the visible text fields, lowercased."""
+        parts = [str(fields.get(name, "")) for name in ("subject", "from", "to", "cc", "bcc")]
+        attachments = fields.get("attachments")
+        if isinstance(attachments, list):
+            parts.extend(str(entry["name"]) for entry in attachments if isinstance(entry, dict))
+        return "\n".join(parts).lower()
+
+    def mailbox_items(self, org: int, mailbox: int) -> Iterator[ItemRef]:
+        for linear in range(self.items_per_mailbox):
+            yield self.item_at(org, mailbox, linear)
+
+    def folder_items(self, folder: FolderRef) -> Iterator[ItemRef]:
+        for index in range(self.config.items):
+            yield ItemRef(folder, index)
+
+    # -- OneDrive -----------------------------------------------------------------------------
+
+    def onedrive_id(self, org: int, onedrive: int) -> str:
+        """Two GUIDs concatenated, as v5 shows OneDrive ids."""
+        return self._guid(_KIND_ONEDRIVE, org, onedrive) + self._guid(
+            _KIND_ONEDRIVE_B, org, onedrive
+        )
+
+    def find_onedrive(self, org: int, text: str) -> int | None:
+        if len(text) != 72:
+            return None
+        decoded = self._unguid(text[:36], _KIND_ONEDRIVE)
+        if decoded is None or decoded[0] != org or decoded[1] >= self.config.onedrives:
+            return None
+        onedrive = decoded[1]
+        return onedrive if self.onedrive_id(org, onedrive) == text.lower() else None
+
+    def onedrive_fields(self, org: int, onedrive: int) -> dict[str, object]:
+        name, email = self._person(org, 5000 + onedrive)
+        site = email.replace("@", "_").replace(".", "_")
+        host = self.tenant(org).split(".", 1)[0]
+        return {"name": name, "url": f"https://{host}-my.sharepoint.com/personal/{site}"}
+
+    def od_folder_id(self, folder: OneDriveFolderRef) -> str:
+        return self._guid(_KIND_OD_FOLDER, folder.org, folder.onedrive, folder.folder)
+
+    def find_od_folder(self, org: int, onedrive: int, text: str) -> OneDriveFolderRef | None:
+        decoded = self._unguid(text, _KIND_OD_FOLDER)
+        if decoded is None or decoded[0] != org or decoded[1] != onedrive:
+            return None
+        if decoded[2] >= self.config.folders:
+            return None
+        return OneDriveFolderRef(org, onedrive, decoded[2])
+
+    def od_folder_fields(self, folder: OneDriveFolderRef) -> dict[str, object]:
+        names = _OD_FOLDERS
+        name = names[folder.folder] if folder.folder < len(names) else f"Folder {folder.folder + 1}"
+        return {"name": name, **self._authorship(folder.org, "od-folder", folder.onedrive, name)}
+
+    def document_id(self, doc: DocRef) -> str:
+        folder = 0 if doc.folder is None else doc.folder + 1
+        return self._guid(_KIND_DOCUMENT, doc.org, doc.onedrive, folder, 0, doc.index)
+
+    def find_document(self, org: int, onedrive: int, text: str) -> DocRef | None:
+        decoded = self._unguid(text, _KIND_DOCUMENT)
+        if decoded is None or decoded[0] != org or decoded[1] != onedrive:
+            return None
+        _, _, folder, _, index = decoded
+        if folder > self.config.folders or index >= self.config.documents:
+            return None
+        return DocRef(org, onedrive, None if folder == 0 else folder - 1, index)
+
+    def document_fields(self, doc: DocRef) -> dict[str, object]:
+        value = self._hash("doc", doc.org, doc.onedrive, doc.folder, doc.index)
+        stem = f"{_SUBJECT_A[value % len(_SUBJECT_A)]} {_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]}"
+        name = f"{stem} {doc.index + 1}{_DOC_EXT[(value >> 16) % len(_DOC_EXT)]}"
+        return {
+            "name": name,
+            "sizeBytes": 512 + (value >> 20) % 2_000_000,
+            "version": f"{1 + (value >> 40) % 5}.0",
+            **self._authorship(doc.org, "doc", doc.onedrive, name),
+        }
+
+    def _authorship(self, org: int, *parts: object) -> dict[str, object]:
+        value = self._hash("authorship", org, *parts)
+        created = self.last_backup(org) - dt.timedelta(seconds=value % (400 * 86_400))
+        modified = created + dt.timedelta(seconds=(value >> 24) % (30 * 86_400))
+        return {
+            "createdBy": self._person(org, 6000 + value % 13)[0],
+            "creationTime": json_net_date(created, (value >> 8) % _TICKS_PER_SECOND),
+            "modifiedBy": self._person(org, 6000 + (value >> 4) % 13)[0],
+            "modificationTime": json_net_date(modified, (value >> 32) % _TICKS_PER_SECOND),
+        }
+
+
+def _unbase64(text: str) -> bytes | None:
+    """Decode a urlsafe (or standard) base64 id; ``None`` when it is not base64 at all."""
+    try:
+        return base64.urlsafe_b64decode(text.replace("+", "-").replace("/", "_").encode())
+    except (binascii.Error, ValueError):
+        return None
