@@ -281,7 +281,7 @@ class Transport:
                     "TLS certificate verification is switched off (insecure=True); "
                     "use it only against a test server",
                     InsecureTLSWarning,
-                    stacklevel=3,
+                    stacklevel=2,
                 )
             if self._session is None:
                 connector = aiohttp.TCPConnector(
@@ -366,6 +366,11 @@ class Transport:
         accept: str = DEFAULT_ACCEPT,
     ) -> Response:
         """Send one request, following redirects; return the final answer (< 400).
+
+        Credentials: ``auth`` is applied per hop, only to trusted origins.
+        Caller-supplied ``Authorization`` / ``Cookie`` / ``Proxy-Authorization``
+        headers go to the URL the caller addressed and to trusted origins; a
+        redirect to any other origin drops them.
 
         With ``to``, a successful non-JSON answer is streamed to that file
         (atomically: a ``.{name}.*.part`` file next to it, renamed at the end,
@@ -455,6 +460,7 @@ class Transport:
                     self._fail(error, attempt)
                     raise error from exc
                 delay = self._backoff(attempt)
+                _log.debug("%s %s failed (attempt %d); retrying", method, url, attempt)
             else:
                 status = response.status
                 if status < 400:
