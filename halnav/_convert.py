@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import attrs
 import cattrs
@@ -54,12 +54,16 @@ class ParseOptions:
     ``lenient`` accepts string links (``"self": "http://..."``), a list-valued
     ``_embedded`` and a single-object ``curies``. ``link_base`` resolves
     relative hrefs against an API root instead of the document URL (Eve, and
-    Veeam v6+ hrefs such as ``v6/restoresessions/...``). The limits guard
+    Veeam v6+ hrefs such as ``v6/restoresessions/...``). ``pin_origin``
+    (``scheme://host:port``) replaces the origin of every absolute href, for
+    servers that advertise another host name than the one you reach them
+    by (Veeam's configured public name). The limits guard
     against hostile documents.
     """
 
     lenient: bool = False
     link_base: str | None = None
+    pin_origin: str | None = None
     max_depth: int = 128
     max_links: int = 100_000
     max_href_length: int = 8192
@@ -80,6 +84,8 @@ def decode_json(data: bytes | str, url: str) -> Any:
         raise DocumentError(url, "$", f"malformed JSON: {exc.msg} at {exc.pos}") from exc
     except UnicodeDecodeError as exc:
         raise DocumentError(url, "$", f"body is not UTF-8: {exc.reason}") from exc
+    except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise DocumentError(url, "$", f"malformed JSON: {exc}") from exc
     except RecursionError as exc:
         raise DocumentError(url, "$", "JSON nests too deeply") from exc
 
@@ -132,7 +138,10 @@ class _Parser:
             raise LimitExceededError(self.root_url, f"href at {path}", self.options.max_href_length)
         if href.startswith(_HTTP_PREFIXES):
             return href
-        return urljoin(base, href)
+        try:
+            return urljoin(base, href)
+        except ValueError as exc:  # urlsplit refuses e.g. '//[x' (a broken IPv6 host)
+            raise self.fail(path, f"invalid href {href[:80]!r}: {exc}") from exc
 
     # -- links ------------------------------------------------------------
     def link(
@@ -329,6 +338,10 @@ class _Parser:
         if raw_links is not None:
             # An embedded resource's hrefs resolve against its own self (ketting #395).
             raw_self = raw_links.get("self") if isinstance(raw_links, dict) else None
+            if isinstance(raw_self, list) and raw_self:
+                raw_self = raw_self[0]  # servers SHOULD NOT, but do, send self as an array
+            if isinstance(raw_self, str) and self.options.lenient:
+                raw_self = {"href": raw_self}
             if isinstance(raw_self, dict) and isinstance(raw_self.get("href"), str):
                 self_href = self.resolve(raw_self["href"], base, f"{path}._links.self.href")
                 if self.options.link_base is None and path != "$":
@@ -343,9 +356,7 @@ class _Parser:
         if raw_actions is not None:
             actions = self.veeam_actions(raw_actions, base, url, f"{path}._actions")
         if raw_templates is not None:
-            actions.update(
-                self.forms(raw_templates, base, url, self_href or url, f"{path}._templates")
-            )
+            actions.update(self.forms(raw_templates, base, url, self_href, f"{path}._templates"))
 
         embedded: dict[str, tuple[Document, ...]] = {}
         if raw_embedded is not None:
@@ -353,16 +364,38 @@ class _Parser:
 
         items: tuple[Document, ...] = ()
         results = state.get("results")
-        if isinstance(results, list) and ("offset" in state or "limit" in state):
+        raw_items = state.get("_items")
+        if (
+            isinstance(results, list)
+            and ("offset" in state or "limit" in state)
+            and _all_objects(results)
+        ):
             del state["results"]  # a Veeam page envelope: results are the page items
-            items = self.item_list(results, url, base, curies, f"{path}.results", depth, owned)
-        elif isinstance(state.get("_items"), list):
             items = self.item_list(
-                state.pop("_items"), url, base, curies, f"{path}._items", depth, owned
+                results,
+                _pointer(url, "results"),
+                base,
+                curies,
+                f"{path}.results",
+                depth,
+                owned,
+                indexed=True,
             )
-        elif len(embedded) == 1 and isinstance(raw_embedded, dict):
-            (only,) = raw_embedded.values()
-            if isinstance(only, list):
+        elif isinstance(raw_items, list) and _all_objects(raw_items):
+            del state["_items"]  # Eve
+            items = self.item_list(
+                raw_items,
+                _pointer(url, "_items"),
+                base,
+                curies,
+                f"{path}._items",
+                depth,
+                owned,
+                indexed=True,
+            )
+        elif len(embedded) == 1:
+            only = next(iter(raw_embedded.values())) if isinstance(raw_embedded, dict) else None
+            if only is None or isinstance(only, list):  # None: a lenient list-valued _embedded
                 items = next(iter(embedded.values()))
 
         return Document(
@@ -379,17 +412,21 @@ class _Parser:
     def item_list(
         self,
         raw: list[Any],
-        url: str,
+        pointer: str,
         base: str,
         curies: Mapping[str, str],
-        path: str,
+        where: str,
         depth: int,
         owned: bool,
+        *,
+        indexed: bool,
     ) -> tuple[Document, ...]:
-        # Items without a self are identified by their parent URL plus a JSON pointer.
-        pointer = f"{url}#{path[1:].replace('.', '/')}/"
+        # Items without a self are identified by ``pointer``: their parent's URL plus a
+        # JSON pointer (RFC 6901) from the nearest ancestor that has a URL of its own.
+        if not indexed:  # a single embedded object, not an array
+            return (self.document(raw[0], pointer, base, curies, where, depth + 1, owned),)
         return tuple(
-            self.document(item, f"{pointer}{i}", base, curies, f"{path}[{i}]", depth + 1, owned)
+            self.document(item, f"{pointer}/{i}", base, curies, f"{where}[{i}]", depth + 1, owned)
             for i, item in enumerate(raw)
         )
 
@@ -413,20 +450,43 @@ class _Parser:
             raise self.fail(where, f"_embedded must be an object, got {type(raw).__name__}")
         out: dict[str, tuple[Document, ...]] = {}
         for rel, value in raw.items():
-            values = value if isinstance(value, list) else [value]
-            docs = self.item_list(values, url, base, curies, f"{where}.{rel}", depth, owned)
+            indexed = isinstance(value, list)
+            docs = self.item_list(
+                value if indexed else [value],
+                _pointer(url, "_embedded", rel),
+                base,
+                curies,
+                f"{where}.{rel}",
+                depth,
+                owned,
+                indexed=indexed,
+            )
             out[rel] = docs
             # Servers embed without a matching link (ketting #409): synthesise one from each
-            # embedded self, skipping hrefs the rel already links to.
+            # embedded self, skipping hrefs the rel already links to (and repeats).
             known = {link.href for link in links.get(rel, ())}
-            extra = [
-                Link(doc.url, rel, url)
-                for doc in docs
-                if doc.self_url is not None and doc.url not in known
-            ]
+            extra = []
+            for doc in docs:
+                self_url = doc.self_url
+                if self_url is not None and self_url not in known:
+                    known.add(self_url)
+                    extra.append(Link(self_url, rel, url))
             if extra:
                 links[rel] = links.get(rel, ()) + tuple(extra)
         return out
+
+
+def _all_objects(values: list[Any]) -> bool:
+    return all(isinstance(value, dict) for value in values)
+
+
+def _pointer(url: str, *keys: str) -> str:
+    """``url`` extended by a JSON pointer (RFC 6901) to ``keys``, as a URI fragment."""
+    tokens = "".join(
+        "/" + quote(key.replace("~", "~0").replace("/", "~1"), safe="~:@!$&'()*+,;=")
+        for key in keys
+    )
+    return url + tokens if "#" in url else url + "#" + tokens
 
 
 def parse_document(
@@ -490,8 +550,37 @@ def _unstructure_link(link: Link) -> dict[str, Any]:
     return out
 
 
+def _unstructure_property(prop: FormProperty) -> dict[str, Any]:
+    out: dict[str, Any] = dict(prop.extra)
+    out.update(
+        name=prop.name,
+        required=prop.required,
+        readOnly=prop.read_only,
+        type=prop.type,
+        value=prop.value,
+        templated=prop.templated,
+    )
+    if prop.prompt is not None:
+        out["prompt"] = prop.prompt
+    if prop.regex is not None:
+        out["regex"] = prop.regex
+    if prop.options is not None:
+        out["options"] = dict(prop.options)
+    return out
+
+
 def _unstructure_action(action: Action) -> dict[str, Any]:
-    return {"method": action.method, "uri": action.target}
+    if action.source == "_templates":  # HAL-FORMS shape
+        out: dict[str, Any] = {
+            "method": action.method,
+            "target": action.target,
+            "contentType": action.content_type,
+            "properties": [_unstructure_property(p) for p in action.properties],
+        }
+        if action.title is not None:
+            out["title"] = action.title
+        return out
+    return {**action.extra, "method": action.method, "uri": action.target}
 
 
 def _unstructure_document(doc: Document) -> dict[str, Any]:
@@ -499,10 +588,18 @@ def _unstructure_document(doc: Document) -> dict[str, Any]:
     links: dict[str, Any] = {
         rel: [_unstructure_link(link) for link in links] for rel, links in doc.links.items()
     }
+    if doc.curies:
+        links["curies"] = [
+            {"name": name, "href": href, "templated": True} for name, href in doc.curies.items()
+        ]
     if links:
         out["_links"] = links
-    if doc.actions:
-        out["_actions"] = {name: _unstructure_action(a) for name, a in doc.actions.items()}
+    for source in ("_actions", "_templates"):
+        actions = {
+            name: _unstructure_action(a) for name, a in doc.actions.items() if a.source == source
+        }
+        if actions:
+            out[source] = actions
     return out
 
 
@@ -542,7 +639,8 @@ def structure_state(doc: Document, cls: type[T], *, converter: cattrs.Converter 
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )
-        raise DocumentError(doc.url, "$", f"state does not fit {cls.__name__}: {detail}") from exc
+        name = getattr(cls, "__name__", repr(cls))  # unions and aliases have no __name__
+        raise DocumentError(doc.url, "$", f"state does not fit {name}: {detail}") from exc
 
 
 def unstructure(value: Any) -> Any:

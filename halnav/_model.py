@@ -214,6 +214,16 @@ def parse_selector(text: str) -> Selector:
     return Selector(match["rel"], key=match["key"], value=match["value"])
 
 
+def _prop_text(props: Mapping[str, Any], key: str) -> str | None:
+    """A link property as selector text: JSON spelling for booleans, None when absent."""
+    value = props.get(key)
+    if value is None:  # absent must not match the text "None"
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _short(url: str) -> str:
     path = url.split("?", 1)[0].rstrip("/")
     parts = path.split("/")
@@ -303,7 +313,7 @@ class Document:
             except IndexError:
                 return ()
         if sel.key is not None:
-            return tuple(link for link in links if str(link.props.get(sel.key)) == sel.value)
+            return tuple(link for link in links if _prop_text(link.props, sel.key) == sel.value)
         return links
 
     def find_link(self, selector: str) -> Link | None:

@@ -1,0 +1,155 @@
+"""The package layering (STYLE.md "The house"): each module imports only the layers below it."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "halnav"
+
+# What each internal module may import from inside halnav (module names relative to halnav).
+CORE = frozenset({"errors", "_config", "_model", "_convert", "_auth", "_transport", "_graph"})
+ALLOWED: dict[str, frozenset[str]] = {
+    "errors": frozenset(),
+    "_config": frozenset({"errors"}),
+    "_model": frozenset({"errors"}),
+    "_convert": frozenset({"_model", "errors"}),
+    "_auth": frozenset({"errors", "_config"}),
+    "_transport": frozenset({"_auth", "_config", "errors"}),
+    "_graph": frozenset({"_model", "errors"}),
+    "_navigator": CORE,
+    "_crawl": CORE | {"_navigator"},
+}
+# Pairs that must never import each other, in either direction (the navigator composes them).
+APART = [("_transport", "_convert")]
+
+
+def halnav_imports(source: str, module: str) -> Iterator[str]:
+    """Yield every halnav name ``module`` imports, as a dotted name below halnav ('' = package).
+
+    ``module`` is the dotted name relative to halnav (``simulator._data``), used to
+    resolve relative imports; ``from . import x`` yields ``x`` when it is a submodule
+    name, else the package itself.
+    """
+    package_parts = module.split(".")[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "halnav" or alias.name.startswith("halnav."):
+                    yield alias.name.removeprefix("halnav").removeprefix(".")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if node.module is None or not (
+                    node.module == "halnav" or node.module.startswith("halnav.")
+                ):
+                    continue
+                base = node.module.removeprefix("halnav").removeprefix(".")
+            else:
+                parts = package_parts[: len(package_parts) - (node.level - 1)]
+                if node.module:
+                    parts = [*parts, node.module]
+                base = ".".join(parts)
+            if base:
+                yield base
+            else:  # ``from halnav import x`` / ``from . import x``: x may be a submodule
+                for alias in node.names:
+                    yield alias.name if (PACKAGE / f"{alias.name}.py").exists() else ""
+
+
+def violations(source: str, module: str) -> list[str]:
+    """The imports of ``module`` (relative to halnav) that the layering forbids."""
+    found = []
+    for name in halnav_imports(source, module):
+        top = name.split(".")[0]
+        if module.startswith("simulator"):
+            ok = top == "simulator"
+        elif module == "veeam":
+            ok = not top.startswith("_")  # only the public package-level API
+        elif module in ALLOWED:
+            ok = top in ALLOWED[module]
+        else:
+            ok = True
+        for first, second in APART:
+            if {module, top} == {first, second}:
+                ok = False
+        if not ok:
+            found.append(f"halnav.{module} imports halnav.{name or '(package)'}")
+    return found
+
+
+def modules_under_rule() -> list[str]:
+    """Every module the table constrains (present or not), plus the simulator's files."""
+    names = [*ALLOWED, "veeam"]
+    names += sorted(
+        "simulator." + ".".join(path.relative_to(PACKAGE / "simulator").with_suffix("").parts)
+        for path in (PACKAGE / "simulator").rglob("*.py")
+    )
+    return names
+
+
+@pytest.mark.parametrize("module", modules_under_rule())
+def test_module_respects_layering(module: str) -> None:
+    """Each present module imports only what its layer allows (absent modules are skipped)."""
+    path = PACKAGE.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.exists():
+        pytest.skip(f"halnav/{module.replace('.', '/')}.py does not exist yet")
+    assert violations(path.read_text(encoding="utf-8"), module) == []
+
+
+def test_core_modules_exist() -> None:
+    """The foundation modules the table is built on are present (so the table is not vacuous)."""
+    for module in ("errors", "_config", "_model", "_convert"):
+        assert (PACKAGE / f"{module}.py").exists(), module
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "expected"),
+    [
+        ("_model", "from ._convert import parse\n", ["halnav._model imports halnav._convert"]),
+        ("_model", "from .errors import X\n", []),
+        ("errors", "import halnav._model\n", ["halnav.errors imports halnav._model"]),
+        (
+            "_convert",
+            "from halnav import _transport\n",
+            ["halnav._convert imports halnav._transport"],
+        ),
+        ("_transport", "from . import _convert\n", ["halnav._transport imports halnav._convert"]),
+        (
+            "_graph",
+            "from ._navigator import Navigator\n",
+            ["halnav._graph imports halnav._navigator"],
+        ),
+        ("_graph", "from ._convert import parse\n", ["halnav._graph imports halnav._convert"]),
+        ("_navigator", "from .cli import main\n", ["halnav._navigator imports halnav.cli"]),
+        ("_navigator", "from ._crawl import crawl\n", ["halnav._navigator imports halnav._crawl"]),
+        ("_navigator", "from ._convert import parse\nfrom ._graph import G\n", []),
+        ("_crawl", "from ._navigator import Navigator\n", []),
+        ("_crawl", "from .repl import main\n", ["halnav._crawl imports halnav.repl"]),
+        ("veeam", "from halnav import Navigator\nfrom . import errors\n", []),
+        ("veeam", "from ._model import Document\n", ["halnav.veeam imports halnav._model"]),
+        ("veeam", "import halnav._navigator\n", ["halnav.veeam imports halnav._navigator"]),
+        ("simulator._data", "from . import _tls\nfrom ._tls import x\n", []),
+        (
+            "simulator.app",
+            "from .._model import Link\n",
+            ["halnav.simulator.app imports halnav._model"],
+        ),
+        (
+            "simulator.app",
+            "from halnav import parse\n",
+            ["halnav.simulator.app imports halnav.(package)"],
+        ),
+        ("_model", "import json\nfrom attrs import frozen\n", []),
+        (
+            "_model",
+            "def f():\n    from ._graph import G\n",
+            ["halnav._model imports halnav._graph"],
+        ),
+    ],
+)
+def test_checker_detects_violations(module: str, source: str, expected: list[str]) -> None:
+    """The checker flags forbidden imports (also nested and relative ones) and passes allowed ones."""
+    assert violations(source, module) == expected
