@@ -266,6 +266,9 @@ async def test_explore_creates_a_restore_session(
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z$", session["creationTime"])
     assert session["_links"]["self"]["href"] == f"{sim.url}/v5/restoresessions/{session['id']}"
     assert await get(client, session["_links"]["self"]["href"], headers) == session
+    one = await get(client, f"{sim.api}Organizations/{sim.organization_ids[0]}", headers)
+    assert one == organizations["results"][0]
+    assert one["name"].endswith(".onmicrosoft.com")
     listed = await get(client, sim.api + "RestoreSessions", headers)
     assert [entry["id"] for entry in listed["results"]] == [session["id"]]
     organization = await get(client, session["_links"]["organization"]["href"], headers)
@@ -567,6 +570,24 @@ async def test_export_pst_streams_deterministic_bytes(
     assert message.startswith(b"\xd0\xcf\x11\xe0")
     assert len(message) == 8 + sim.config.pst_bytes_per_item
     assert sim.stats.exports == 4
+
+
+async def test_export_content_keywords_limit_the_exported_items(
+    sim: Simulator, client: aiohttp.ClientSession
+) -> None:
+    """exporttoPst with contentKeywords exports only the items matching them."""
+    headers, organization = await seed(client, sim)
+    mailbox = (await get(client, organization["_links"]["mailboxes"]["href"], headers))["results"][
+        0
+    ]
+    items = await all_pages(client, mailbox["_links"]["items"]["href"], headers)
+    word = items[0]["subject"].split()[0]
+    matching = [item for item in items if word.lower() in item["subject"].lower()]
+    body = {"ExportToPst": {"ContentKeywords": f"subject:{word}", "EnablePstSizeLimit": "false"}}
+    async with client.post(
+        url(mailbox["_actions"]["exporttoPst"]["uri"]), json=body, headers=headers
+    ) as response:
+        assert len(await response.read()) == 512 + len(matching) * sim.config.pst_bytes_per_item
 
 
 async def test_export_without_outlook_answers_500(client: aiohttp.ClientSession) -> None:

@@ -113,6 +113,7 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
     async with open_simulator(config, host=host, port=port) as sim:
         lines = [
             "halnav simulator: Veeam Backup for Microsoft 365 REST API v5",
+            f"  url:           {sim.url}",
             f"  api:           {sim.api}",
             f"  username:      {sim.username}",
             # The simulator's fixed demo credential, not a secret.

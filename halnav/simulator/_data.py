@@ -250,8 +250,8 @@ def en_us_time(moment: dt.datetime) -> str:
 class Data:
     """The lazily computed content of every organization, for one ``SimulatorConfig``.
 
-    All methods are pure functions of the config; nothing is cached, so memory stays flat
-    however large the configured tree is.
+    All methods are pure functions of the config; only per-organization values are
+    memoised, so memory stays flat however large the configured tree is.
     """
 
     def __init__(self, config: SimulatorConfig) -> None:
@@ -259,6 +259,9 @@ class Data:
         material = f"halnav-simulator:{config.seed}".encode()
         self._id_key = hashlib.blake2b(material, digest_size=32, person=b"ids").digest()
         self._content_key = hashlib.blake2b(material, digest_size=32, person=b"content").digest()
+        # Per-organization values are asked for by every item; at most 65,535 entries.
+        self._tenants: dict[int, str] = {}
+        self._last_backups: dict[int, dt.datetime] = {}
 
     # -- hashing ------------------------------------------------------------------------------
 
@@ -326,15 +329,21 @@ class Data:
 
     def tenant(self, org: int) -> str:
         """``westsupport.onmicrosoft.com``-style name; unique because later ones end in digits."""
-        value = self._hash("tenant", org)
-        prefix = _TENANT_PREFIX[value % len(_TENANT_PREFIX)]
-        suffix = _TENANT_SUFFIX[(value >> 16) % len(_TENANT_SUFFIX)]
-        return f"{prefix}{suffix}{org or ''}.onmicrosoft.com"
+        name = self._tenants.get(org)
+        if name is None:
+            value = self._hash("tenant", org)
+            prefix = _TENANT_PREFIX[value % len(_TENANT_PREFIX)]
+            suffix = _TENANT_SUFFIX[(value >> 16) % len(_TENANT_SUFFIX)]
+            name = self._tenants[org] = f"{prefix}{suffix}{org or ''}.onmicrosoft.com"
+        return name
 
     def last_backup(self, org: int) -> dt.datetime:
         """The latest restore point; an explore without ``datetime`` lands here."""
-        seconds = self._hash("last-backup", org) % (3 * 365 * 86_400)
-        return _EPOCH + dt.timedelta(seconds=seconds)
+        moment = self._last_backups.get(org)
+        if moment is None:
+            seconds = self._hash("last-backup", org) % (3 * 365 * 86_400)
+            moment = self._last_backups[org] = _EPOCH + dt.timedelta(seconds=seconds)
+        return moment
 
     def first_backup(self, org: int) -> dt.datetime:
         return self.last_backup(org) - dt.timedelta(days=180 + self._hash("first", org) % 180)
