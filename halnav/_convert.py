@@ -254,12 +254,16 @@ class _Parser:
             where = f"{path}.{name}"
             if not isinstance(value, dict):
                 raise self.fail(where, "expected a HAL-FORMS template object")
-            target = value.get("target")
-            if isinstance(target, str) and target:
-                target = self.resolve(target, base, where)
-            elif self_href is not None:
+            target: str | None = None
+            raw_target = value.get("target")
+            if isinstance(raw_target, str) and raw_target:
+                try:
+                    target = self.resolve(raw_target, base, f"{where}.target")
+                except DocumentError:
+                    target = None  # HAL-FORMS: an invalid target means self.href
+            if target is None:
                 target = self_href
-            else:
+            if target is None:
                 continue  # HAL-FORMS: no target and no self, so the template is ignored
             method = value.get("method")
             method = method.upper() if isinstance(method, str) else ""

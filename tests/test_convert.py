@@ -502,9 +502,17 @@ def test_forms_no_target_no_self_ignored() -> None:
     assert doc.action_names == ("kept",)
 
 
-def test_forms_invalid_target_falls_back_to_self() -> None:
-    """A non-string target means the self href."""
-    assert forms({"d": {"target": 42}}).action("d").target == "https://h/v5/things/1"
+@pytest.mark.parametrize("target", [42, "", "//[broken"])
+def test_forms_invalid_target_falls_back_to_self(target: object) -> None:
+    """A non-string, empty or unparsable target means the self href."""
+    assert forms({"d": {"target": target}}).action("d").target == "https://h/v5/things/1"
+
+
+def test_forms_overlong_target_is_limit_error() -> None:
+    """An over-long target is still a LimitExceededError, not a silent fallback."""
+    body = {"_links": SELF, "_templates": {"d": {"target": "/" + "t" * 50}}}
+    with pytest.raises(LimitExceededError):
+        parse_document(body, URL, ParseOptions(max_href_length=20))
 
 
 def test_forms_property_defaults() -> None:
@@ -833,10 +841,19 @@ def test_structure_dates(text: str, expected: datetime) -> None:
 @pytest.mark.parametrize(
     ("state", "fragment"),
     [
-        ({"id": "o", "enabled": "yes", "archived": False, "created": "2017-06-29T07:42:21Z"}, ""),
-        ({"id": "o", "enabled": True, "archived": False, "created": 5}, ""),
-        ({"id": "o", "enabled": True, "archived": False, "created": "not a date"}, ""),
-        ({"id": "o", "enabled": True}, ""),
+        (
+            {"id": "o", "enabled": "yes", "archived": False, "created": "2017-06-29T07:42:21Z"},
+            "expected bool @ $.enabled",
+        ),
+        (
+            {"id": "o", "enabled": True, "archived": False, "created": 5},
+            "expected datetime @ $.created",
+        ),
+        (
+            {"id": "o", "enabled": True, "archived": False, "created": "not a date"},
+            "expected datetime @ $.created",
+        ),
+        ({"id": "o", "enabled": True}, "required field missing @ $.archived"),
     ],
 )
 def test_structure_state_wrong_type(state: dict[str, Any], fragment: str) -> None:
