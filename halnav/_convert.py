@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin
 import attrs
 import cattrs
 
-from ._model import EMPTY, Action, Document, FormProperty, Link
+from ._model import EMPTY, Action, Document, Form, FormProperty, Link
 from .errors import DocumentError, LimitExceededError
 
 __all__ = [
@@ -175,14 +175,32 @@ class _Parser:
         return Link(resolved, rel, context, templated, props)
 
     def links(
-        self, raw: Any, base: str, context: str, path: str, problems: list[str]
+        self, raw: Any, base: str, context: str, doc_path: str, problems: list[str]
     ) -> tuple[dict[str, tuple[Link, ...]], dict[str, str]]:
+        """Parse ``_links``; error paths are built from ``doc_path`` only when needed."""
         if not isinstance(raw, dict):
-            raise self.fail(path, f"_links must be an object, got {type(raw).__name__}")
+            raise self.fail(
+                f"{doc_path}._links", f"_links must be an object, got {type(raw).__name__}"
+            )
         out: dict[str, tuple[Link, ...]] = {}
         curies: dict[str, str] = {}
+        fast = self.options.pin_origin is None
+        max_len = self.options.max_href_length
         for rel, value in raw.items():
-            where = f"{path}.{rel}"
+            # Fast path for the overwhelmingly common {"href": "http(s)://..."}: no path
+            # strings are built and nothing is resolved (the slow path does both).
+            if fast and type(value) is dict and len(value) == 1:
+                href = value.get("href")
+                if (
+                    type(href) is str
+                    and href.startswith(_HTTP_PREFIXES)
+                    and len(href) <= max_len
+                    and "{" not in href
+                ):
+                    self.links_seen += 1
+                    out[rel] = (Link(href, rel, context),)
+                    continue
+            where = f"{doc_path}._links.{rel}"
             if rel == "curies":
                 self.curies(value, base, where, curies)
                 continue
@@ -221,12 +239,28 @@ class _Parser:
             out[name] = self.resolve(head, base, path) + "{rel}" + tail
 
     # -- actions ----------------------------------------------------------
-    def veeam_actions(self, raw: Any, base: str, context: str, path: str) -> dict[str, Action]:
+    def veeam_actions(self, raw: Any, base: str, context: str, doc_path: str) -> dict[str, Action]:
+        """Parse Veeam ``_actions``; error paths are built only when something is wrong."""
         if not isinstance(raw, dict):
-            raise self.fail(path, f"_actions must be an object, got {type(raw).__name__}")
+            raise self.fail(
+                f"{doc_path}._actions", f"_actions must be an object, got {type(raw).__name__}"
+            )
         out: dict[str, Action] = {}
+        fast = self.options.pin_origin is None
         for name, value in raw.items():
-            where = f"{path}.{name}"
+            # Fast path for Veeam's exact {"uri": "http(s)://...", "method": "POST"}.
+            if fast and type(value) is dict and len(value) == 2:
+                target, method = value.get("uri"), value.get("method")
+                if (
+                    type(target) is str
+                    and type(method) is str
+                    and method
+                    and target.startswith(_HTTP_PREFIXES)
+                    and len(target) <= self.options.max_href_length
+                ):
+                    out[name] = Action(name, method.upper(), target, context)
+                    continue
+            where = f"{doc_path}._actions.{name}"
             if not isinstance(value, dict):
                 raise self.fail(where, f"expected an action object, got {type(value).__name__}")
             target = value.get("uri", value.get("href"))
@@ -276,12 +310,13 @@ class _Parser:
                 method=method,
                 target=target,
                 context=context,
-                content_type=content_type
-                if isinstance(content_type, str) and content_type
-                else "application/json",
-                title=title if isinstance(title, str) else None,
-                properties=self.form_properties(value.get("properties"), f"{where}.properties"),
-                source="_templates",
+                form=Form(
+                    content_type=content_type
+                    if isinstance(content_type, str) and content_type
+                    else "application/json",
+                    title=title if isinstance(title, str) else None,
+                    properties=self.form_properties(value.get("properties"), f"{where}.properties"),
+                ),
             )
         return out
 
@@ -347,18 +382,20 @@ class _Parser:
             if isinstance(raw_self, str) and self.options.lenient:
                 raw_self = {"href": raw_self}
             if isinstance(raw_self, dict) and isinstance(raw_self.get("href"), str):
-                self_href = self.resolve(raw_self["href"], base, f"{path}._links.self.href")
+                self_href = raw_self["href"]
+                if self.options.pin_origin is not None or not self_href.startswith(_HTTP_PREFIXES):
+                    self_href = self.resolve(self_href, base, f"{path}._links.self.href")
                 if self.options.link_base is None and path != "$":
                     base = self_href
                 if path != "$":
                     url = self_href
-            links, own_curies = self.links(raw_links, base, url, f"{path}._links", problems)
+            links, own_curies = self.links(raw_links, base, url, path, problems)
             if own_curies:
                 curies = {**parent_curies, **own_curies}
 
         actions: dict[str, Action] = {}
         if raw_actions is not None:
-            actions = self.veeam_actions(raw_actions, base, url, f"{path}._actions")
+            actions = self.veeam_actions(raw_actions, base, url, path)
         if raw_templates is not None:
             actions.update(self.forms(raw_templates, base, url, self_href, f"{path}._templates"))
 
@@ -402,15 +439,15 @@ class _Parser:
             if only is None or isinstance(only, list):  # None: a lenient list-valued _embedded
                 items = next(iter(embedded.values()))
 
-        return Document(
-            url=url,
-            state=MappingProxyType(state),
-            links=MappingProxyType(links) if links else EMPTY,
-            actions=MappingProxyType(actions) if actions else EMPTY,
-            embedded=MappingProxyType(embedded) if embedded else EMPTY,
-            items=items,
-            curies=MappingProxyType(dict(curies)) if curies else EMPTY,
-            problems=tuple(problems),
+        return Document(  # positional: the same order as the fields, and measurably faster
+            url,
+            MappingProxyType(state),
+            MappingProxyType(links) if links else EMPTY,
+            MappingProxyType(actions) if actions else EMPTY,
+            MappingProxyType(embedded) if embedded else EMPTY,
+            items,
+            MappingProxyType(dict(curies)) if curies else EMPTY,
+            tuple(problems) if problems else (),
         )
 
     def item_list(
@@ -429,9 +466,12 @@ class _Parser:
         # JSON pointer (RFC 6901) from the nearest ancestor that has a URL of its own.
         if not indexed:  # a single embedded object, not an array
             return (self.document(raw[0], pointer, base, curies, where, depth + 1, owned),)
+        document = self.document  # a list comprehension, not a generator: this is the hot loop
         return tuple(
-            self.document(item, f"{pointer}/{i}", base, curies, f"{where}[{i}]", depth + 1, owned)
-            for i, item in enumerate(raw)
+            [
+                document(item, f"{pointer}/{i}", base, curies, f"{where}[{i}]", depth + 1, owned)
+                for i, item in enumerate(raw)
+            ]
         )
 
     def embedded(

@@ -18,7 +18,16 @@ import uritemplate
 
 from .errors import ActionNotFoundError, LinkNotFoundError, MissingVariablesError
 
-__all__ = ["EMPTY", "Action", "Document", "FormProperty", "Link", "Selector", "parse_selector"]
+__all__ = [
+    "EMPTY",
+    "Action",
+    "Document",
+    "Form",
+    "FormProperty",
+    "Link",
+    "Selector",
+    "parse_selector",
+]
 
 EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
@@ -160,24 +169,51 @@ class FormProperty:
     extra: Mapping[str, Any] = EMPTY
 
 
+@attrs.frozen
+class Form:
+    """The HAL-FORMS part of an action: body encoding, title and properties."""
+
+    content_type: str = "application/json"
+    title: str | None = None
+    properties: tuple[FormProperty, ...] = ()
+
+
 @attrs.frozen(repr=False)
 class Action:
     """Something a resource lets you do: a Veeam ``_actions`` entry or a HAL-FORMS template.
 
-    ``target`` is the absolute URL to send to, ``method`` is upper case,
-    ``content_type`` the body encoding. Veeam actions have no ``properties``.
-    ``source`` is ``"_actions"`` or ``"_templates"``.
+    ``target`` is the absolute URL to send to, ``method`` is upper case.
+    HAL-FORMS templates carry a :class:`Form` (``content_type``, ``title``,
+    ``properties`` read through to it); Veeam actions have none and send JSON.
+    ``extra`` keeps unknown properties of a Veeam action.
     """
 
     name: str
     method: str
     target: str
     context: str
-    content_type: str = "application/json"
-    title: str | None = None
-    properties: tuple[FormProperty, ...] = ()
-    source: str = "_actions"
+    form: Form | None = None
     extra: Mapping[str, Any] = EMPTY
+
+    @property
+    def content_type(self) -> str:
+        """The body encoding (``application/json`` unless a HAL-FORMS template says otherwise)."""
+        return self.form.content_type if self.form is not None else "application/json"
+
+    @property
+    def title(self) -> str | None:
+        """The HAL-FORMS title, if any."""
+        return self.form.title if self.form is not None else None
+
+    @property
+    def properties(self) -> tuple[FormProperty, ...]:
+        """The HAL-FORMS properties (empty for Veeam actions)."""
+        return self.form.properties if self.form is not None else ()
+
+    @property
+    def source(self) -> str:
+        """``"_templates"`` for HAL-FORMS, ``"_actions"`` for Veeam actions."""
+        return "_templates" if self.form is not None else "_actions"
 
     def __repr__(self) -> str:
         return f"<Action {self.name} {self.method} {self.target}>"
