@@ -1,0 +1,251 @@
+"""``halnav demo``: halnav's main job, end to end, on the embedded Veeam simulator.
+
+Starts the simulator on a free loopback port, logs in with the Veeam password
+grant, lists the organizations, explores each one (one restore session each,
+entered on one :class:`contextlib.AsyncExitStack` so every session is stopped
+whatever happens), walks all their Organization resources in ONE concurrent
+crawl that also searches every mailbox and exports one mailbox to PST, writes
+the link graph as Mermaid, stops the sessions and returns a :class:`DemoSummary`::
+
+    summary = await run_demo(Path("halnav-demo"))
+    print("\\n".join(summary.lines()))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+import halnav
+from halnav import veeam
+from halnav.simulator import Faults, SimulatorConfig, open_simulator
+
+__all__ = ["DEFAULT_QUERY", "DemoSummary", "is_mailbox", "run_demo"]
+
+#: Matches the simulator's "Invoice <word> #n" subjects (about one item in twelve).
+DEFAULT_QUERY: Final = "subject:invoice"
+_EXPORT_PATTERNS: Final = ("*.pst", "*.zip", "*.msg", "*.download")
+_NOISY_LOGGERS: Final = ("aiohttp", "aiohttp.access", "aiohttp.server", "aiohttp.web", "halnav")
+
+
+@attrs.frozen
+class DemoSummary:
+    """What the demo did; ``lines()`` is the printed summary."""
+
+    simulator: str
+    organizations: int
+    sessions_started: int
+    sessions_stopped: int
+    documents: int
+    failures: int
+    failures_by_type: Mapping[str, int]
+    searches: int
+    search_hits: int
+    """Hits on the first page of each search's answer (see ``more_hits``)."""
+    more_hits: bool
+    """Some search had more hits than its first page (``search_hits`` is a lower bound)."""
+    query: str
+    exports: tuple[tuple[Path, int], ...]  # (path, bytes) of each exported file
+    actions: int
+    action_failures: int
+    crawl_seconds: float
+    elapsed: float
+    out: Path
+    walk: Path
+    graph: Path
+    graph_nodes: int
+    graph_edges: int
+
+    def lines(self) -> list[str]:
+        """The human-readable summary, one fact per line."""
+        by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.failures_by_type.items()))
+        exports = [f"{path} ({size:,} bytes)" for path, size in self.exports] or ["(none)"]
+        rate = self.documents / self.crawl_seconds if self.crawl_seconds > 0 else 0.0
+        return [
+            f"halnav demo against the embedded Veeam simulator at {self.simulator}",
+            f"  organizations explored  {self.organizations}",
+            f"  restore sessions        {self.sessions_started} started, "
+            f"{self.sessions_stopped} stopped",
+            f"  documents walked        {self.documents} in {self.crawl_seconds:.2f} s "
+            f"({rate:,.0f}/s, one crawl over all organizations)",
+            f"  searches run            {self.searches} ({self.query!r}: "
+            f"{self.search_hits}{'+' if self.more_hits else ''} hits)",
+            f"  PST exported            {exports[0]}",
+            *(f"                          {line}" for line in exports[1:]),
+            f"  failures                {self.failures}"
+            + (f" ({by_type})" if by_type else "")
+            + f", action failures {self.action_failures}",
+            f"  elapsed                 {self.elapsed:.2f} s",
+            f"  walk records            {self.walk}",
+            f"  graph (Mermaid)         {self.graph} ({self.graph_nodes} nodes, "
+            f"{self.graph_edges} edges)",
+            f"  exports                 {self.out / 'exports'}",
+        ]
+
+
+def is_mailbox(doc: halnav.Document) -> bool:
+    """A Veeam mailbox: it has folders and items but no ``mailbox`` link (folders and items do)."""
+    rels = doc.rels
+    return "folders" in rels and "items" in rels and "mailbox" not in rels
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Keep the simulator's and aiohttp's log lines off the terminal while the demo runs."""
+    saved = []
+    for name in _NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.setLevel(logging.CRITICAL + 1)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, level, propagate in saved:
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+@attrs.frozen
+class _Walk:
+    """What the walk output says about the actions."""
+
+    searches: int
+    hits: int
+    more_hits: bool
+    exports: tuple[tuple[Path, int], ...]
+
+
+def _read_walk(path: Path) -> _Walk:
+    searches = hits = 0
+    more = False
+    exports = []
+    with path.open(encoding="utf-8") as records:
+        for line in records:
+            record: dict[str, Any] = json.loads(line)
+            action = str(record.get("action", "")).lower()
+            result = record.get("result")
+            if action == "search" and result is not None:
+                searches += 1
+                hits += len(record.get("items") or ())  # the first page of hits
+                more = more or "next" in (record.get("links") or {})
+            elif action == "exporttopst" and isinstance(result, dict) and result.get("path"):
+                exports.append((Path(result["path"]), int(result.get("bytes") or 0)))
+    return _Walk(searches, hits, more, tuple(exports))
+
+
+def _clear_exports(directory: Path) -> None:
+    """Remove an earlier run's export files (only those: ``out`` may hold anything else)."""
+    if directory.is_dir():
+        for pattern in _EXPORT_PATTERNS:
+            for path in directory.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
+async def run_demo(
+    out: str | Path = "halnav-demo",
+    *,
+    organizations: int = 3,
+    mailboxes: int = 4,
+    folders: int = 3,
+    subfolders: int = 1,
+    items: int = 40,
+    latency: float = 0.0,
+    query: str = DEFAULT_QUERY,
+    progress: Callable[[halnav.CrawlStatistics], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> DemoSummary:
+    """Run the demo with its output in ``out`` (created; an earlier run's files are replaced).
+
+    ``say`` receives a line per step as it happens; ``progress`` the crawl's statistics.
+
+    Raises:
+        HalnavError: a step failed (the sessions are stopped all the same).
+        OSError: ``out`` cannot be written.
+    """
+    started = time.monotonic()
+    tell = say or (lambda _text: None)
+    out = Path(out)
+    exports = out / "exports"
+    walk = out / "walk.jsonl"
+    graph_path = out / "graph.mmd"
+    out.mkdir(parents=True, exist_ok=True)
+    walk.unlink(missing_ok=True)  # the crawler appends: start from an empty file
+    _clear_exports(exports)
+    config = SimulatorConfig(
+        organizations=organizations,
+        mailboxes=mailboxes,
+        folders=folders,
+        subfolders=subfolders,
+        items=items,
+        faults=Faults(latency=latency),
+    )
+    with _quiet_logs():
+        async with open_simulator(config) as sim:
+            tell(
+                f"simulator: {sim.api} ({organizations} organizations, {mailboxes} mailboxes each)"
+            )
+            async with veeam.open_navigator(
+                sim.url, username=sim.username, password=sim.password
+            ) as nav:
+                orgs = await veeam.organizations(nav)
+                tell(f"logged in as {sim.username}; organizations: {len(orgs)}")
+                async with contextlib.AsyncExitStack() as sessions:
+                    roots = []
+                    for org in orgs:
+                        session = await sessions.enter_async_context(veeam.explore(nav, org))
+                        roots.append(f"{session.url}/Organization")
+                    tell(f"explored {len(roots)} organizations; walking them all in one crawl")
+                    summary = await halnav.crawl(
+                        nav,
+                        roots,
+                        output=walk,
+                        actions=[
+                            halnav.ActionRule(
+                                name="search", json=veeam.search(query), where=is_mailbox
+                            ),
+                            halnav.ActionRule(
+                                name="exporttoPst",
+                                export_dir=str(exports),
+                                limit=1,
+                                where=is_mailbox,
+                            ),
+                        ],
+                        progress=progress,
+                    )
+                    nav.graph.write(graph_path)
+                    graph_stats = nav.graph.statistics()
+                    tell("stopping the restore sessions")
+            stats = sim.stats
+            sessions_started, sessions_stopped = stats.sessions_started, stats.sessions_stopped
+    done = _read_walk(walk)
+    return DemoSummary(
+        simulator=sim.url,
+        organizations=len(orgs),
+        sessions_started=sessions_started,
+        sessions_stopped=sessions_stopped,
+        documents=summary.documents,
+        failures=summary.failures,
+        failures_by_type=summary.failures_by_type,
+        searches=done.searches,
+        search_hits=done.hits,
+        more_hits=done.more_hits,
+        query=query,
+        exports=done.exports,
+        actions=summary.actions,
+        action_failures=summary.action_failures,
+        crawl_seconds=summary.elapsed,
+        elapsed=time.monotonic() - started,
+        out=out,
+        walk=walk,
+        graph=graph_path,
+        graph_nodes=graph_stats.nodes,
+        graph_edges=graph_stats.edges,
+    )

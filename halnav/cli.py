@@ -1,0 +1,942 @@
+"""The ``halnav`` command line: get, follow, act, crawl, graph, sim, repl, demo.
+
+::
+
+    halnav get https://vbo:4443/v5/Organizations --username 'tech\\admin' --password -
+    halnav follow URL mailboxes --token "$TOKEN"
+    halnav crawl URL --out walk.jsonl --graph walk.mmd
+    halnav demo
+
+Every failure halnav, the network or a file reports ends the command with one line
+``halnav: error: <message>`` on stderr and exit status 1 (2 for usage errors, as
+argparse does); ``--debug`` shows the traceback instead. Ctrl-C exits with 130.
+Credentials come from options or the environment (``HALNAV_TOKEN``,
+``HALNAV_USERNAME``, ``HALNAV_PASSWORD``) and are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, TextIO
+from urllib.parse import urlsplit
+
+import attrs
+
+import halnav
+from halnav import veeam
+from halnav.errors import HalnavError, InsecureTLSWarning
+
+__all__ = ["main"]
+
+_GRAPH_SUFFIXES: Final = (".dot", ".mmd", ".mermaid", ".json")
+_MAX_ITEMS_SHOWN: Final = 50
+_LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
+_FROM_STDIN: Final = "-"  # --password - reads the password from stdin
+_EXIT_ERROR: Final = 1
+_EXIT_INTERRUPTED: Final = 130
+_EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the examples' line breaks; never show defaults (a default may be a secret)."""
+
+
+def _examples(*lines: str) -> str:
+    return "example:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+# -- options ------------------------------------------------------------------------------------
+
+
+def _debug_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+    return parent
+
+
+def _net_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    auth = parent.add_argument_group(
+        "authentication",
+        "A bearer --token, or --username and --password for the Veeam token grant "
+        "(which implies --veeam). Defaults come from HALNAV_TOKEN, HALNAV_USERNAME "
+        "and HALNAV_PASSWORD.",
+    )
+    auth.add_argument("--token", metavar="TOKEN", help="bearer token (env HALNAV_TOKEN)")
+    auth.add_argument("--username", metavar="NAME", help="user name (env HALNAV_USERNAME)")
+    auth.add_argument(
+        "--password",
+        metavar="PASSWORD",
+        help="password (env HALNAV_PASSWORD); '-' reads it from stdin without echo",
+    )
+    auth.add_argument(
+        "--veeam",
+        action="store_true",
+        help="use the Veeam B365 v5 profile (action bodies, link base) with a --token",
+    )
+    tls = parent.add_argument_group("TLS")
+    tls.add_argument("--cafile", metavar="PATH", help="trust the CA certificates in this PEM file")
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server certificate (test servers only)",
+    )
+    limits = parent.add_argument_group("limits")
+    limits.add_argument(
+        "--timeout", type=_positive_float, metavar="S", help="seconds per request attempt"
+    )
+    limits.add_argument(
+        "--retries", type=_non_negative_int, metavar="N", help="extra attempts per request"
+    )
+    return parent
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="halnav",
+        description="Navigate, act on and crawl HAL hypermedia APIs (with a Veeam B365 profile).",
+        formatter_class=_Formatter,
+        epilog=_examples(
+            "halnav demo",
+            "halnav get https://vbo:4443/v5/Organizations --username 'tech\\admin' --password -",
+            "halnav crawl https://vbo:4443/v5/RestoreSessions/ID/Organization --out walk.jsonl",
+        )
+        + "\n\nRun 'halnav COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"halnav {halnav.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    debug = _debug_options()
+    net = _net_options()
+
+    def command(name: str, summary: str, *examples: str, network: bool = True) -> Any:
+        parents = [debug, net] if network else [debug]
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=_examples(*examples),
+            formatter_class=_Formatter,
+            parents=parents,
+        )
+
+    org = "https://vbo:4443/v5/RestoreSessions/ID/Organization"
+    get = command(
+        "get",
+        "Fetch one document and print a readable summary (or its JSON with --json).",
+        f"halnav get {org} --username 'tech\\admin' --password -",
+    )
+    get.add_argument("url", metavar="URL", help="absolute http(s) URL of the document")
+    get.add_argument("--json", action="store_true", help="print the document as JSON")
+
+    follow = command(
+        "follow",
+        "Follow a chain of rels from URL and print the last document.",
+        f"halnav follow {org} mailboxes 'item[0]' folders --token \"$TOKEN\"",
+        "halnav follow https://api.example/ orders --var status=open",
+    )
+    follow.add_argument("url", metavar="URL", help="absolute http(s) URL to start from")
+    follow.add_argument(
+        "rels", metavar="REL", nargs="+", help="rel or selector: rel, rel[0], rel[name:x]"
+    )
+    follow.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a variable for templated links (repeatable)",
+    )
+    follow.add_argument("--json", action="store_true", help="print the document as JSON")
+
+    act = command(
+        "act",
+        "GET the document at URL and run one of its actions; print the answer "
+        "or save a binary one to --out.",
+        f'halnav act {org} search --json \'{{"query": "subject:invoice"}}\' --username u '
+        "--password -",
+        f'halnav act {org} exporttoPst --out org.pst --token "$TOKEN" --veeam',
+    )
+    act.add_argument("url", metavar="URL", help="absolute http(s) URL of the document")
+    act.add_argument("action", metavar="ACTION", help="action name (case-insensitive)")
+    act.add_argument(
+        "--json",
+        dest="body",
+        metavar="BODY",
+        help="JSON body, or @file.json to read it from a file",
+    )
+    act.add_argument("--out", metavar="FILE", help="where a binary answer is saved")
+    act.add_argument(
+        "--print-json", action="store_true", help="print a JSON answer as JSON, not a summary"
+    )
+
+    crawl = command(
+        "crawl",
+        "Walk everything reachable from the roots, writing one JSON line per document, "
+        "failure and action.",
+        f"halnav crawl {org} --out walk.jsonl --graph walk.mmd --username u --password -",
+        f'halnav crawl {org} --action search --action-json \'{{"query": "invoice"}}\' '
+        '--token "$TOKEN" --veeam',
+    )
+    crawl.add_argument("roots", metavar="ROOT", nargs="+", help="absolute http(s) URLs")
+    crawl.add_argument("--out", metavar="FILE.jsonl", help="JSON Lines output (default: stdout)")
+    crawl.add_argument("--state", metavar="DIR", help="resume state directory (crash-safe)")
+    scope = crawl.add_argument_group("scope")
+    scope.add_argument(
+        "--allow-rel", action="append", default=[], metavar="REL", help="follow only these rels"
+    )
+    scope.add_argument(
+        "--deny-rel",
+        action="append",
+        default=[],
+        metavar="REL",
+        help="never follow these rels (added to first, prev, last)",
+    )
+    scope.add_argument("--max-depth", type=_non_negative_int, metavar="N")
+    scope.add_argument("--max-documents", type=_positive_int, metavar="N")
+    scope.add_argument(
+        "--any-origin", action="store_true", help="also follow links to other origins"
+    )
+    crawl.add_argument(
+        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
+    )
+    crawl.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
+    actions = crawl.add_argument_group("actions")
+    actions.add_argument(
+        "--action",
+        dest="actions",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run this action on every document that offers it (repeatable)",
+    )
+    actions.add_argument(
+        "--action-json", metavar="BODY", help="its JSON body, or @file.json (default: none)"
+    )
+    actions.add_argument("--export-dir", metavar="DIR", help="where binary answers are saved")
+    actions.add_argument(
+        "--action-limit", type=_positive_int, metavar="N", help="run each action at most N times"
+    )
+    crawl.add_argument(
+        "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
+    )
+    crawl.add_argument(
+        "--quiet", action="store_true", help="no live progress line, only the final summary"
+    )
+
+    graph = command(
+        "graph",
+        "Build the link graph from crawl records (offline) and write it as Graphviz, "
+        "Mermaid or JSON.",
+        "halnav graph walk.jsonl -o walk.mmd",
+        network=False,
+    )
+    graph.add_argument("records", metavar="RECORDS.jsonl", help="output of 'halnav crawl'")
+    graph.add_argument(
+        "-o", "--out", required=True, metavar="OUT", help="OUT.dot, OUT.mmd or OUT.json"
+    )
+
+    commands.add_parser(
+        "sim",
+        help="Serve the embedded Veeam B365 v5 simulator (options: halnav sim --help).",
+        add_help=False,
+    )
+
+    repl = command(
+        "repl",
+        "An asyncio REPL with nav (a Navigator) and doc (the document at URL) bound; "
+        "await works at top level and Tab completes rels and action names.",
+        f"halnav repl {org} --username 'tech\\admin' --password -",
+    )
+    repl.add_argument("url", metavar="URL", help="absolute http(s) URL of the entry document")
+
+    demo = command(
+        "demo",
+        "Run halnav's main job on the embedded simulator: log in, explore every "
+        "organization, walk them all, search the mailboxes, export a PST, stop the sessions.",
+        "halnav demo --out halnav-demo --organizations 3 --mailboxes 4",
+        network=False,
+    )
+    demo.add_argument(
+        "--out", default="halnav-demo", metavar="DIR", help="output directory (./halnav-demo)"
+    )
+    demo.add_argument("--organizations", type=_positive_int, default=3, metavar="N")
+    demo.add_argument(
+        "--mailboxes", type=_positive_int, default=4, metavar="N", help="per organization"
+    )
+    demo.add_argument(
+        "--latency", type=_non_negative_float, default=0.0, metavar="S", help="per request"
+    )
+    return parser
+
+
+_SIM_EXAMPLE: Final = _examples(
+    "halnav sim --port 4443 --tls --mailboxes 50",
+    "halnav sim --port 0 --latency 0.02   # a free port; the URL is printed as READY <url>",
+)
+
+
+# -- credentials and the navigator --------------------------------------------------------------
+
+
+@attrs.frozen(repr=False)
+class _Credentials:
+    """What to authenticate with; ``repr`` never shows a secret."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    veeam: bool = False
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.token, self.password) if s)
+
+    def __repr__(self) -> str:
+        kind = "token" if self.token else "password" if self.password else "none"
+        return f"<Credentials {kind} veeam={self.veeam}>"
+
+
+def _read_password() -> str:
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return line.rstrip("\r\n")
+
+
+def _credentials(args: argparse.Namespace) -> _Credentials:
+    token = args.token or os.environ.get("HALNAV_TOKEN") or None
+    username = args.username or os.environ.get("HALNAV_USERNAME") or None
+    password = args.password or os.environ.get("HALNAV_PASSWORD") or None
+    if args.token and (args.username or args.password):
+        raise ValueError("give --token, or --username and --password, not both")
+    if args.username or args.password:
+        token = None  # explicit user credentials win over HALNAV_TOKEN
+    if (username is None) != (password is None) and token is None:
+        missing = "--password (or HALNAV_PASSWORD)" if password is None else "--username"
+        raise ValueError(f"--username and --password go together; {missing} is missing")
+    if token is not None:
+        username = password = None
+    if password == _FROM_STDIN:
+        password = _read_password()
+        if not password:
+            raise ValueError("--password -: no password on stdin")
+    return _Credentials(
+        token=token,
+        username=username,
+        password=password,
+        veeam=bool(args.veeam) or password is not None,
+    )
+
+
+def _check_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"expected an absolute http:// or https:// URL, got {text!r}")
+    return text
+
+
+def _limits(args: argparse.Namespace) -> halnav.Limits | None:
+    options: dict[str, Any] = {}
+    if getattr(args, "timeout", None) is not None:
+        options["total_timeout"] = args.timeout
+    if getattr(args, "retries", None) is not None:
+        options["retries"] = args.retries
+    if getattr(args, "concurrency", None) is not None:
+        options["concurrency"] = args.concurrency
+    if getattr(args, "per_host", None) is not None:
+        options["per_host"] = args.per_host
+    return halnav.Limits(**options) if options else None
+
+
+def _navigator(args: argparse.Namespace, url: str, creds: _Credentials) -> halnav.Navigator:
+    if args.cafile is not None and not Path(args.cafile).is_file():
+        raise FileNotFoundError(f"--cafile {args.cafile}: no such file")
+    if args.insecure:
+        print(
+            "halnav: warning: --insecure: the server certificate is not verified "
+            "(use it only against a test server)",
+            file=sys.stderr,
+        )
+    limits = _limits(args)
+    if creds.veeam:
+        return veeam.open_navigator(
+            url,
+            username=creds.username,
+            password=creds.password,
+            token=creds.token,
+            limits=limits,
+            cafile=args.cafile,
+            insecure=args.insecure,
+        )
+    return halnav.Navigator(
+        url, auth=creds.token, limits=limits, cafile=args.cafile, insecure=args.insecure
+    )
+
+
+# -- printing documents -------------------------------------------------------------------------
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | list | set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def _dumps(value: object, *, indent: int | None = 2) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
+
+
+def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        indent + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def _label(doc: halnav.Document) -> str:
+    for key in _LABEL_KEYS:
+        value = doc.state.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return ""
+
+
+def render(doc: halnav.Document) -> str:
+    """A readable summary of ``doc``: repr, URL, state as JSON, links, actions, page items."""
+    lines = [repr(doc), f"url: {doc.url}"]
+    if doc.state:
+        lines.append("state:")
+        lines.extend("  " + line for line in _dumps(doc.state).splitlines())
+    link_rows: list[list[str]] = []
+    for rel in doc.rels:
+        for link in doc.links_for(rel):
+            extra = " (templated)" if link.templated else ""
+            if link.name is not None:
+                extra += f" [name={link.name}]"
+            link_rows.append([rel, link.href + extra])
+    if link_rows:
+        lines.append("links:")
+        lines.extend(_table(link_rows))
+    if doc.actions:
+        lines.append("actions:")
+        actions = [doc.action(name) for name in doc.action_names]
+        lines.extend(_table([[a.name, a.method, a.target] for a in actions]))
+    if doc.items:
+        lines.append(f"items ({len(doc.items)}):")
+        rows = [
+            [f"[{i}]", _label(item) or "-", item.url]
+            for i, item in enumerate(doc.items[:_MAX_ITEMS_SHOWN])
+        ]
+        lines.extend(_table(rows))
+        if len(doc.items) > _MAX_ITEMS_SHOWN:
+            lines.append(f"  ... {len(doc.items) - _MAX_ITEMS_SHOWN} more")
+    if doc.embedded:
+        lines.append("embedded:")
+        lines.extend(
+            f"  {rel}: {len(docs)} document(s)" for rel, docs in sorted(doc.embedded.items())
+        )
+    return "\n".join(lines)
+
+
+def _print_document(doc: halnav.Document, *, as_json: bool) -> None:
+    print(_dumps(halnav.unstructure(doc)) if as_json else render(doc))
+
+
+def _body(text: str | None, option: str) -> Any:
+    if text is None:
+        return None
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{option} is not valid JSON: {exc}") from None
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+async def _with_nav(
+    args: argparse.Namespace,
+    url: str,
+    creds: _Credentials,
+    body: Callable[[halnav.Navigator], Awaitable[int]],
+) -> int:
+    async with _navigator(args, url, creds) as nav:
+        return await body(nav)
+
+
+def _cmd_get(args: argparse.Namespace, creds: _Credentials) -> int:
+    url = _check_url(args.url)
+
+    async def body(nav: halnav.Navigator) -> int:
+        _print_document(await nav.get(url), as_json=args.json)
+        return 0
+
+    return asyncio.run(_with_nav(args, url, creds, body))
+
+
+def _variables(pairs: Sequence[str]) -> dict[str, Any]:
+    variables: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--var expects NAME=VALUE, got {pair!r}")
+        variables[key] = value
+    return variables
+
+
+def _cmd_follow(args: argparse.Namespace, creds: _Credentials) -> int:
+    url = _check_url(args.url)
+    variables = _variables(args.var)
+
+    async def body(nav: halnav.Navigator) -> int:
+        doc = await _follow(nav, await nav.get(url), args.rels, variables)
+        _print_document(doc, as_json=args.json)
+        return 0
+
+    return asyncio.run(_with_nav(args, url, creds, body))
+
+
+async def _follow(
+    nav: halnav.Navigator, doc: halnav.Document, rels: Sequence[str], variables: Mapping[str, Any]
+) -> halnav.Document:
+    """``nav.follow`` hop by hop, where ``item[N]`` (or ``item``) also steps into a page's items.
+
+    Page items are not links, so the navigator does not follow them; on the
+    command line they are the only way down from a Veeam page.
+    """
+    used: set[str] = set()
+    chain = " -> ".join(rels)
+    for rel in rels:
+        selector = halnav.parse_selector(rel)
+        try:
+            if selector.rel == "item" and selector.key is None and doc.find_link(rel) is None:
+                doc = _item(doc, selector.index or 0)
+                continue
+            link = doc.find_link(rel)
+            mine = {k: v for k, v in variables.items() if link is not None and k in link.variables}
+            used.update(mine)
+            doc = await nav.follow(doc, rel, **mine)
+        except (halnav.LinkNotFoundError, halnav.MissingVariablesError) as exc:
+            notes = [f"while following {chain}"]  # replaces the navigator's per-hop note
+            if isinstance(exc, halnav.LinkNotFoundError) and doc.items:
+                last = len(doc.items) - 1
+                notes.append(f"the page has {last + 1} items: item[0] .. item[{last}] select one")
+            exc.__notes__ = notes
+            raise
+    unused = sorted(set(variables) - used)
+    if unused:
+        raise ValueError(f"--var {', '.join(unused)}: no templated link on {chain} takes it")
+    return doc
+
+
+def _item(doc: halnav.Document, index: int) -> halnav.Document:
+    try:
+        return doc.items[index]
+    except IndexError:
+        raise halnav.LinkNotFoundError(
+            doc.url, f"item[{index}]", [f"item[0..{len(doc.items) - 1}]"] if doc.items else []
+        ) from None
+
+
+def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
+    url = _check_url(args.url)
+    payload = _body(args.body, "--json")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a directory; name a file")
+
+    async def body(nav: halnav.Navigator) -> int:
+        doc = await nav.get(url)
+        doc.action(args.action)  # fail before creating anything when the action is not there
+        with _scratch_file(out) as target:
+            answer = await nav.act(doc, args.action, json=payload, to=target)
+            if isinstance(answer, halnav.Document):
+                _print_document(answer, as_json=args.print_json)
+                return 0
+            if out is None:
+                raise ValueError(
+                    f"action {args.action!r} answered {answer.content_type or 'binary data'} "
+                    f"({answer.size} bytes); give --out FILE to save it"
+                )
+            print(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}")
+            return 0
+
+    return asyncio.run(_with_nav(args, url, creds, body))
+
+
+@contextlib.contextmanager
+def _scratch_file(out: Path | None) -> Iterator[Path]:
+    """``out`` itself, or a temporary file (removed after) that catches an unasked-for download."""
+    if out is not None:
+        yield out
+        return
+    folder = tempfile.mkdtemp(prefix="halnav-act-")
+    try:
+        yield Path(folder) / "answer"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Progress:
+    """The live progress line on a terminal's stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._shown = False
+
+    def __call__(self, stats: halnav.CrawlStatistics) -> None:
+        line = (
+            f"documents {stats.documents}  failures {stats.failures}  "
+            f"actions {stats.actions}  {stats.rate:.0f}/s  "
+            f"queue {stats.queued}  in flight {stats.in_flight}  {stats.elapsed:.1f}s"
+        )
+        self._stream.write("\r\x1b[2K" + line)
+        self._stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+
+
+def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str, Any]:
+    return {
+        "documents": summary.documents,
+        "failures": summary.failures,
+        "failures_by_type": dict(summary.failures_by_type),
+        "actions": summary.actions,
+        "action_failures": summary.action_failures,
+        "elapsed": round(summary.elapsed, 3),
+        "complete": summary.complete,
+        "resumed": summary.resumed,
+        "output": str(summary.output) if summary.output is not None else "-",
+        "graph": graph,
+    }
+
+
+def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]:
+    rate = summary.documents / summary.elapsed if summary.elapsed > 0 else 0.0
+    by_type = ", ".join(f"{k} {v}" for k, v in sorted(summary.failures_by_type.items()))
+    lines = [
+        f"crawled {summary.documents} documents in {summary.elapsed:.2f} s ({rate:.0f}/s)"
+        + ("" if summary.complete else " (incomplete: a limit stopped the walk)")
+        + (" (resumed)" if summary.resumed else ""),
+        f"  failures: {summary.failures}" + (f" ({by_type})" if by_type else ""),
+        f"  actions:  {summary.actions} ({summary.action_failures} failed)",
+        f"  records:  {summary.output if summary.output is not None else 'stdout'}",
+    ]
+    if graph is not None:
+        lines.append(f"  graph:    {graph}")
+    return lines
+
+
+def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
+    roots = [_check_url(root) for root in args.roots]
+    if args.graph is not None and Path(args.graph).suffix.lower() not in _GRAPH_SUFFIXES:
+        raise ValueError(f"--graph {args.graph}: use a .dot, .mmd or .json file name")
+    if (args.action_json or args.export_dir or args.action_limit) and not args.actions:
+        raise ValueError("--action-json, --export-dir and --action-limit need --action NAME")
+    payload = _body(args.action_json, "--action-json")
+    deny = halnav.Scope().deny_rels | frozenset(args.deny_rel)
+    scope = halnav.Scope(
+        allow_rels=frozenset(args.allow_rel) if args.allow_rel else None,
+        deny_rels=deny,
+        max_depth=args.max_depth,
+        max_documents=args.max_documents,
+        same_origin=not args.any_origin,
+    )
+    rules = [
+        halnav.ActionRule(
+            name=name, json=payload, export_dir=args.export_dir, limit=args.action_limit
+        )
+        for name in args.actions
+    ]
+    live = not args.quiet and sys.stderr.isatty()
+    progress = _Progress(sys.stderr) if live else None
+
+    async def body(nav: halnav.Navigator) -> int:
+        crawler = halnav.Crawler(
+            nav,
+            roots,
+            scope=scope,
+            output=args.out if args.out else sys.stdout,
+            state_dir=args.state,
+            actions=rules,
+            progress=progress,
+        )
+        try:
+            summary = await crawler.run()
+        finally:
+            if progress is not None:
+                progress.clear()
+        if args.graph is not None:
+            nav.graph.write(args.graph)
+        if live:
+            print("\n".join(_summary_lines(summary, args.graph)), file=sys.stderr)
+        else:
+            print(
+                "summary " + _dumps(_summary_record(summary, args.graph), indent=None),
+                file=sys.stderr,
+            )
+        return 0
+
+    return asyncio.run(_with_nav(args, roots[0], creds, body))
+
+
+def _record_document(record: Mapping[str, Any]) -> halnav.Document:
+    links: dict[str, list[dict[str, Any]]] = {}
+    for rel, hrefs in dict(record.get("links") or {}).items():
+        targets = hrefs if isinstance(hrefs, list) else [hrefs]
+        links[str(rel)] = [
+            {"href": str(href), **({"templated": True} if "{" in str(href) else {})}
+            for href in targets
+        ]
+    actions = {
+        str(name): {"method": str(spec.get("method", "POST")), "uri": str(spec.get("uri", ""))}
+        for name, spec in dict(record.get("actions") or {}).items()
+        if isinstance(spec, Mapping)
+    }
+    data = {**dict(record.get("state") or {}), "_links": links, "_actions": actions}
+    return halnav.parse(data, str(record["url"]), lenient=True)
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    target = Path(args.out)
+    if target.suffix.lower() not in _GRAPH_SUFFIXES:
+        raise ValueError(f"-o {target}: use a .dot, .mmd or .json file name")
+    graph = halnav.Graph()
+    documents = failures = 0
+    with Path(args.records).open(encoding="utf-8") as records:
+        for number, line in enumerate(records, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{args.records}:{number}: not a JSON line ({exc})") from None
+            if not isinstance(record, dict) or "url" not in record:
+                raise ValueError(f"{args.records}:{number}: not a crawl record")
+            if "error" in record and "action" not in record:
+                failures += 1
+            elif "action" not in record:
+                parent, rel = record.get("parent"), record.get("rel")
+                if isinstance(parent, str) and isinstance(rel, str):
+                    graph.add(_record_document(record), parent=parent, rel=rel)  # the walked edge
+                else:
+                    graph.add(_record_document(record))
+                documents += 1
+    graph.write(target)
+    stats = graph.statistics()
+    print(
+        f"wrote {target}: {stats.nodes} nodes, {stats.edges} edges "
+        f"from {documents} documents ({failures} failures skipped)"
+    )
+    return 0
+
+
+def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
+    from halnav import repl  # noqa: PLC0415  the REPL pulls in code/readline: only when asked
+
+    url = _check_url(args.url)
+    return repl.run(_navigator(args, url, creds), url)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from halnav import _demo  # noqa: PLC0415  the demo starts a simulator: only when asked
+
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        summary = asyncio.run(
+            _demo.run_demo(
+                Path(args.out),
+                organizations=args.organizations,
+                mailboxes=args.mailboxes,
+                latency=args.latency,
+                progress=progress,
+                say=_say,
+            )
+        )
+    finally:
+        if progress is not None:
+            progress.clear()
+    print("\n".join(summary.lines()))
+    return 0 if summary.failures == 0 else _EXIT_ERROR
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _run_sim(rest: list[str]) -> int:
+    from halnav import simulator  # noqa: PLC0415  aiohttp.web only when serving
+
+    if "-h" in rest or "--help" in rest:
+        print("usage: halnav sim [simulator options]\n")
+        print("Serve the embedded Veeam B365 REST v5 simulator until Ctrl-C.\n")
+        print(_SIM_EXAMPLE + "\n\nsimulator options:", flush=True)
+    try:
+        return simulator.run_cli(rest)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
+
+
+# -- entry --------------------------------------------------------------------------------------
+
+
+def _show_warning(  # noqa: PLR0917  the signature warnings.showwarning has
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    del filename, lineno, line  # one line for the user, no source excerpt
+    print(f"halnav: warning: {message}", file=file or sys.stderr)
+
+
+def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
+    text = str(exc) or type(exc).__name__
+    notes = getattr(exc, "__notes__", None) or []
+    if notes:
+        text += " (" + "; ".join(str(n) for n in notes) + ")"
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text += f": {exc.filename}"
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return " ".join(text.split())
+
+
+_HANDLED: Final = (HalnavError, ValueError, OSError)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found.extend(_leaves(exc))
+        else:
+            found.append(exc)
+    return found
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "graph":
+        return _cmd_graph(args)
+    if args.command == "demo":
+        return _cmd_demo(args)
+    creds = _credentials(args)
+    args.secrets = creds.secrets
+    commands: dict[str, Callable[[argparse.Namespace, _Credentials], int]] = {
+        "get": _cmd_get,
+        "follow": _cmd_follow,
+        "act": _cmd_act,
+        "crawl": _cmd_crawl,
+        "repl": _cmd_repl,
+    }
+    return commands[args.command](args, creds)
+
+
+def _command_of(argv: Sequence[str]) -> int | None:
+    """The index of the command word (the first non-option argument)."""
+    for index, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            return index
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``halnav`` command line with ``argv`` (default ``sys.argv[1:]``); return the status.
+
+    >>> main(["get", "https://vbo:4443/v5/Organizations", "--token", "T"])  # doctest: +SKIP
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    index = _command_of(argv)
+    if index is not None and argv[index] == "sim":
+        return _run_sim(argv[index + 1 :])
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors (argparse printed them)
+        return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
+    args.secrets = ()
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        # --insecure prints its own warning line; the library's would repeat it.
+        warnings.simplefilter("ignore", InsecureTLSWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return _dispatch(args)
+        except BrokenPipeError:
+            # The reader went away (``halnav get URL | head``): stop quietly, like cat does.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            return _EXIT_BROKEN_PIPE
+        except KeyboardInterrupt:
+            if args.debug:
+                raise
+            print(f"halnav: interrupted after {time.monotonic() - started:.1f} s", file=sys.stderr)
+            return _EXIT_INTERRUPTED
+        except _HANDLED as exc:
+            if args.debug:
+                raise
+            print(f"halnav: error: {_one_line(exc, args.secrets)}", file=sys.stderr)
+            return _EXIT_ERROR
+        except BaseExceptionGroup as group:
+            leaves = _leaves(group)
+            if args.debug or not all(isinstance(e, _HANDLED) for e in leaves):
+                raise
+            more = f" (and {len(leaves) - 1} more errors)" if len(leaves) > 1 else ""
+            print(f"halnav: error: {_one_line(leaves[0], args.secrets)}{more}", file=sys.stderr)
+            return _EXIT_ERROR

@@ -1,0 +1,72 @@
+"""The demo: halnav's main job end to end on the embedded simulator, as a function and a command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from halnav._demo import run_demo
+
+
+async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path: Path) -> None:
+    """run_demo: no failures, every session stopped, hits, a PST, consistent records and graph."""
+    said: list[str] = []
+    summary = await run_demo(tmp_path, organizations=2, mailboxes=3, say=said.append)
+    assert summary.failures == 0
+    assert summary.action_failures == 0
+    assert summary.organizations == 2
+    assert summary.sessions_started == summary.sessions_stopped == 2
+    assert summary.searches == 2 * 3  # one per mailbox
+    assert summary.search_hits >= 1
+    ((pst, size),) = summary.exports
+    assert pst.parent == tmp_path / "exports"
+    assert pst.suffix == ".pst"
+    assert pst.stat().st_size == size > 0
+    lines = summary.walk.read_text().splitlines()
+    assert len(lines) == summary.documents + summary.actions
+    assert all(json.loads(line)["url"] for line in lines)
+    assert summary.graph.read_text().startswith("flowchart")
+    assert any("explored 2 organizations" in line for line in said)
+    text = "\n".join(summary.lines())
+    assert "2 started, 2 stopped" in text
+    assert str(pst) in text
+
+
+async def test_run_demo_again_replaces_the_earlier_output(tmp_path: Path) -> None:
+    """A second run into the same directory starts from an empty walk and one export."""
+    first = await run_demo(tmp_path, organizations=1, mailboxes=2, items=5)
+    second = await run_demo(tmp_path, organizations=1, mailboxes=2, items=5)
+    assert second.documents == first.documents
+    assert len(second.walk.read_text().splitlines()) == second.documents + second.actions
+    assert len(list((tmp_path / "exports").glob("*.pst"))) == 1
+
+
+async def test_demo_command_exits_0(tmp_path: Path) -> None:
+    """`halnav demo --out DIR` in a real process exits 0 and prints the summary, no log noise."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "halnav",
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--organizations",
+        "2",
+        "--mailboxes",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(), timeout=60)
+    out, err = out_bytes.decode(), err_bytes.decode()
+    assert proc.returncode == 0, err
+    assert "organizations explored  2" in out
+    assert "2 started, 2 stopped" in out
+    assert str(tmp_path / "demo" / "walk.jsonl") in out
+    assert err == ""
+    assert (tmp_path / "demo" / "graph.mmd").read_text().startswith("flowchart")

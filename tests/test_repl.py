@@ -1,0 +1,152 @@
+"""The REPL: the pure completion function, and a real `halnav repl` process with piped stdin."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Any
+
+import pytest
+
+import halnav
+from halnav import veeam
+from halnav.repl import complete
+from halnav.simulator import SimulatorConfig, open_simulator
+
+BASE = "https://vbo:4443/v5/RestoreSessions/1/Organization"
+ORG = halnav.parse(
+    {
+        "id": "673b91dc",
+        "_links": {
+            "self": {"href": BASE},
+            "mailboxes": {"href": f"{BASE}/mailboxes"},
+            "ea:admin": {"href": f"{BASE}/admin"},
+        },
+        "_actions": {
+            "exporttoPst": {"uri": f"{BASE}/action", "method": "POST"},
+            "search": {"uri": f"{BASE}/action", "method": "POST"},
+        },
+    },
+    BASE,
+)
+PAGE = halnav.parse(
+    {
+        "offset": 0,
+        "limit": 30,
+        "_links": {"self": {"href": f"{BASE}/mailboxes"}},
+        "results": [
+            {
+                "id": "m1",
+                "_links": {
+                    "self": {"href": f"{BASE}/mailboxes/m1"},
+                    "folders": {"href": f"{BASE}/mailboxes/m1/folders"},
+                },
+            }
+        ],
+    },
+    f"{BASE}/mailboxes",
+)
+
+
+def namespace(**extra: Any) -> dict[str, Any]:
+    return {"doc": ORG, "page": PAGE, "halnav": halnav, **extra}
+
+
+@pytest.mark.parametrize(
+    ("line", "text", "expected"),
+    [
+        ('nav.follow(doc, "', "", ["ea:admin", "mailboxes", "self"]),
+        ('mb = await nav.follow(doc, "ma', "ma", ["mailboxes"]),
+        ("await nav.follow(doc, 'S", "S", ["self"]),
+        ('nav.follow_all(page, "', "", ["folders", "self"]),
+        ('await nav.act(doc, "', "", ["exporttoPst", "search"]),
+        ('await nav.act(doc, "ex', "ex", ["exporttoPst"]),
+        ('await nav.act(doc, "EX', "EX", ["exporttoPst"]),
+        ('doc.link("m', "m", ["mailboxes"]),
+        ('doc.find_action("s', "s", ["search"]),
+        ('page.items[0].link("f', "f", ["folders"]),
+        ('nav.follow(page.items[0], "', "", ["folders", "self"]),
+        ('nav.follow(doc, "ea:ad', "ad", ["admin"]),  # readline splits words at ':'
+        ('nav.act(doc, "search", json="', "", []),
+        ('print("ma', "ma", []),
+        ('nav.follow("ma', "ma", []),
+        ("# nav.follow(doc, 'ma", "ma", []),
+    ],
+)
+def test_completes_rels_and_action_names_inside_strings(
+    line: str, text: str, expected: list[str]
+) -> None:
+    """Inside follow/act/link/action string arguments the document's rels or actions complete."""
+    assert complete(line, text, namespace()) == expected
+
+
+def test_falls_back_to_the_last_printed_document() -> None:
+    """When the document argument is not a name, the last printed Document is used."""
+    line = 'await nav.follow(await nav.get("x"), "m'
+    assert complete(line, "m", namespace()) == []
+    assert complete(line, "m", namespace(), last_document=ORG) == ["mailboxes"]
+    assert complete('nav.act(_, "s', "s", namespace(_=ORG)) == ["search"]
+
+
+def test_later_rels_of_a_chain_come_from_the_graph() -> None:
+    """`follow(doc, "mailboxes", "` offers the rels of the fetched mailboxes page."""
+    nav = halnav.Navigator(BASE)
+    nav.graph.add(ORG)
+    nav.graph.add(PAGE)
+    line = 'await nav.follow(doc, "mailboxes", "'
+    offered = complete(line, "", namespace(nav=nav))
+    assert "self" in offered
+    assert "item" in offered
+    assert complete('await nav.follow(doc, "nope", "', "", namespace(nav=nav)) == []
+
+
+def test_plain_python_completion_still_works() -> None:
+    """Outside those strings it is rlcompleter: names and attributes."""
+    assert "doc.rels" in complete("doc.re", "doc.re", namespace())  # "rels" starts with "re"
+    assert "doc.action_names" in complete("x = doc.act", "doc.act", namespace())
+    assert "halnav" in complete("hal", "hal", namespace())
+    assert any(m.startswith("print") for m in complete("pri", "pri", namespace()))
+
+
+async def test_repl_process_with_piped_stdin() -> None:
+    """`halnav repl URL` binds nav and doc, runs top-level await and exits on exit()."""
+    config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2)
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
+        env.update(HALNAV_USERNAME=sim.username, HALNAV_PASSWORD=sim.password)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "halnav",
+            "repl",
+            f"{session.url}/Organization",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        script = (
+            "print(sorted(doc.rels))\n"
+            'mb = await nav.follow(doc, "mailboxes")\n'
+            "print(len(mb.items))\n"
+            "mb\n"
+            'await nav.follow(doc, "nope")\n'
+            "exit()\n"
+        )
+        out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(script.encode()), 60)
+    out, err = out_bytes.decode(), err_bytes.decode()
+    assert proc.returncode == 0, err
+    assert "['mailboxes', 'self']" in out
+    assert "\n2\n" in out.replace(">>> ", "\n")
+    assert "/mailboxes rels=[first, self] items=2>" in out
+    assert "nav " in err
+    assert 'await nav.follow(doc, "mailboxes")' in err  # the banner's examples
+    assert "LinkNotFoundError: no link 'nope'" in err
+    assert "Traceback" not in err
+    assert "Unclosed" not in err
+    assert sim.password not in out + err
