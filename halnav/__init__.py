@@ -14,6 +14,7 @@ from . import errors
 from ._auth import Auth, BearerAuth, PasswordGrant, ProviderAuth, TokenProvider, password_auth
 from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
+from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node, canonical_url
 from ._model import Action, Document, FormProperty, Link, Selector, parse_selector
 from ._navigator import ActionBody, Download, Fetched, Navigator, NavigatorStatistics
@@ -29,8 +30,12 @@ __all__ = [
     "Action",
     "ActionBody",
     "ActionNotFoundError",
+    "ActionRule",
     "Auth",
     "BearerAuth",
+    "CrawlStatistics",
+    "CrawlSummary",
+    "Crawler",
     "Document",
     "DocumentError",
     "Download",
@@ -49,9 +54,11 @@ __all__ = [
     "ParseOptions",
     "PasswordGrant",
     "ProviderAuth",
+    "Scope",
     "Selector",
     "TokenProvider",
     "canonical_url",
+    "crawl",
     "errors",
     "make_converter",
     "parse",

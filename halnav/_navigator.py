@@ -548,10 +548,29 @@ class Navigator:
             ActionNotFoundError: ``doc`` has no such action (lists those it has).
             TransportError, DocumentError: as for ``get``.
         """
+        return (await self.invoke(doc, name, json=json, data=data, params=params, to=to))[1]
+
+    async def invoke(
+        self,
+        doc: Document,
+        name: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+    ) -> tuple[int, Document | Download]:
+        """Like ``act``, but also tell the HTTP status of the answer: ``(status, answer)``.
+
+        >>> status, hits = await nav.invoke(mailbox, "search", json={"query": "x"}) # doctest: +SKIP
+
+        Raises:
+            ActionNotFoundError, TransportError, DocumentError: as for ``act``.
+        """
         action = doc.action(name)
         if self._action_body is not None:
             json = self._action_body(action, json)
-        return await self._send(
+        return await self._exchange(
             action.method,
             action.target,
             json=json,
@@ -591,8 +610,21 @@ class Navigator:
         data: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         to: str | os.PathLike[str] | None,
-        form: bool = False,
     ) -> Document | Download:
+        answer = await self._exchange(method, url, json=json, data=data, params=params, to=to)
+        return answer[1]
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        data: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        to: str | os.PathLike[str] | None,
+        form: bool = False,
+    ) -> tuple[int, Document | Download]:
         _check_url(url)
         if self._state != "open":
             await self.open()
@@ -607,7 +639,7 @@ class Navigator:
         )
         self._actions += 1
         if response.path is not None or (response.body and not _is_json(response)):
-            return Download(
+            return response.status, Download(
                 url=response.url,
                 status=response.status,
                 content_type=response.content_type,
@@ -618,7 +650,7 @@ class Navigator:
         doc = self._document(response)
         if self._graph is not None and doc.links:
             self._graph.add(doc)
-        return doc
+        return response.status, doc
 
 
 def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], int] | None:

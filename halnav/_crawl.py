@@ -1,0 +1,1004 @@
+"""Bulk walks of a HAL API: a frontier, workers in one TaskGroup, JSON Lines output, resume.
+
+:class:`Crawler` starts from one or more root URLs and fetches every document
+reachable by links (within a :class:`Scope`), each at most once, writing one
+JSON record per document, failure and action. Records are streamed to the
+output (never accumulated), statistics are a cheap snapshot
+(:meth:`Crawler.statistics`), and with ``state_dir`` an interrupted walk -
+even by SIGKILL - resumes where it was committed.
+
+Identity and dedup
+    A document is identified by the canonical form (:func:`canonical_url`) of
+    its ``self`` href, or of the URL it was fetched from when it has none. A
+    URL is marked seen when it is enqueued, and a document's identity is
+    marked written when its record is written: a fetch whose ``self`` was
+    already written (``.../mailboxes`` answering with the ``self``
+    ``.../mailboxes?offset=0&limit=30`` that a ``first`` link also names)
+    writes nothing, and a queued URL that has meanwhile been written (as a page
+    item) is not fetched at all.
+
+Page items and embedded resources
+    Page items (``doc.items``: Veeam ``results``, HAL pages) and ``_embedded``
+    resources that have a ``self`` are documents in their own right: they get
+    their own record - without being fetched again - and their links are
+    followed. Their record has ``"embedded": true``, the HTTP ``status`` of the
+    response that carried them, ``rel`` ``"item"`` for page items (the
+    ``_embedded`` rel for embedded ones; a HAL page whose items are an
+    ``_embedded`` array uses that rel) and ``depth`` = the carrier's depth + 1.
+    Items and embedded resources without a ``self`` are not documents: they
+    are kept inline in the carrier's record (``"inline"``).
+
+Depth
+    Roots are depth 0; a link adds 1, except the paging rels ``next``,
+    ``prev``, ``first`` and ``last`` (a page belongs to the same collection).
+
+Output: JSON Lines, UTF-8, one object per line, in completion order
+    document::
+
+        {"url": str,            # canonical self (else the canonical fetched URL)
+         "status": int,         # HTTP status of the response that carried it
+         "depth": int, "parent": str | null, "rel": str | null,  # how it was reached
+         "embedded": bool,      # true: a page item / _embedded resource, not fetched itself
+         "state": {...},        # the fields without _links, _embedded, _actions, _templates,
+                                # and without a Veeam page's "results"
+         "links": {rel: [href, ...]},                      # every link, templated ones too
+         "actions": {name: {"method": str, "uri": str}},
+         "items": [url, ...],   # only on pages: the items that have their own record
+         "inline": [{"rel", "state", "links", "actions"}, ...]}  # only when there are
+                                # self-less items / embedded resources
+
+    failure (a fetch that failed; the walk goes on)::
+
+        {"url": str, "depth": int, "parent": str | null, "rel": str | null,
+         "error": {"type": "HTTPStatusError", "status": 404 | null, "message": str}}
+
+    action (see :class:`ActionRule`)::
+
+        {"url": str, "action": str, "status": int,
+         "result": {...}}       # JSON answer: its state; plus, when present,
+                                # "links": {rel: [href]} and "items": [{"url", "state"}]
+                                # (the first page of a paged answer, e.g. search hits)
+        {"url": str, "action": str, "status": int,
+         "result": {"path": str | null, "bytes": int, "content_type": str}}   # binary
+        {"url": str, "action": str,
+         "error": {"type": str, "status": int | null, "message": str}}        # failed
+
+    ``type`` is the exception class name and ``message`` its text (halnav
+    error messages never contain credentials).
+
+Resume (``state_dir``)
+    ``state_dir/state.sqlite3`` (WAL) holds the roots, the output path, the
+    frontier (``kind`` fetch/action, url, depth, parent, rel, done), the
+    written document identities, the counters and the committed byte offset
+    of the output file - URLs, depths and rels only, never a header or token.
+    Every ~0.5 s (or 500 finished work items) the crawler flushes and fsyncs
+    the output, then in ONE transaction marks the finished items done,
+    inserts what they discovered and stores the new offset. Processing a
+    finished fetch (records + discoveries) happens without an ``await``, so
+    every commit is a consistent cut. On start with an existing state the
+    output is truncated to the committed offset and every pending item
+    (including those in flight when the process died) is queued again.
+    Guarantee: after a SIGKILL at any point, re-running the same walk leaves
+    an output in which every document appears exactly once, and the union
+    equals an uninterrupted walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import glob
+import json
+import mimetypes
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, Final, TextIO
+
+import attrs
+
+from ._graph import canonical_url
+from ._model import Document
+from ._navigator import Download, Navigator
+from .errors import HTTPStatusError, MissingVariablesError
+
+__all__ = ["ActionRule", "CrawlStatistics", "CrawlSummary", "Crawler", "Scope", "crawl"]
+
+_PAGING: Final = frozenset({"next", "prev", "previous", "first", "last"})
+_FETCH: Final = 0
+_ACTION: Final = 1
+_COMMIT_EVERY: Final = 500  # finished work items per commit (or _COMMIT_SECONDS)
+_COMMIT_SECONDS: Final = 0.5
+_FLUSH_SECONDS: Final = 0.5
+_BUFFER = 1 << 20  # output write buffer; not Final: tests/crawl_child.py shrinks it
+_STATE_FILE: Final = "state.sqlite3"
+_SCHEMA_VERSION: Final = "1"
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
+# First bytes of the binary formats Veeam exports: PST, OLE (.msg), ZIP (split PSTs).
+_MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
+
+
+def _plain(value: object) -> object:
+    """JSON fallback: documents hold read-only mappings (MappingProxyType)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# One encoder for every record: json.dumps(..., separators=...) would build a new one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain).encode
+
+
+@attrs.frozen(kw_only=True)
+class Scope:
+    """Which links a walk follows.
+
+    ``allow_rels`` (None: every rel) and ``deny_rels`` compare rels
+    case-insensitively. ``first``, ``prev`` and ``last`` are denied by
+    default: walking forward through ``next`` from the first page already
+    reaches every page, and following the others only re-requests pages
+    under another spelling of their URL. ``max_depth`` bounds the depth
+    (roots are 0; ``next``-style paging hops add nothing; page items are at
+    the page's depth + 1). Page items count as reached through the rel
+    ``item`` and embedded resources through their ``_embedded`` rel, for
+    ``allow_rels``/``deny_rels`` as for ``max_depth`` (so a walk limited to
+    ``{"mailboxes"}`` writes the mailboxes page but not the mailboxes in it:
+    add ``"item"`` and ``"next"``). ``max_documents`` stops this run after that many
+    document records (what is left stays pending in the state, for a resume).
+    ``same_origin`` keeps the walk on the roots' origins. Templated links are
+    skipped unless ``follow_templated``, which expands them without variables
+    (only templates whose variables are all optional, such as ``{?q}``).
+
+    >>> Scope(allow_rels=frozenset({"mailboxes", "item", "next"}), max_depth=3)
+    Scope(allow_rels=frozenset(...), ...)                      # doctest: +SKIP
+    """
+
+    allow_rels: frozenset[str] | None = None
+    deny_rels: frozenset[str] = frozenset({"first", "prev", "last"})
+    max_depth: int | None = None
+    max_documents: int | None = None
+    same_origin: bool = True
+    follow_templated: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ActionRule:
+    """Run the action ``name`` on every written document that offers it (any case).
+
+    ``json`` is the body (the navigator's ``action_body`` hook may wrap it,
+    as the Veeam profile does). With ``export_dir``, binary answers are
+    streamed to ``export_dir/<name>.<ext>``: the name from the document's
+    ``email``, ``name`` or ``id`` (characters outside ``[A-Za-z0-9._@-]``
+    become ``_``), the extension from the content type (for
+    ``application/octet-stream`` from the first bytes: PST, MSG or ZIP; else
+    ``.pst``); an existing file is never overwritten (``-1``, ``-2``, ...
+    are added). ``rels`` limits the rule to documents reached through one of
+    those rels (page items are reached through ``item``), ``limit`` to that
+    many documents, ``where`` to documents it accepts.
+
+    >>> ActionRule(name="exportToPst", export_dir="pst", rels=frozenset({"item"}), limit=1)
+    ActionRule(name='exportToPst', ...)                        # doctest: +SKIP
+    """
+
+    name: str
+    json: Any = None
+    export_dir: str | None = None
+    rels: frozenset[str] | None = None
+    limit: int | None = None
+    where: Callable[[Document], bool] | None = None
+
+
+@attrs.frozen
+class CrawlStatistics:
+    """A snapshot of a running walk (cheap to make: for progress displays).
+
+    Counts include the records of earlier runs of a resumed walk; ``rate`` is
+    documents per second of this run.
+    """
+
+    documents: int
+    failures: int
+    actions: int
+    action_failures: int
+    queued: int
+    in_flight: int
+    elapsed: float
+    rate: float
+    bytes_exported: int
+
+
+@attrs.frozen
+class CrawlSummary:
+    """The outcome of :meth:`Crawler.run`.
+
+    ``complete`` is true when the frontier was emptied (nothing left behind by
+    ``max_documents``); ``output`` is the output path (None for a stream or no
+    output). Counts include earlier runs of a resumed walk, so they match the
+    output file.
+    """
+
+    documents: int
+    failures: int
+    actions: int
+    action_failures: int
+    elapsed: float
+    resumed: bool
+    complete: bool
+    output: str | None
+    failures_by_type: Mapping[str, int]
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    status = exc.status if isinstance(exc, HTTPStatusError) else None
+    return {"type": type(exc).__name__, "status": status, "message": str(exc)}
+
+
+def _links(doc: Document) -> dict[str, list[str]]:
+    return {rel: [link.href for link in links] for rel, links in doc.links.items()}
+
+
+def _actions(doc: Document) -> dict[str, dict[str, str]]:
+    return {
+        name: {"method": action.method, "uri": action.target}
+        for name, action in doc.actions.items()
+    }
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a canonical absolute URL."""
+    start = url.find("//")
+    if start < 0:
+        return ""
+    end = url.find("/", start + 2)
+    return url if end < 0 else url[:end]
+
+
+def _stem(doc: Document) -> str:
+    """A safe file name (without extension) from the document's email, name or id."""
+    for key in ("email", "name", "id"):
+        value = doc.state.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            safe = _UNSAFE_NAME.sub("_", str(value)).strip("._")
+            if safe:
+                return safe[:120]
+    return "export"
+
+
+def _extension(content_type: str, path: Path) -> str:
+    if content_type in ("", "application/octet-stream", "binary/octet-stream"):
+        try:
+            with path.open("rb") as file:
+                head = file.read(4)
+        except OSError:
+            head = b""
+        return next((ext for magic, ext in _MAGIC if head.startswith(magic)), ".pst")
+    return mimetypes.guess_extension(content_type, strict=False) or ".bin"
+
+
+# A work item. Fetch: (_FETCH, url, depth, parent, rel).
+# Action: (_ACTION, url, rule index, export stem or None, Document or None (refetched)).
+_Work = tuple[Any, ...]
+
+
+class _State:
+    """The SQLite resume state: frontier, written identities, counters, output offset.
+
+    sqlite3 is synchronous: it runs on the event loop, so every transaction is
+    one small batch (a few hundred rows, executemany) every ~0.5 s.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / _STATE_FILE
+        self.db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL survives a killed process; the output is fsynced before each
+            # commit, so the state never claims bytes the output does not hold.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS frontier (
+                    kind TEXT NOT NULL,            -- 'fetch' or 'action'
+                    url TEXT NOT NULL,
+                    rule TEXT NOT NULL,            -- '' for fetches; '<index>:<name>' for actions
+                    depth INTEGER NOT NULL,
+                    parent TEXT,
+                    rel TEXT,
+                    path TEXT,                     -- reserved export file stem (actions)
+                    done INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (kind, url, rule)
+                ) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS seen (url TEXT PRIMARY KEY) WITHOUT ROWID;
+                """
+            )
+        except BaseException:
+            self.db.close()
+            raise
+
+    def meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Crawler:
+    """Walk a HAL API from ``roots``: every reachable document once, as JSON Lines.
+
+    ``roots`` are URLs or paths (resolved against the navigator's entry).
+    ``output`` is a path (opened for append, UTF-8), a text stream written as
+    is (``sys.stdout``), or None (no records: read :meth:`statistics`, the
+    summary and ``nav.graph``). ``state_dir`` makes the walk resumable (see
+    the module docstring; it needs ``output`` to be a path). ``actions`` run
+    :class:`ActionRule` s on the documents found, through the same workers.
+    ``progress`` is called with :class:`CrawlStatistics` every
+    ``progress_interval`` seconds from one timer task, and once at the end.
+    ``workers`` defaults to ``nav.limits.concurrency``; per-host limits are
+    the navigator's (``Limits.per_host``).
+
+    >>> async with halnav.Navigator("https://api.example/") as nav:       # doctest: +SKIP
+    ...     summary = await Crawler(nav, ["/"], output="walk.jsonl").run()
+
+    Raises (constructor):
+        ValueError: ``state_dir`` without a path ``output``; ``workers`` < 1.
+    Raises (``run``):
+        ValueError: the state in ``state_dir`` belongs to other roots or
+            another output file, or the output is shorter than the state says.
+        OSError: the output or state cannot be written.
+    """
+
+    def __init__(
+        self,
+        nav: Navigator,
+        roots: Iterable[str],
+        *,
+        scope: Scope = Scope(),  # a frozen value: sharing the default is safe
+        output: str | os.PathLike[str] | TextIO | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        actions: Sequence[ActionRule] = (),
+        progress: Callable[[CrawlStatistics], None] | None = None,
+        progress_interval: float = 0.5,
+        workers: int | None = None,
+    ) -> None:
+        self._nav = nav
+        self._roots = [canonical_url(nav.url(root)) for root in roots]
+        self._scope = scope
+        self._path: Path | None = None
+        self._stream: TextIO | None = None
+        if isinstance(output, str | os.PathLike):
+            self._path = Path(output)
+        elif output is not None:
+            self._stream = output
+        if state_dir is not None and self._path is None:
+            raise ValueError(
+                "a resumable walk (state_dir) needs output to be a file path, "
+                f"not {'a stream' if output is not None else 'None'}: the state records "
+                "how many bytes of that file are committed"
+            )
+        self._state_dir = Path(state_dir) if state_dir is not None else None
+        self._rules = tuple(actions)
+        self._rule_keys = [f"{i}:{rule.name.lower()}" for i, rule in enumerate(self._rules)]
+        self._progress = progress
+        self._progress_interval = progress_interval
+        self._workers = workers if workers is not None else nav.limits.concurrency
+        if self._workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self._workers}")
+        self._allow = (
+            None if scope.allow_rels is None else frozenset(r.lower() for r in scope.allow_rels)
+        )
+        self._deny = frozenset(r.lower() for r in scope.deny_rels)
+        self._rule_rels = [
+            None if rule.rels is None else frozenset(r.lower() for r in rule.rels)
+            for rule in self._rules
+        ]
+        self._origins = frozenset(_origin(root) for root in self._roots)
+        self._rel_plan: dict[str, int] = {}  # rel -> -1 skip, 0 same depth, 1 deeper
+
+        self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
+        self._seen: dict[str, bool] = {}  # canonical URL -> written (True) or only queued
+        self._file: IO[bytes] | None = None
+        self._db: _State | None = None
+        # Resume batch: what finished, what was discovered, what was written.
+        self._finished: list[tuple[str, str, str]] = []
+        self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
+        self._written: list[tuple[str]] = []
+        self._last_commit = 0.0
+        self._resumed = False
+        self._running = False
+
+        self._documents = 0
+        self._failures = 0
+        self._action_count = 0
+        self._action_failures = 0
+        self._bytes_exported = 0
+        self._failures_by_type: Counter[str] = Counter()
+        self._rule_counts = [0] * len(self._rules)
+        self._reserved: set[str] = set()
+        self._documents_at_start = 0
+        self._run_documents = 0
+        self._fetching = 0
+        self._left = 0
+        self._busy = 0
+        self._started = 0.0
+        self._elapsed: float | None = None
+
+    # -- public ----------------------------------------------------------------------
+    def statistics(self) -> CrawlStatistics:
+        """Counters now: records written, queue length, busy workers, rate."""
+        elapsed = self._elapsed_now()
+        return CrawlStatistics(
+            documents=self._documents,
+            failures=self._failures,
+            actions=self._action_count,
+            action_failures=self._action_failures,
+            queued=self._queue.qsize(),
+            in_flight=self._busy,
+            elapsed=elapsed,
+            rate=self._run_documents / elapsed if elapsed > 0 else 0.0,
+            bytes_exported=self._bytes_exported,
+        )
+
+    async def run(self) -> CrawlSummary:
+        """Walk until the frontier is empty (or ``max_documents``); return the summary.
+
+        Cancelling the task stops the walk cleanly: no task is left running,
+        the output is flushed and the state committed (so a resume continues).
+
+        Raises:
+            ValueError: the state does not match this walk (see the class).
+            OSError: the output or state cannot be written.
+        """
+        if self._running:
+            raise RuntimeError("this Crawler is already running (or has run); make a new one")
+        self._running = True
+        self._started = time.monotonic()
+        clean = False
+        try:
+            self._open()
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self._workers):
+                    group.create_task(self._worker())
+                ticker = group.create_task(self._tick())
+                await self._queue.join()
+                for _ in range(self._workers):
+                    self._queue.put_nowait(None)
+                ticker.cancel()
+            clean = True
+        except asyncio.CancelledError:
+            clean = True  # cancellation only lands on awaits: every item is whole
+            raise
+        finally:
+            self._elapsed = time.monotonic() - self._started
+            self._close(commit=clean)
+        if self._progress is not None:
+            self._progress(self.statistics())
+        return CrawlSummary(
+            documents=self._documents,
+            failures=self._failures,
+            actions=self._action_count,
+            action_failures=self._action_failures,
+            elapsed=self._elapsed,
+            resumed=self._resumed,
+            complete=self._left == 0,
+            output=str(self._path) if self._path is not None else None,
+            failures_by_type=MappingProxyType(dict(self._failures_by_type)),
+        )
+
+    # -- setup and teardown -----------------------------------------------------------
+    def _elapsed_now(self) -> float:
+        if self._elapsed is not None:
+            return self._elapsed
+        return time.monotonic() - self._started if self._started else 0.0
+
+    def _open(self) -> None:
+        if self._state_dir is not None:
+            assert self._path is not None
+            self._db = _State(self._state_dir)
+            try:
+                self._load(self._db, self._path)
+            except BaseException:
+                self._db.close()
+                self._db = None
+                raise
+        if self._path is not None:
+            self._file = self._path.open("ab", buffering=_BUFFER)
+        if not self._resumed:
+            for root in self._roots:
+                if root not in self._seen:
+                    self._push((_FETCH, root, 0, None, None))
+            if self._db is not None:
+                self._commit(force=True)  # the roots and the meta rows, before any fetch
+        self._last_commit = time.monotonic()
+
+    def _load(self, state: _State, output: Path) -> None:
+        meta = state.meta()
+        target = str(output.resolve())
+        if not meta:
+            start = output.stat().st_size if output.exists() else 0
+            rows = {
+                "version": _SCHEMA_VERSION,
+                "roots": json.dumps(sorted(self._roots)),
+                "output": target,
+                "offset": str(start),
+            }
+            with state.db:
+                state.db.execute("BEGIN")
+                state.db.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
+            return
+        roots = json.loads(meta["roots"])
+        if roots != sorted(self._roots):
+            raise ValueError(
+                f"the state in {state.path} belongs to a walk from {', '.join(roots)}; "
+                f"this walk starts from {', '.join(sorted(self._roots))}. "
+                "Use another state_dir (or delete it to start over)"
+            )
+        if meta["output"] != target:
+            raise ValueError(
+                f"the state in {state.path} was written with output {meta['output']}; "
+                f"this walk writes to {target}"
+            )
+        offset = int(meta["offset"])
+        size = output.stat().st_size if output.exists() else 0
+        if size < offset:
+            raise ValueError(
+                f"{output} holds {size} bytes but the state in {state.path} committed "
+                f"{offset}: the output was changed; delete the state to start over"
+            )
+        # Records written after the last commit belong to items that are still pending.
+        with output.open("r+b") as file:
+            file.truncate(offset)
+        counters = json.loads(meta.get("counters", "{}"))
+        self._documents = int(counters.get("documents", 0))
+        self._failures = int(counters.get("failures", 0))
+        self._action_count = int(counters.get("actions", 0))
+        self._action_failures = int(counters.get("action_failures", 0))
+        self._bytes_exported = int(counters.get("bytes_exported", 0))
+        self._failures_by_type.update(counters.get("failures_by_type", {}))
+        self._documents_at_start = self._documents
+        seen = self._seen
+        db = state.db
+        for (url,) in db.execute("SELECT url FROM frontier WHERE kind = 'fetch'"):
+            seen[url] = False
+        for (url,) in db.execute("SELECT url FROM seen"):
+            seen[url] = True
+        rule_index = {key: i for i, key in enumerate(self._rule_keys)}
+        for key, count in db.execute(
+            "SELECT rule, COUNT(*) FROM frontier WHERE kind = 'action' GROUP BY rule"
+        ):
+            if key in rule_index:
+                self._rule_counts[rule_index[key]] = count
+        put = self._queue.put_nowait
+        pending = db.execute(
+            "SELECT kind, url, rule, depth, parent, rel, path FROM frontier WHERE done = 0"
+        )
+        for kind, url, rule, depth, parent, rel, path in pending:
+            if kind == "fetch":
+                put((_FETCH, url, depth, parent, rel))
+            elif rule in rule_index:  # actions of rules this run does not have stay pending
+                if path is not None:
+                    self._reserved.add(path)
+                put((_ACTION, url, rule_index[rule], path, None))
+        self._resumed = True
+
+    def _close(self, *, commit: bool) -> None:
+        try:
+            if self._db is not None and commit:
+                self._commit(force=True)
+            else:
+                self._flush()
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+        elif self._stream is not None:
+            self._stream.flush()
+
+    def _commit(self, *, force: bool = False) -> None:
+        """Fsync the output, then record the finished batch in one transaction."""
+        state = self._db
+        assert state is not None
+        if not force and not (self._finished or self._new or self._written):
+            return
+        offset = None
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            offset = self._file.tell()
+        counters = {
+            "documents": self._documents,
+            "failures": self._failures,
+            "actions": self._action_count,
+            "action_failures": self._action_failures,
+            "bytes_exported": self._bytes_exported,
+            "failures_by_type": dict(self._failures_by_type),
+        }
+        db = state.db
+        with db:  # one transaction: rolled back whole if anything fails
+            db.execute("BEGIN")
+            if self._new:
+                db.executemany(
+                    "INSERT OR IGNORE INTO frontier (kind, url, rule, depth, parent, rel, path)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    self._new,
+                )
+            if self._written:
+                db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._written)
+            if self._finished:
+                db.executemany(
+                    "UPDATE frontier SET done = 1 WHERE kind = ? AND url = ? AND rule = ?",
+                    self._finished,
+                )
+            if offset is not None:
+                db.execute("UPDATE meta SET value = ? WHERE key = 'offset'", (str(offset),))
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('counters', ?)", (json.dumps(counters),)
+            )
+        self._new.clear()
+        self._written.clear()
+        self._finished.clear()
+        self._last_commit = time.monotonic()
+
+    # -- the walk ---------------------------------------------------------------------
+    async def _tick(self) -> None:
+        """The one timer: progress callbacks, output flushes, state commits."""
+        interval = _FLUSH_SECONDS
+        if self._progress is not None:
+            interval = min(interval, max(self._progress_interval, 0.01))
+        next_progress = time.monotonic() + self._progress_interval
+        next_flush = time.monotonic() + _FLUSH_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if self._progress is not None and now >= next_progress:
+                next_progress = now + self._progress_interval
+                self._progress(self.statistics())
+            if now >= next_flush:
+                next_flush = now + _FLUSH_SECONDS
+                if self._db is not None:
+                    if now - self._last_commit >= _COMMIT_SECONDS:
+                        self._commit()
+                else:
+                    self._flush()
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            work = await queue.get()
+            if work is None:
+                queue.task_done()
+                return
+            self._busy += 1
+            try:
+                if work[0] == _FETCH:
+                    await self._fetch(work)
+                else:
+                    await self._act(work)
+            finally:
+                self._busy -= 1
+                queue.task_done()
+            if self._db is not None and len(self._finished) >= _COMMIT_EVERY:
+                self._commit()
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        line = _encode(record) + "\n"
+        if self._file is not None:
+            self._file.write(line.encode())
+        elif self._stream is not None:
+            self._stream.write(line)
+
+    def _push(self, work: _Work) -> None:
+        """Queue a fetch (the URL is marked seen) or an action; remember it for the state."""
+        if work[0] == _FETCH:
+            self._seen[work[1]] = False
+            if self._db is not None:
+                self._new.append(("fetch", work[1], "", work[2], work[3], work[4], None))
+        elif self._db is not None:
+            self._new.append(("action", work[1], self._rule_keys[work[2]], 0, None, None, work[3]))
+        self._queue.put_nowait(work)
+
+    def _done(self, kind: str, url: str, rule: str = "") -> None:
+        if self._db is not None:
+            self._finished.append((kind, url, rule))
+
+    async def _fetch(self, work: _Work) -> None:
+        _kind, url, depth, parent, rel = work
+        if self._seen.get(url):  # written meanwhile (as a page item, or under its self)
+            self._done("fetch", url)
+            return
+        cap = self._scope.max_documents
+        if cap is not None and self._run_documents + self._fetching >= cap:
+            self._left += 1  # stays pending in the state
+            return
+        self._fetching += 1
+        try:
+            fetched = await self._nav.fetch(url)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # failures are data: one record, and the walk goes on
+            self._failures += 1
+            self._failures_by_type[type(exc).__name__] += 1
+            self._emit(
+                {"url": url, "depth": depth, "parent": parent, "rel": rel, "error": _error(exc)}
+            )
+            self._done("fetch", url)
+            return
+        finally:
+            self._fetching -= 1
+        # From here to the end: no await, so a commit never sees half of this item.
+        doc = fetched.document
+        self_url = doc.self_url
+        key = canonical_url(self_url) if self_url is not None else canonical_url(fetched.url)
+        seen = self._seen
+        if seen.get(key):
+            seen[url] = True
+            self._done("fetch", url)
+            return
+        self._write(doc, key, fetched.status, depth, parent, rel, embedded=False)
+        seen[url] = True  # the request URL (done in the state) needs no second fetch
+        self._done("fetch", url)
+
+    def _write(  # noqa: PLR0917  called per document: positional arguments are cheaper
+        self,
+        doc: Document,
+        key: str,
+        status: int,
+        depth: int,
+        parent: str | None,
+        rel: str | None,
+        *,
+        embedded: bool,
+    ) -> None:
+        """Write ``doc``'s record (and those of its items), then queue its links and actions."""
+        self._seen[key] = True
+        if self._db is not None:
+            self._written.append((key,))
+        self._documents += 1
+        self._run_documents += 1
+        record: dict[str, Any] = {
+            "url": key,
+            "status": status,
+            "depth": depth,
+            "parent": parent,
+            "rel": rel,
+            "embedded": embedded,
+            "state": doc.state,
+            "links": _links(doc),
+            "actions": _actions(doc) if doc.actions else {},
+        }
+        children: list[tuple[Document, str, str]] = []
+        inline: list[dict[str, Any]] = []
+        items = doc.items
+        if doc.embedded:
+            for emb_rel, docs in doc.embedded.items():
+                if docs is items:  # a HAL page whose items are its _embedded array
+                    record["items"] = self._collect(docs, emb_rel, children, inline)
+                    items = ()
+                else:
+                    self._collect(docs, emb_rel, children, inline)
+        if items:
+            record["items"] = self._collect(items, "item", children, inline)
+        if inline:
+            record["inline"] = inline
+        self._emit(record)
+        self._follow(doc, key, depth)
+        if self._rules:
+            self._match_actions(doc, key, rel)
+        if children:
+            child_depth = depth + 1
+            max_depth = self._scope.max_depth
+            if max_depth is not None and child_depth > max_depth:
+                return
+            cap = self._scope.max_documents
+            seen = self._seen
+            plans = self._rel_plan
+            for child, child_key, child_rel in children:
+                if seen.get(child_key):
+                    continue
+                plan = plans.get(child_rel)
+                if (plan if plan is not None else self._plan(child_rel)) < 0:
+                    continue
+                if cap is not None and self._run_documents + self._fetching >= cap:
+                    # Over the cap: the item becomes pending work, fetched on resume.
+                    if child_key not in seen:
+                        self._push((_FETCH, child_key, child_depth, key, child_rel))
+                    continue
+                self._write(child, child_key, status, child_depth, key, child_rel, embedded=True)
+
+    def _collect(
+        self,
+        docs: Iterable[Document],
+        rel: str,
+        children: list[tuple[Document, str, str]],
+        inline: list[dict[str, Any]],
+    ) -> list[str]:
+        """Sort ``docs`` into documents of their own (returned by key) and inline ones."""
+        keys = []
+        for child in docs:
+            child_self = child.self_url
+            if child_self is None:
+                inline.append(
+                    {
+                        "rel": rel,
+                        "state": child.state,
+                        "links": _links(child),
+                        "actions": _actions(child),
+                    }
+                )
+            else:
+                child_key = canonical_url(child_self)
+                keys.append(child_key)
+                children.append((child, child_key, rel))
+        return keys
+
+    def _plan(self, rel: str) -> int:
+        """-1: do not follow ``rel``; 0: follow at the same depth (paging); 1: one deeper."""
+        lowered = rel.lower()
+        if lowered in self._deny or (self._allow is not None and lowered not in self._allow):
+            plan = -1
+        else:
+            plan = 0 if lowered in _PAGING else 1
+        self._rel_plan[rel] = plan
+        return plan
+
+    def _follow(self, doc: Document, key: str, depth: int) -> None:
+        scope = self._scope
+        max_depth = scope.max_depth
+        same_origin = scope.same_origin
+        origins = self._origins
+        seen = self._seen
+        plans = self._rel_plan
+        for rel, links in doc.links.items():
+            plan = plans.get(rel)
+            if plan is None:
+                plan = self._plan(rel)
+            if plan < 0:
+                continue
+            child_depth = depth + plan
+            if max_depth is not None and child_depth > max_depth:
+                continue
+            for link in links:
+                if link.templated:
+                    if not scope.follow_templated:
+                        continue
+                    try:
+                        href = canonical_url(link.expand())
+                    except MissingVariablesError:
+                        continue
+                else:
+                    href = canonical_url(link.href)
+                if href in seen:
+                    continue
+                if same_origin and _origin(href) not in origins:
+                    continue
+                self._push((_FETCH, href, child_depth, key, rel))
+
+    # -- actions ----------------------------------------------------------------------
+    def _match_actions(self, doc: Document, key: str, rel: str | None) -> None:
+        for index, rule in enumerate(self._rules):
+            if rule.limit is not None and self._rule_counts[index] >= rule.limit:
+                continue
+            if doc.find_action(rule.name) is None:
+                continue
+            rels = self._rule_rels[index]
+            if rels is not None and (rel is None or rel.lower() not in rels):
+                continue
+            if rule.where is not None and not rule.where(doc):
+                continue
+            self._rule_counts[index] += 1
+            stem = self._reserve(rule.export_dir, _stem(doc)) if rule.export_dir else None
+            self._push((_ACTION, key, index, stem, doc))
+
+    def _reserve(self, directory: str, stem: str) -> str:
+        """A file stem in ``directory`` that no file and no other export uses yet."""
+        base = Path(directory)
+        candidate, n = stem, 0
+        while True:
+            path = str(base / candidate)
+            if path not in self._reserved and not glob.glob(glob.escape(path) + ".*"):
+                self._reserved.add(path)
+                return path
+            n += 1
+            candidate = f"{stem}-{n}"
+
+    async def _act(self, work: _Work) -> None:
+        _kind, url, index, stem, doc = work
+        rule = self._rules[index]
+        rule_key = self._rule_keys[index]
+        target = None
+        if stem is not None:
+            Path(stem).parent.mkdir(parents=True, exist_ok=True)
+            target = f"{stem}.download"
+        try:
+            if doc is None:  # resumed: the document is not in memory any more
+                doc = await self._nav.get(url)
+            status, answer = await self._nav.invoke(doc, rule.name, json=rule.json, to=target)
+            result = self._result(answer, stem)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # failures are data (OSError from the export file too)
+            self._action_failures += 1
+            self._emit({"url": url, "action": rule.name, "error": _error(exc)})
+        else:
+            self._action_count += 1
+            record: dict[str, Any] = {
+                "url": url,
+                "action": rule.name,
+                "status": status,
+                "result": result,
+            }
+            if isinstance(answer, Document):
+                if answer.links:
+                    record["links"] = _links(answer)
+                if answer.items:
+                    record["items"] = [
+                        {"url": item.self_url, "state": item.state} for item in answer.items
+                    ]
+            self._emit(record)
+        self._done("action", url, rule_key)
+
+    def _result(self, answer: Document | Download, stem: str | None) -> Any:
+        if isinstance(answer, Document):
+            return answer.state
+        path = answer.path
+        if path is not None and stem is not None:
+            path = self._place(path, stem, _extension(answer.content_type, path))
+            self._bytes_exported += answer.size
+        return {
+            "path": str(path) if path is not None else None,
+            "bytes": answer.size,
+            "content_type": answer.content_type,
+        }
+
+    def _place(self, download: Path, stem: str, ext: str) -> Path:
+        """Move the finished download to ``stem + ext`` without overwriting any file.
+
+        A resumed walk may find its own file from the killed run there: the stem
+        was reserved for this action, so that file is replaced.
+        """
+        final = Path(stem + ext)
+        if self._resumed and final.exists():
+            download.replace(final)
+            return final
+        n = 0
+        while True:
+            try:
+                os.link(download, final)  # fails if final exists: never overwrite
+            except FileExistsError:
+                n += 1
+                final = Path(f"{stem}-{n}{ext}")
+                continue
+            except OSError:  # no hard links here: a check, then a rename
+                if final.exists():
+                    n += 1
+                    final = Path(f"{stem}-{n}{ext}")
+                    continue
+                download.replace(final)
+                return final
+            with contextlib.suppress(OSError):
+                download.unlink()
+            return final
+
+
+async def crawl(nav: Navigator, roots: Iterable[str], **options: Any) -> CrawlSummary:
+    """Walk from ``roots`` and return the summary: ``Crawler(nav, roots, **options).run()``.
+
+    >>> summary = await crawl(nav, ["Organization"], output="org.jsonl")  # doctest: +SKIP
+
+    Raises:
+        ValueError, OSError: as for :class:`Crawler`.
+    """
+    return await Crawler(nav, roots, **options).run()
