@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +25,7 @@ import attrs
 
 import halnav
 from halnav import veeam
-from halnav.simulator import Faults, SimulatorConfig, open_simulator
+from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
 __all__ = ["DEFAULT_QUERY", "DemoSummary", "is_mailbox", "run_demo"]
 
@@ -123,6 +123,19 @@ class _Walk:
     exports: tuple[tuple[Path, int], ...]
 
 
+@contextlib.asynccontextmanager
+async def _report_stops(sim: Simulator, tell: Callable[[str], None]) -> AsyncIterator[None]:
+    """When the demo is cut short, say how many restore sessions were stopped all the same."""
+    try:
+        yield
+    except BaseException:
+        stats = sim.stats
+        tell(
+            f"restore sessions: {stats.sessions_started} started, {stats.sessions_stopped} stopped"
+        )
+        raise
+
+
 def _read_walk(path: Path) -> _Walk:
     searches = hits = 0
     more = False
@@ -188,7 +201,7 @@ async def run_demo(
         faults=Faults(latency=latency),
     )
     with _quiet_logs():
-        async with open_simulator(config) as sim:
+        async with open_simulator(config) as sim, _report_stops(sim, tell):
             tell(
                 f"simulator: {sim.api} ({organizations} organizations, {mailboxes} mailboxes each)"
             )

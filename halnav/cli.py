@@ -219,8 +219,16 @@ def _parser() -> argparse.ArgumentParser:
         '--token "$TOKEN" --veeam',
     )
     crawl.add_argument("roots", metavar="ROOT", nargs="+", help="absolute http(s) URLs")
-    crawl.add_argument("--out", metavar="FILE.jsonl", help="JSON Lines output (default: stdout)")
-    crawl.add_argument("--state", metavar="DIR", help="resume state directory (crash-safe)")
+    crawl.add_argument(
+        "--out",
+        metavar="FILE.jsonl",
+        help="JSON Lines output (default: stdout); replaced unless --state DIR resumes a walk",
+    )
+    crawl.add_argument(
+        "--state",
+        metavar="DIR",
+        help="keep resume state here (needs --out); run the same command again to resume",
+    )
     scope = crawl.add_argument_group("scope")
     scope.add_argument(
         "--allow-rel", action="append", default=[], metavar="REL", help="follow only these rels"
@@ -646,6 +654,7 @@ class _Progress:
         if self._shown:
             self._stream.write("\r\x1b[2K")
             self._stream.flush()
+            self._shown = False
 
 
 def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str, Any]:
@@ -679,6 +688,11 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
     return lines
 
 
+def _has_state(directory: str | None) -> bool:
+    """Whether ``--state DIR`` holds an earlier run (a new walk starts from an empty DIR)."""
+    return directory is not None and Path(directory).is_dir() and any(Path(directory).iterdir())
+
+
 def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     roots = [_check_url(root) for root in args.roots]
     if args.graph is not None and Path(args.graph).suffix.lower() not in _GRAPH_SUFFIXES:
@@ -700,6 +714,8 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         )
         for name in args.actions
     ]
+    if args.out and not _has_state(args.state):
+        Path(args.out).unlink(missing_ok=True)  # a new walk replaces the file; --state resumes it
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
@@ -794,6 +810,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from halnav import _demo  # noqa: PLC0415  the demo starts a simulator: only when asked
 
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress.clear()  # a step line replaces the live progress line
+        print(text, flush=True)
+
     try:
         summary = asyncio.run(
             _demo.run_demo(
@@ -802,7 +824,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 mailboxes=args.mailboxes,
                 latency=args.latency,
                 progress=progress,
-                say=_say,
+                say=say,
             )
         )
     finally:
@@ -810,10 +832,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             progress.clear()
     print("\n".join(summary.lines()))
     return 0 if summary.failures == 0 else _EXIT_ERROR
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
 
 
 def _run_sim(rest: list[str]) -> int:

@@ -402,3 +402,36 @@ async def test_tls_needs_the_ca_or_insecure() -> None:
         if sim.returncode is None:
             sim.terminate()
         await sim.wait()
+
+
+async def test_crawl_replaces_its_output_and_resumes_with_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --state a second crawl replaces --out; with --state a finished walk resumes as done."""
+    records = tmp_path / "walk.jsonl"
+    state = tmp_path / "state"
+    async with served() as s:
+        assert await cli("crawl", s.org, "--out", str(records), *s.login) == 0
+        first = records.read_text().splitlines()
+        assert await cli("crawl", s.org, "--out", str(records), *s.login) == 0
+        assert len(records.read_text().splitlines()) == len(first)
+        assert (
+            await cli("crawl", s.org, "--out", str(records), "--state", str(state), *s.login) == 0
+        )
+        assert (
+            await cli("crawl", s.org, "--out", str(records), "--state", str(state), *s.login) == 0
+        )
+    summaries = [
+        json.loads(line.removeprefix("summary "))
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("summary ")
+    ]
+    assert [s["resumed"] for s in summaries] == [False, False, False, True]
+    assert summaries[-1]["documents"] == len(first)
+    assert len(records.read_text().splitlines()) == len(first)
+
+
+def test_state_needs_a_file_output(capsys: pytest.CaptureFixture[str]) -> None:
+    """--state without --out is one error line (the state counts bytes of a file)."""
+    assert main(["crawl", "http://127.0.0.1:9/", "--state", "st"]) == 1
+    assert "state_dir" in one_error_line(capsys.readouterr().err)
