@@ -67,6 +67,7 @@ _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _SENSITIVE: Final = ("Authorization", "Cookie", "Proxy-Authorization")
+_SENSITIVE_NAMES: Final = frozenset(name.lower() for name in _SENSITIVE)
 _MAX_HOPS: Final = 10
 _CHUNK: Final = 64 * 1024
 _ERROR_BODY_CAP: Final = 64 * 1024  # an error body only feeds HTTPStatusError.detail
@@ -167,7 +168,9 @@ class Transport:
         async with contextlib.aclosing(Transport(trusted_origins=["https://vbo:4443"])) as t:
             response = await t.request("GET", "https://vbo:4443/v5/RestoreSessions")
 
-    ``auth`` only reaches origins added with ``trusted_origins`` / :meth:`trust`.
+    ``auth`` only reaches origins added with ``trusted_origins`` / :meth:`trust`,
+    and so do ``Authorization`` / ``Cookie`` / ``Proxy-Authorization`` given in
+    ``headers`` (the other ``headers`` go with every request).
     TLS is verified by default; ``cafile`` trusts a private CA, ``insecure``
     switches verification off (warns :class:`~halnav.errors.InsecureTLSWarning`),
     ``ssl_context`` wins over both. A borrowed ``session`` is never closed here.
@@ -214,11 +217,15 @@ class Transport:
             sock_read=limits.read_timeout,
         )
         base: CIMultiDict[str] = CIMultiDict({"User-Agent": user_agent})
-        if headers:
-            base.update(headers)
+        # Client-wide credential headers are scoped like ``auth``: trusted origins only.
+        # (Sent with every request, they would otherwise follow any link to any origin.)
+        self._credentials: CIMultiDict[str] = CIMultiDict()
+        for name, value in (headers or {}).items():
+            (self._credentials if name.lower() in _SENSITIVE_NAMES else base)[name] = value
         self._base_headers = base
         self._default_headers = CIMultiDict(base)
         self._default_headers["Accept"] = DEFAULT_ACCEPT
+        self._default_trusted = self._with_credentials(self._default_headers)
         self._trusted: set[_Origin] = set()
         self._origins: dict[_Origin, _OriginState] = {}
         self._global = asyncio.Semaphore(limits.concurrency)
@@ -384,18 +391,19 @@ class Transport:
             target = target.update_query(params)
         self._calls += 1
         if headers is None and accept is DEFAULT_ACCEPT:
-            sent = self._default_headers
+            sent, sent_trusted = self._default_headers, self._default_trusted
         else:
             sent = CIMultiDict(self._base_headers)
             sent["Accept"] = accept
             if headers:
                 sent.update(headers)
+            sent_trusted = self._with_credentials(sent)
         first = _origin(target)
         destination = Path(to) if to is not None else None
         for _hop in range(_MAX_HOPS + 1):
             origin = _origin(target)
             state = self._origin_state(origin)
-            hop_headers = sent
+            hop_headers = sent_trusted if state.trusted else sent
             if origin != first and not state.trusted and any(h in sent for h in _SENSITIVE):
                 hop_headers = CIMultiDict(sent)
                 for name in _SENSITIVE:
@@ -419,6 +427,7 @@ class Transport:
                 if "Content-Type" in sent:
                     sent = CIMultiDict(sent)
                     sent.popall("Content-Type")
+                    sent_trusted = self._with_credentials(sent)
         self._errors += 1
         raise TransportError(method, str(target), f"more than {_MAX_HOPS} redirects")
 
@@ -619,6 +628,16 @@ class Transport:
             raise error from exc
         _log.debug("POST %s -> %s in %.3f s (token)", url, status, time.monotonic() - started)
         return status, content_type, body
+
+    def _with_credentials(self, sent: CIMultiDict[str]) -> CIMultiDict[str]:
+        """``sent`` plus the client-wide credential headers it does not set itself."""
+        if not self._credentials:
+            return sent
+        merged = CIMultiDict(sent)
+        for name, value in self._credentials.items():
+            if name not in merged:
+                merged[name] = value
+        return merged
 
     # --- retries -----------------------------------------------------------------------
 
