@@ -71,7 +71,7 @@ Resume (``state_dir``)
     frontier (``kind`` fetch/action, url, depth, parent, rel, done), the
     written document identities, the counters and the committed byte offset
     of the output file - URLs, depths and rels only, never a header or token.
-    Every ~0.5 s (or 500 finished work items) the crawler flushes and fsyncs
+    Every ~0.5 s (or 1000 records) the crawler flushes and fsyncs
     the output, then in ONE transaction marks the finished items done,
     inserts what they discovered and stores the new offset. Processing a
     finished fetch (records + discoveries) happens without an ``await``, so
@@ -105,14 +105,16 @@ import attrs
 from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator
-from .errors import HTTPStatusError, MissingVariablesError
+from .errors import HTTPStatusError, MissingVariablesError, StateError
 
 __all__ = ["ActionRule", "CrawlStatistics", "CrawlSummary", "Crawler", "Scope", "crawl"]
 
 _PAGING: Final = frozenset({"next", "prev", "previous", "first", "last"})
 _FETCH: Final = 0
 _ACTION: Final = 1
-_COMMIT_EVERY: Final = 500  # finished work items per commit (or _COMMIT_SECONDS)
+# A commit (fsync + one transaction) every this many records or _COMMIT_SECONDS. Not
+# Final: tests/crawl_child.py commits more often, so its kills land between commits.
+_COMMIT_RECORDS = 1000
 _COMMIT_SECONDS: Final = 0.5
 _FLUSH_SECONDS: Final = 0.5
 _BUFFER = 1 << 20  # output write buffer; not Final: tests/crawl_child.py shrinks it
@@ -154,8 +156,7 @@ class Scope:
     skipped unless ``follow_templated``, which expands them without variables
     (only templates whose variables are all optional, such as ``{?q}``).
 
-    >>> Scope(allow_rels=frozenset({"mailboxes", "item", "next"}), max_depth=3)
-    Scope(allow_rels=frozenset(...), ...)                      # doctest: +SKIP
+    >>> Scope(allow_rels=frozenset({"mailboxes", "item", "next"}), max_depth=3)  # doctest: +SKIP
     """
 
     allow_rels: frozenset[str] | None = None
@@ -181,8 +182,7 @@ class ActionRule:
     those rels (page items are reached through ``item``), ``limit`` to that
     many documents, ``where`` to documents it accepts.
 
-    >>> ActionRule(name="exportToPst", export_dir="pst", rels=frozenset({"item"}), limit=1)
-    ActionRule(name='exportToPst', ...)                        # doctest: +SKIP
+    >>> one = ActionRule(name="exportToPst", export_dir="pst", limit=1)  # doctest: +SKIP
     """
 
     name: str
@@ -383,6 +383,7 @@ class Crawler:
                 "how many bytes of that file are committed"
             )
         self._state_dir = Path(state_dir) if state_dir is not None else None
+        self._records = self._path is not None or self._stream is not None
         self._rules = tuple(actions)
         self._rule_keys = [f"{i}:{rule.name.lower()}" for i, rule in enumerate(self._rules)]
         self._progress = progress
@@ -410,6 +411,7 @@ class Crawler:
         self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
         self._written: list[tuple[str]] = []
         self._last_commit = 0.0
+        self._uncommitted = 0  # records written since the last commit
         self._resumed = False
         self._running = False
 
@@ -454,9 +456,10 @@ class Crawler:
         Raises:
             ValueError: the state does not match this walk (see the class).
             OSError: the output or state cannot be written.
+            StateError: the Crawler was run before.
         """
         if self._running:
-            raise RuntimeError("this Crawler is already running (or has run); make a new one")
+            raise StateError("this Crawler is running or has run; make a new one for another walk")
         self._running = True
         self._started = time.monotonic()
         clean = False
@@ -650,6 +653,7 @@ class Crawler:
         self._new.clear()
         self._written.clear()
         self._finished.clear()
+        self._uncommitted = 0
         self._last_commit = time.monotonic()
 
     # -- the walk ---------------------------------------------------------------------
@@ -690,11 +694,14 @@ class Crawler:
             finally:
                 self._busy -= 1
                 queue.task_done()
-            if self._db is not None and len(self._finished) >= _COMMIT_EVERY:
+            if self._db is not None and self._uncommitted >= _COMMIT_RECORDS:
                 self._commit()
 
     def _emit(self, record: dict[str, Any]) -> None:
+        if not self._records:
+            return
         line = _encode(record) + "\n"
+        self._uncommitted += 1
         if self._file is not None:
             self._file.write(line.encode())
         elif self._stream is not None:
@@ -768,32 +775,37 @@ class Crawler:
             self._written.append((key,))
         self._documents += 1
         self._run_documents += 1
-        record: dict[str, Any] = {
-            "url": key,
-            "status": status,
-            "depth": depth,
-            "parent": parent,
-            "rel": rel,
-            "embedded": embedded,
-            "state": doc.state,
-            "links": _links(doc),
-            "actions": _actions(doc) if doc.actions else {},
-        }
         children: list[tuple[Document, str, str]] = []
-        inline: list[dict[str, Any]] = []
+        # Without an output no record is built: library walks pay only for the walk.
+        inline: list[dict[str, Any]] | None = [] if self._records else None
+        page: list[str] | None = None
         items = doc.items
         if doc.embedded:
             for emb_rel, docs in doc.embedded.items():
                 if docs is items:  # a HAL page whose items are its _embedded array
-                    record["items"] = self._collect(docs, emb_rel, children, inline)
+                    page = self._collect(docs, emb_rel, children, inline)
                     items = ()
                 else:
                     self._collect(docs, emb_rel, children, inline)
         if items:
-            record["items"] = self._collect(items, "item", children, inline)
-        if inline:
-            record["inline"] = inline
-        self._emit(record)
+            page = self._collect(items, "item", children, inline)
+        if inline is not None:
+            record: dict[str, Any] = {
+                "url": key,
+                "status": status,
+                "depth": depth,
+                "parent": parent,
+                "rel": rel,
+                "embedded": embedded,
+                "state": doc.state,
+                "links": _links(doc),
+                "actions": _actions(doc) if doc.actions else {},
+            }
+            if page is not None:
+                record["items"] = page
+            if inline:
+                record["inline"] = inline
+            self._emit(record)
         self._follow(doc, key, depth)
         if self._rules:
             self._match_actions(doc, key, rel)
@@ -823,24 +835,31 @@ class Crawler:
         docs: Iterable[Document],
         rel: str,
         children: list[tuple[Document, str, str]],
-        inline: list[dict[str, Any]],
+        inline: list[dict[str, Any]] | None,
     ) -> list[str]:
-        """Sort ``docs`` into documents of their own (returned by key) and inline ones."""
+        """Sort ``docs`` into documents of their own (returned by key) and inline ones.
+
+        Documents already written are not put into ``children``.
+        """
         keys = []
+        seen = self._seen
         for child in docs:
-            child_self = child.self_url
-            if child_self is None:
-                inline.append(
-                    {
-                        "rel": rel,
-                        "state": child.state,
-                        "links": _links(child),
-                        "actions": _actions(child),
-                    }
-                )
-            else:
-                child_key = canonical_url(child_self)
-                keys.append(child_key)
+            raw = child.self_url
+            if raw is None:
+                if inline is not None:
+                    inline.append(
+                        {
+                            "rel": rel,
+                            "state": child.state,
+                            "links": _links(child),
+                            "actions": _actions(child),
+                        }
+                    )
+                continue
+            # A seen URL is canonical already: skip canonicalising it again.
+            child_key = raw if raw in seen else canonical_url(raw)
+            keys.append(child_key)
+            if not seen.get(child_key):
                 children.append((child, child_key, rel))
         return keys
 
@@ -879,7 +898,10 @@ class Crawler:
                     except MissingVariablesError:
                         continue
                 else:
-                    href = canonical_url(link.href)
+                    href = link.href
+                    if href in seen:  # seen URLs are canonical: most links end here
+                        continue
+                    href = canonical_url(href)
                 if href in seen:
                     continue
                 if same_origin and _origin(href) not in origins:

@@ -28,8 +28,9 @@ async def main(server: str, root: str, output: str, state_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    # A small write buffer, so records reach the file between two commits and a kill
-    # leaves uncommitted lines behind (which the resume must cut off).
+    # Commits every 50 records and a small write buffer: a kill lands between two commits,
+    # with items in flight and uncommitted lines in the file (which the resume cuts off).
+    _crawl._COMMIT_RECORDS = 50
     _crawl._BUFFER = 4096
     server_url, root_url, output_path, state_path = sys.argv[1:5]
     asyncio.run(main(server_url, root_url, output_path, state_path))

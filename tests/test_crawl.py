@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import signal
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -300,6 +301,8 @@ async def test_failures_are_records_and_the_walk_goes_on(tmp_path: Path) -> None
     }
     assert summary.complete
     assert summary.output == str(out)
+    with pytest.raises(halnav.errors.StateError):
+        await crawler.run()
     assert seen
     assert seen[-1] == crawler.statistics()
     assert seen[-1].queued == 0
@@ -541,6 +544,11 @@ async def test_resume_after_sigkill_writes_each_document_once(
         for fraction in kills:
             code = await run_child(walk, out, state, int(len(expected) * fraction))
             assert code == -signal.SIGKILL  # it was killed mid-walk, not finished
+            with contextlib.closing(sqlite3.connect(state / "state.sqlite3")) as db:
+                (offset,) = db.execute("SELECT value FROM meta WHERE key = 'offset'").fetchone()
+                (pending,) = db.execute("SELECT COUNT(*) FROM frontier WHERE done = 0").fetchone()
+            assert 0 < int(offset) <= out.stat().st_size  # a real mid-walk state to resume
+            assert pending > 0
         assert await run_child(walk, out, state, None) == 0
     records = read_records(out)
     urls = documents(records)
