@@ -54,10 +54,14 @@ Output: JSON Lines, UTF-8, one object per line, in completion order
 
     action (see :class:`ActionRule`)::
 
-        {"url": str, "action": str, "status": int,
-         "result": {...}}       # JSON answer: its state; plus, when present,
-                                # "links": {rel: [href]} and "items": [{"url", "state"}]
-                                # (the first page of a paged answer, e.g. search hits)
+        {"url": str,            # the document the action ran on
+         "action": str,         # the rule's name, as given
+         "status": int,
+         "result": {...},       # JSON answer: its state (a page's: {"offset", "limit"})
+         "links": {rel: [href, ...]},                  # only when the answer has links
+         "items": [{"url": str | null, "state": {...}}, ...]}  # only for a paged answer:
+                                # its first page (e.g. search hits); further pages are
+                                # not requested (their next link is in "links")
         {"url": str, "action": str, "status": int,
          "result": {"path": str | null, "bytes": int, "content_type": str}}   # binary
         {"url": str, "action": str,
