@@ -74,8 +74,8 @@ def restnavigator_walk(
     seed: str, *, token: str, max_documents: int, max_seconds: float
 ) -> PeerResult:
     """Breadth-first walk from ``seed`` with restnavigator's ``Navigator.hal``."""
-    from restnavigator import Navigator  # type: ignore[import-untyped]
-    from restnavigator.halnav import PartialNavigator  # type: ignore[import-untyped]
+    from restnavigator import Navigator
+    from restnavigator.halnav import PartialNavigator
 
     session = requests.sessions.Session()  # not halchemy's patched requests.Session
     root = Navigator.hal(seed, headers={"Authorization": f"Bearer {token}"}, session=session)
@@ -133,7 +133,7 @@ def halchemy_walk(
     api_root: str, seed: str, *, token: str, max_documents: int, max_seconds: float
 ) -> PeerResult:
     """Breadth-first walk from ``seed`` with halchemy's ``Api.follow(...).to(rel).get()``."""
-    from halchemy import Api  # type: ignore[import-untyped]
+    from halchemy import Api
 
     api = Api(api_root, headers={"Authorization": f"Bearer {token}"})
     documents: set[str] = set()

@@ -64,7 +64,7 @@ class Limits:
     max_json_depth: int = 128
     max_links: int = 100_000
     max_href_length: int = 8192
-    readahead: int = 8
+    readahead: int = 32
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):
