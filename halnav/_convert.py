@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin
 import attrs
 import cattrs
 
-from ._model import EMPTY, Action, Document, Form, FormProperty, Link
+from ._model import EMPTY, Action, Document, Form, FormProperty, LazyActions, Link
 from .errors import DocumentError, LimitExceededError
 
 __all__ = [
@@ -137,11 +137,19 @@ class _Parser:
         if len(href) > self.options.max_href_length:
             raise LimitExceededError(self.root_url, f"href at {path}", self.options.max_href_length)
         if href.startswith(_HTTP_PREFIXES):
-            return href
-        try:
-            return urljoin(base, href)
-        except ValueError as exc:  # urlsplit refuses e.g. '//[x' (a broken IPv6 host)
-            raise self.fail(path, f"invalid href {href[:80]!r}: {exc}") from exc
+            url = href
+        else:
+            try:
+                url = urljoin(base, href)
+            except ValueError as exc:  # urlsplit refuses e.g. '//[x' (a broken IPv6 host)
+                raise self.fail(path, f"invalid href {href[:80]!r}: {exc}") from exc
+        pin = self.options.pin_origin
+        if pin is not None and not url.startswith(pin + "/"):
+            scheme_end = url.find("://")
+            if scheme_end > 0:
+                path_start = url.find("/", scheme_end + 3)
+                url = pin + (url[path_start:] if path_start > 0 else "/")
+        return url
 
     # -- links ------------------------------------------------------------
     def link(
@@ -239,27 +247,37 @@ class _Parser:
             out[name] = self.resolve(head, base, path) + "{rel}" + tail
 
     # -- actions ----------------------------------------------------------
-    def veeam_actions(self, raw: Any, base: str, context: str, doc_path: str) -> dict[str, Action]:
-        """Parse Veeam ``_actions``; error paths are built only when something is wrong."""
+    def veeam_actions(
+        self, raw: Any, base: str, context: str, doc_path: str
+    ) -> Mapping[str, Action]:
+        """Parse Veeam ``_actions``; error paths are built only when something is wrong.
+
+        When every entry is the plain ``{"uri": "http(s)://...", "method": "..."}`` shape
+        the entries are checked here and the Action objects built on first access
+        (``LazyActions``); anything else is built now, with its errors.
+        """
         if not isinstance(raw, dict):
             raise self.fail(
                 f"{doc_path}._actions", f"_actions must be an object, got {type(raw).__name__}"
             )
-        out: dict[str, Action] = {}
-        fast = self.options.pin_origin is None
-        for name, value in raw.items():
-            # Fast path for Veeam's exact {"uri": "http(s)://...", "method": "POST"}.
-            if fast and type(value) is dict and len(value) == 2:
+        if self.options.pin_origin is None:
+            max_len = self.options.max_href_length
+            for value in raw.values():
+                if type(value) is not dict or len(value) != 2:
+                    break
                 target, method = value.get("uri"), value.get("method")
-                if (
+                if not (
                     type(target) is str
                     and type(method) is str
                     and method
                     and target.startswith(_HTTP_PREFIXES)
-                    and len(target) <= self.options.max_href_length
+                    and len(target) <= max_len
                 ):
-                    out[name] = Action(name, method.upper(), target, context)
-                    continue
+                    break
+            else:
+                return LazyActions(raw, context)
+        out: dict[str, Action] = {}
+        for name, value in raw.items():
             where = f"{doc_path}._actions.{name}"
             if not isinstance(value, dict):
                 raise self.fail(where, f"expected an action object, got {type(value).__name__}")
@@ -393,11 +411,12 @@ class _Parser:
             if own_curies:
                 curies = {**parent_curies, **own_curies}
 
-        actions: dict[str, Action] = {}
+        actions: Mapping[str, Action] = EMPTY
         if raw_actions is not None:
             actions = self.veeam_actions(raw_actions, base, url, path)
         if raw_templates is not None:
-            actions.update(self.forms(raw_templates, base, url, self_href, f"{path}._templates"))
+            templates = self.forms(raw_templates, base, url, self_href, f"{path}._templates")
+            actions = {**actions, **templates}
 
         embedded: dict[str, tuple[Document, ...]] = {}
         if raw_embedded is not None:
@@ -443,7 +462,7 @@ class _Parser:
             url,
             MappingProxyType(state),
             MappingProxyType(links) if links else EMPTY,
-            MappingProxyType(actions) if actions else EMPTY,
+            actions if type(actions) is LazyActions else _read_only(actions),
             MappingProxyType(embedded) if embedded else EMPTY,
             items,
             MappingProxyType(dict(curies)) if curies else EMPTY,
@@ -522,6 +541,12 @@ class _Parser:
 
 def _all_objects(values: list[Any]) -> bool:
     return all(isinstance(value, dict) for value in values)
+
+
+def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    if not mapping:
+        return EMPTY
+    return mapping if type(mapping) is MappingProxyType else MappingProxyType(dict(mapping))
 
 
 def _pointer(url: str, *keys: str) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "Document",
     "Form",
     "FormProperty",
+    "LazyActions",
     "Link",
     "Selector",
     "parse_selector",
@@ -217,6 +218,46 @@ class Action:
 
     def __repr__(self) -> str:
         return f"<Action {self.name} {self.method} {self.target}>"
+
+
+class LazyActions(Mapping[str, Action]):
+    """A read-only mapping of Veeam actions whose ``Action`` values are built on first access.
+
+    The parser has already checked every entry (``{"uri": absolute URL, "method": str}``);
+    building three Action objects per page item that nobody looks at was a measurable part
+    of a walk's CPU time, so they are made when asked for.
+    """
+
+    __slots__ = ("_built", "_context", "_raw")
+
+    def __init__(self, raw: Mapping[str, Mapping[str, str]], context: str) -> None:
+        self._raw = raw
+        self._context = context
+        self._built: dict[str, Action] | None = None
+
+    def __getitem__(self, name: str) -> Action:
+        built = self._built
+        if built is None:
+            built = self._built = {}
+        action = built.get(name)
+        if action is None:
+            value = self._raw[name]
+            action = built[name] = Action(
+                name, value["method"].upper(), value["uri"], self._context
+            )
+        return action
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __repr__(self) -> str:
+        return f"LazyActions({dict(self)!r})"
 
 
 @attrs.frozen

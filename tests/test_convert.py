@@ -919,3 +919,19 @@ def test_unstructure_link_and_action() -> None:
     seed = halnav.parse({"_actions": {"a": {"uri": "/a"}}}, URL)
     assert halnav.unstructure(seed.action("a")) == {"method": "POST", "uri": "https://h/a"}
     assert halnav.unstructure(halnav.parse({}, URL)) == {}
+
+
+def test_pin_origin_moves_links_and_actions_onto_one_origin() -> None:
+    """pin_origin rewrites the origin of every absolute href and action target."""
+    from halnav._convert import ParseOptions, parse_document
+
+    raw = {
+        "_links": {"self": {"href": "https://internal:4443/v5/x"}, "up": {"href": "/v5"}},
+        "_actions": {"go": {"uri": "https://internal:4443/v5/x/action", "method": "POST"}},
+    }
+    doc = parse_document(
+        raw, "https://public:4443/v5/x", ParseOptions(pin_origin="https://public:4443")
+    )
+    assert doc.link("self").href == "https://public:4443/v5/x"
+    assert doc.link("up").href == "https://public:4443/v5"
+    assert doc.action("go").target == "https://public:4443/v5/x/action"

@@ -408,3 +408,32 @@ def test_variables_property() -> None:
     """``variables`` lists every variable of the template."""
     link = Link("https://h/{a}/x{/b}{?c,d}{&e}", "x", "https://h/", True)
     assert link.variables == frozenset({"a", "b", "c", "d", "e"})
+
+
+def test_veeam_actions_are_built_lazily_and_equal_eager_ones() -> None:
+    """Plain Veeam actions parse to a read-only LazyActions equal to eagerly built Actions."""
+    raw = {
+        "_links": {"self": {"href": "https://h/v5/x"}},
+        "_actions": {"search": {"uri": "https://h/v5/x/action", "method": "post"}},
+    }
+    doc = halnav.parse(raw, "https://h/v5/x")
+    assert type(doc.actions).__name__ == "LazyActions"
+    assert "search" in doc.actions
+    assert "nope" not in doc.actions
+    assert len(doc.actions) == 1
+    action = doc.actions["search"]
+    assert action is doc.actions["search"]  # built once
+    assert (action.name, action.method, action.target) == (
+        "search",
+        "POST",
+        "https://h/v5/x/action",
+    )
+    assert "search" in repr(doc.actions)
+    with pytest.raises(KeyError):
+        doc.actions["nope"]
+    assert not hasattr(doc.actions, "__setitem__")
+    # An entry with an extra key is not the plain shape: everything is built eagerly.
+    raw["_actions"]["other"] = {"uri": "/a", "method": "GET", "hint": "x"}
+    eager = halnav.parse(raw, "https://h/v5/x")
+    assert type(eager.actions).__name__ == "mappingproxy"
+    assert eager.actions["search"] == action
