@@ -407,3 +407,26 @@ async def test_statistics_count_documents(hal: tuple[HalApp, str]) -> None:
     assert (stats.documents, stats.actions) == (2, 1)
     assert stats.transport.requests >= 3
     assert json.dumps(stats.documents)
+
+
+async def test_unclosed_navigator_warns(hal: tuple[HalApp, str]) -> None:
+    """A Navigator garbage-collected while open warns ResourceWarning naming itself."""
+    import gc
+    import warnings
+
+    _app, api = hal
+    nav = halnav.Navigator(api)
+    await nav.get()
+    session = nav._transport.session  # closed by hand below, once the warning was seen
+    assert session is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del nav
+        for _ in range(3):  # the session and its connector go in later collections
+            gc.collect()
+            await asyncio.sleep(0)
+    await session.close()
+    assert any(
+        issubclass(w.category, ResourceWarning) and "unclosed <Navigator" in str(w.message)
+        for w in caught
+    )
