@@ -75,6 +75,7 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Characters a URL may not carry unencoded; hrefs with them are quoted, others sent as is.
 _NEEDS_QUOTING: Final = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]")
 _URL_SAFE: Final = "%:/?#[]@!$&'()*+,;=~-._"
+_USERINFO: Final = re.compile(r"(?<=//)[^/?#@]*@")
 
 _Origin = tuple[str, str, int]  # scheme, lowercased host, effective port
 
@@ -673,12 +674,16 @@ def _parse(url: str) -> URL:
         url = quote(url, safe=_URL_SAFE)
     try:
         parsed = URL(url, encoded=True)
+        # yarl splits the authority lazily: a bad port or host fails on first access.
+        host = parsed.host if parsed.scheme in _DEFAULT_PORTS else None
+        _port = parsed.port
     except (TypeError, ValueError) as exc:
-        raise UnsafeLinkError(url, f"not a valid URL ({exc})") from exc
+        # The text may carry user:password (that is refused below): never echo it.
+        raise UnsafeLinkError(_USERINFO.sub("", url, count=1), f"not a valid URL ({exc})") from exc
     if parsed.scheme not in _DEFAULT_PORTS:
         scheme = f"scheme {parsed.scheme!r}" if parsed.scheme else "no scheme"
         raise UnsafeLinkError(url, f"{scheme}; only absolute http and https URLs are requested")
-    if not parsed.host:
+    if not host:
         raise UnsafeLinkError(url, "no host")
     if parsed.raw_user is not None or parsed.raw_password is not None:
         raise UnsafeLinkError(
