@@ -28,9 +28,10 @@ import ssl
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookies import BaseCookie, SimpleCookie
 from pathlib import Path
 from typing import Final
 from urllib.parse import quote, urljoin
@@ -38,6 +39,7 @@ from urllib.parse import quote, urljoin
 import aiohttp
 import attrs
 from aiohttp import ClientMiddlewareType, ClientResponse
+from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -161,6 +163,33 @@ class _NoSlot:
 _NO_SLOT: Final = _NoSlot()
 
 
+class _TrustedCookieJar(aiohttp.CookieJar):
+    """A cookie jar for trusted origins only: cookies are credentials too.
+
+    Cookies are scoped by host, not by origin (RFC 6265): without this, a
+    session cookie of ``https://api:4443`` would go to ``https://api:8080``, or
+    to every host of its Domain, whenever a link leads there.
+    """
+
+    def __init__(self, is_trusted: Callable[[URL], bool]) -> None:
+        super().__init__()
+        self._is_trusted = is_trusted
+
+    def filter_cookies(self, request_url: URL = URL()) -> BaseCookie[str]:  # noqa: B008
+        if not self._is_trusted(request_url):
+            return SimpleCookie()
+        return super().filter_cookies(request_url)
+
+    # Another origin may not plant cookies that would then go to a trusted one.
+    def update_cookies(self, cookies: LooseCookies, response_url: URL = URL()) -> None:  # noqa: B008
+        if not response_url.host or self._is_trusted(response_url):
+            super().update_cookies(cookies, response_url)
+
+    def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
+        if self._is_trusted(response_url):
+            super().update_cookies_from_headers(headers, response_url)
+
+
 class Transport:
     """Sends HTTP requests for the navigator: limits, retries, redirects, auth scoping.
 
@@ -171,7 +200,8 @@ class Transport:
 
     ``auth`` only reaches origins added with ``trusted_origins`` / :meth:`trust`,
     and so do ``Authorization`` / ``Cookie`` / ``Proxy-Authorization`` given in
-    ``headers`` (the other ``headers`` go with every request).
+    ``headers`` (the other ``headers`` go with every request) and, on the
+    session it creates, cookies (set by and sent to trusted origins only).
     TLS is verified by default; ``cafile`` trusts a private CA, ``insecure``
     switches verification off (warns :class:`~halnav.errors.InsecureTLSWarning`),
     ``ssl_context`` wins over both. A borrowed ``session`` is never closed here.
@@ -297,7 +327,11 @@ class Transport:
                     limit_per_host=self._limits.host_limit,
                     ssl=self._ssl,
                 )
-                self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+                self._session = aiohttp.ClientSession(
+                    connector=connector,
+                    timeout=self._timeout,
+                    cookie_jar=_TrustedCookieJar(self._url_trusted),
+                )
             if self._auth is not None:
                 context = AuthContext(is_trusted=self._url_trusted, post_form=self._post_form)
                 self._middlewares = (self._auth.middleware(context),)

@@ -67,6 +67,7 @@ class Origin:
         self.redirects: dict[str, tuple[int, str]] = {}
         self.errors: dict[str, tuple[int, dict[str, str]]] = {}
         self.raw: dict[str, str] = {}  # path -> a body served as is (torn JSON)
+        self.cookies: dict[str, str] = {}  # path -> "name=value" set with its answer
         self.grants: list[dict[str, str]] = []
         self.token_uses: int | None = None
         self.valid: dict[str, int] = {}  # access token -> requests it served
@@ -137,7 +138,11 @@ class Origin:
         if request.method == "POST":
             return web.json_response({"answer": "done", "_links": {"self": {"href": path}}})
         default = {"_links": {"self": {"href": path}}, "path": path}
-        return web.json_response(self.docs.get(path, default))
+        response = web.json_response(self.docs.get(path, default))
+        if path in self.cookies:
+            name, _, value = self.cookies[path].partition("=")
+            response.set_cookie(name, value)
+        return response
 
 
 @attrs.frozen
@@ -311,6 +316,35 @@ async def test_crawl_across_origins_sends_no_credentials_there(kind: str, tmp_pa
     assert sorted(seen.path for seen in s.other.seen) == ["/o/1", "/o/2"]
     assert credentials(s.other.seen) == []
     assert sorted(home_credentials(s)) == ["/api/", "/api/mine", "/api/via-other"]
+
+
+async def test_cookies_stay_with_the_trusted_origin() -> None:
+    """A session cookie of the API goes back to it only, never to another port of its host."""
+    async with servers() as s:
+        home = f"http://localhost:{s.home_port}"
+        other = f"http://localhost:{s.other_port}"
+        s.home.cookies["/api/"] = "session=cookie-SECRET-1f2e"
+        s.other.cookies["/planted"] = "session=planted-by-other"
+        s.home.docs["/api/"] = {
+            "_links": {
+                "self": {"href": "/api/"},
+                "again": {"href": "/api/again"},
+                "other": {"href": f"{other}/planted"},
+                "later": {"href": f"{home}/api/later"},
+            }
+        }
+        async with Navigator(f"{home}/api/", auth=STATIC_TOKEN) as nav:
+            root = await nav.get("")
+            await nav.follow(root, "again")
+            await nav.follow(root, "other")
+            await nav.follow(root, "later")
+    assert credentials(s.other.seen) == []
+    sent = {seen.path: seen.headers.get("Cookie") for seen in s.home.seen}
+    assert sent == {
+        "/api/": None,
+        "/api/again": "session=cookie-SECRET-1f2e",
+        "/api/later": "session=cookie-SECRET-1f2e",  # the other origin planted nothing
+    }
 
 
 # -- unsafe schemes -----------------------------------------------------------------------------
