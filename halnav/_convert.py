@@ -180,6 +180,10 @@ class _Parser:
             props: Mapping[str, Any] = EMPTY
         else:
             props = MappingProxyType({k: v for k, v in raw.items() if k not in _LINK_KNOWN})
+            if _deeper_than(props, self.options.max_depth):
+                raise LimitExceededError(
+                    self.root_url, f"JSON nesting at {path}", self.options.max_depth
+                )
         return Link(resolved, rel, context, templated, props)
 
     def links(
@@ -388,7 +392,6 @@ class _Parser:
         raw_embedded = state.pop("_embedded", None)
         raw_actions = state.pop("_actions", None)
         raw_templates = state.pop("_templates", None)
-
         links: dict[str, tuple[Link, ...]] = {}
         curies: Mapping[str, str] = parent_curies
         self_href: str | None = None
@@ -457,6 +460,15 @@ class _Parser:
             only = next(iter(raw_embedded.values())) if isinstance(raw_embedded, dict) else None
             if only is None or isinstance(only, list):  # None: a lenient list-valued _embedded
                 items = next(iter(embedded.values()))
+
+        # Bound the nesting of the state too: json.dumps/repr of a document nested a thousand
+        # deep would hit the recursion limit far from here (when a walk writes its record).
+        room = self.options.max_depth - depth
+        for value in state.values():
+            if (type(value) is dict or type(value) is list) and _deeper_than(value, room):
+                raise LimitExceededError(
+                    self.root_url, f"JSON nesting at {path}", self.options.max_depth
+                )
 
         return Document(  # positional: the same order as the fields, and measurably faster
             url,
@@ -541,6 +553,20 @@ class _Parser:
 
 def _all_objects(values: list[Any]) -> bool:
     return all(isinstance(value, dict) for value in values)
+
+
+def _deeper_than(value: Any, room: int) -> bool:
+    """Whether ``value`` nests containers more than ``room`` levels deep (iterative)."""
+    stack = [(value, room)]
+    while stack:
+        current, left = stack.pop()
+        if left < 0:
+            return True
+        children = current.values() if type(current) is dict else current
+        stack.extend(
+            (child, left - 1) for child in children if type(child) is dict or type(child) is list
+        )
+    return False
 
 
 def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

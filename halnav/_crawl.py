@@ -109,7 +109,7 @@ import attrs
 from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator
-from .errors import HTTPStatusError, MissingVariablesError, StateError
+from .errors import HTTPStatusError, MissingVariablesError, StateError, UnsafeLinkError
 
 __all__ = ["ActionRule", "CrawlStatistics", "CrawlSummary", "Crawler", "Scope", "crawl"]
 
@@ -899,8 +899,8 @@ class Crawler:
                         continue
                     try:
                         href = canonical_url(link.expand())
-                    except MissingVariablesError:
-                        continue
+                    except (MissingVariablesError, UnsafeLinkError):
+                        continue  # needs variables, or expands to no valid URL: not followable
                 else:
                     href = link.href
                     if href in seen:  # seen URLs are canonical: most links end here

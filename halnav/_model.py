@@ -16,7 +16,12 @@ from urllib.parse import urljoin
 import attrs
 import uritemplate
 
-from .errors import ActionNotFoundError, LinkNotFoundError, MissingVariablesError
+from .errors import (
+    ActionNotFoundError,
+    LinkNotFoundError,
+    MissingVariablesError,
+    UnsafeLinkError,
+)
 
 __all__ = [
     "EMPTY",
@@ -133,6 +138,7 @@ class Link:
         Raises:
             MissingVariablesError: a required variable is missing, or a given
                 variable is not in the template.
+            UnsafeLinkError: the expanded URL is not a valid URL.
         """
         if not self.templated:
             if variables:
@@ -144,7 +150,11 @@ class Link:
         if missing or unknown:
             raise MissingVariablesError(self.href, missing, names, unknown=unknown)
         values = {k: _as_template_value(v) for k, v in variables.items() if v is not None}
-        return urljoin(self.context, template.expand(cast(Any, values)))
+        expanded = template.expand(cast(Any, values))
+        try:
+            return urljoin(self.context, expanded)
+        except ValueError as exc:  # urlsplit refuses e.g. a broken IPv6 authority
+            raise UnsafeLinkError(self.href, f"not a valid URL ({exc})") from exc
 
     def __repr__(self) -> str:
         extra = " templated" if self.templated else ""

@@ -714,7 +714,7 @@ def test_decode_json_deep_nesting() -> None:
 
 
 def test_huge_nesting_in_state() -> None:
-    """Deeply nested state is a DocumentError or kept, never a RecursionError."""
+    """Deeply nested state is a DocumentError or a LimitExceededError, never a RecursionError."""
     deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
     with pytest.raises(DocumentError):
         halnav.parse(deep, URL)
@@ -723,7 +723,10 @@ def test_huge_nesting_in_state() -> None:
     for _ in range(10_000):
         node["a"] = {}
         node = node["a"]
-    assert halnav.parse({"deep": value}, URL).state["deep"] is value
+    with pytest.raises(LimitExceededError, match="JSON nesting"):
+        halnav.parse({"deep": value}, URL)
+    shallow: dict[str, Any] = {"a": {"b": [1, {"c": 2}]}}
+    assert halnav.parse({"deep": shallow}, URL).state["deep"] is shallow
 
 
 def test_deep_embedded_beyond_recursion_limit_is_document_error() -> None:
@@ -935,3 +938,25 @@ def test_pin_origin_moves_links_and_actions_onto_one_origin() -> None:
     assert doc.link("self").href == "https://public:4443/v5/x"
     assert doc.link("up").href == "https://public:4443/v5"
     assert doc.action("go").target == "https://public:4443/v5/x/action"
+
+
+def test_deep_link_property_is_refused() -> None:
+    """An unknown link property nested beyond max_depth is a LimitExceededError."""
+    value: dict[str, Any] = {}
+    node = value
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    raw = {"_links": {"x": {"href": "/x", "hint": value}}}
+    with pytest.raises(LimitExceededError, match="JSON nesting at"):
+        halnav.parse(raw, URL)
+
+
+def test_pin_origin_on_a_bare_origin_href() -> None:
+    """An href that is only an origin is pinned to the pinned origin's root."""
+    doc = parse_document(
+        {"_links": {"home": {"href": "https://internal:4443"}}},
+        "https://public:4443/v5/x",
+        ParseOptions(pin_origin="https://public:4443"),
+    )
+    assert doc.link("home").href == "https://public:4443/"

@@ -176,11 +176,6 @@ async def test_embedded_nesting_beyond_max_json_depth_is_refused() -> None:
     assert f"{origin}/deep" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="max_json_depth only bounds _embedded nesting; plain JSON nesting in the state is "
-    "not checked (halnav/_convert.py, parse_document)",
-)
 async def test_json_nesting_beyond_max_json_depth_is_refused() -> None:
     """JSON nested deeper than max_json_depth anywhere in a document fails with LimitExceededError."""
     async with site() as (app, origin):
@@ -262,11 +257,6 @@ async def test_malformed_authorities_are_unsafe_link_errors(href: str, tmp_path:
 BROKEN_TEMPLATE = {"href": "http://[::1/search{?q}", "templated": True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Link.expand (halnav/_model.py) lets urljoin's ValueError('Invalid IPv6 URL') out "
-    "instead of raising UnsafeLinkError",
-)
 async def test_templated_link_with_a_broken_authority_is_an_unsafe_link_error() -> None:
     """Following a templated link whose authority is malformed raises UnsafeLinkError."""
     async with site() as (app, origin):
@@ -277,11 +267,6 @@ async def test_templated_link_with_a_broken_authority_is_an_unsafe_link_error() 
                 await nav.follow(root, "search", q="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with follow_templated, Link.expand's ValueError escapes Crawler._follow and the "
-    "TaskGroup: one hostile link ends the whole walk (halnav/_model.py, halnav/_crawl.py)",
-)
 async def test_templated_link_with_a_broken_authority_does_not_stop_a_walk(
     tmp_path: Path,
 ) -> None:
