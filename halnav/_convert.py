@@ -179,8 +179,9 @@ class _Parser:
         if len(raw) == 1 or (len(raw) == 2 and "templated" in raw):
             props: Mapping[str, Any] = EMPTY
         else:
-            props = MappingProxyType({k: v for k, v in raw.items() if k not in _LINK_KNOWN})
-            if _deeper_than(props, self.options.max_depth):
+            extra = {k: v for k, v in raw.items() if k not in _LINK_KNOWN}
+            props = MappingProxyType(extra)
+            if _deeper_than(extra, self.options.max_depth):
                 raise LimitExceededError(
                     self.root_url, f"JSON nesting at {path}", self.options.max_depth
                 )
