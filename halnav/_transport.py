@@ -456,6 +456,20 @@ class Transport:
                 self._errors += 1
                 exc.add_note(f"redirected to it by {method} {response.url}")
                 raise
+            # A 307/308 would resend the body (a restore's userPassword, say) to a host nobody
+            # trusted; a 301/302/303 turns into a body-less GET below, which is safe.
+            if (
+                response.status in (307, 308)
+                and (json is not None or data is not None)
+                and _origin(target) != first
+                and not self._origin_state(_origin(target)).trusted
+            ):
+                self._errors += 1
+                raise TransportError(
+                    method,
+                    str(response.url),
+                    f"refusing to resend the body to another origin ({target.origin()})",
+                )
             if response.status in (301, 302, 303) and method != "HEAD":
                 method = "GET"
                 json = data = None

@@ -557,3 +557,42 @@ async def test_tls_verified_by_default_cafile_trusts_insecure_warns() -> None:
             await insecure.open()
         async with insecure as nav:
             assert (await nav.get("Organizations")).items
+
+
+async def test_307_with_a_body_to_another_origin_is_refused() -> None:
+    """A 307/308 that would resend a POST body to an untrusted origin is refused; none arrives."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    received: list[bytes] = []
+
+    async def sink(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.json_response({})
+
+    other_app = web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", sink)
+    other = TestServer(other_app, host="127.0.0.1")
+    await other.start_server()
+    try:
+
+        async def bounce(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(str(other.make_url("/steal")))
+
+        home_app = web.Application()
+        home_app.router.add_post("/action", bounce)
+        home = TestServer(home_app, host="127.0.0.1")
+        await home.start_server()
+        try:
+            doc = halnav.parse(
+                {"_actions": {"restore": {"uri": "/action", "method": "POST"}}},
+                str(home.make_url("/x")),
+            )
+            async with halnav.Navigator(str(home.make_url("/")), auth="tok-307") as nav:
+                with pytest.raises(halnav.errors.TransportError, match="another origin"):
+                    await nav.act(doc, "restore", json={"userPassword": "pw-307"})
+        finally:
+            await home.close()
+    finally:
+        await other.close()
+    assert received == []
