@@ -134,6 +134,10 @@ class BearerAuth:
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"
 
+    def redact(self, text: str) -> str:
+        """``text`` with the token replaced by ``***`` (for error details a server echoed)."""
+        return _redact(text, (self._header[7:],))
+
     def middleware(self, context: AuthContext) -> ClientMiddlewareType:
         """Return the middleware that sets the Authorization header."""
         header = self._header
@@ -176,6 +180,11 @@ class ProviderAuth:
     def provider(self) -> TokenProvider:
         """The token provider."""
         return self._provider
+
+    def redact(self, text: str) -> str:
+        """``text`` with the provider's secrets replaced by ``***``, if it can tell them."""
+        redact = getattr(self._provider, "redact", None)
+        return redact(text) if callable(redact) else text
 
     def middleware(self, context: AuthContext) -> ClientMiddlewareType:
         """Bind the provider (if it wants a context) and return the bearer middleware."""
@@ -262,6 +271,10 @@ class PasswordGrant:
             f"PasswordGrant(token_url={self._token_url!r}, username={self._username!r},"
             " password='***')"
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the password and the current tokens replaced by ``***``."""
+        return _redact(text, (self._password, self._access, self._refresh))
 
     @property
     def token_url(self) -> str:
@@ -425,6 +438,13 @@ _JSON_TYPES = frozenset(
 def is_json_type(content_type: str) -> bool:
     """Whether a lowercased media type (no parameters) is JSON (``+json`` included)."""
     return content_type in _JSON_TYPES or content_type.endswith("+json")
+
+
+def _redact(text: str, secrets: tuple[str | None, ...]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def error_detail(content_type: str, body: bytes, limit: int = 200) -> str:

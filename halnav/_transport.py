@@ -232,6 +232,8 @@ class Transport:
         self._session = session
         self._owned = session is None
         self._auth = auth
+        redact = getattr(auth, "redact", None)
+        self._redact: Callable[[str], str] | None = redact if callable(redact) else None
         self._insecure = insecure and ssl_context is None
         self._ssl: ssl.SSLContext | bool
         if ssl_context is not None:
@@ -525,9 +527,10 @@ class Transport:
                     return response
                 authenticated = status == 401 and state.trusted and self._middlewares is not None
                 cls = AuthenticationError if authenticated else HTTPStatusError
-                status_error = cls(
-                    method, response.url, status, error_detail(response.content_type, response.body)
-                )
+                detail = error_detail(response.content_type, response.body)
+                if self._redact is not None:  # a server may echo the token back
+                    detail = self._redact(detail)
+                status_error = cls(method, response.url, status, detail)
                 wait = (
                     _retry_after(response.headers.get("Retry-After"))
                     if status in _RETRY_AFTER_STATUSES

@@ -596,3 +596,29 @@ async def test_307_with_a_body_to_another_origin_is_refused() -> None:
     finally:
         await other.close()
     assert received == []
+
+
+async def test_a_token_echoed_in_an_error_body_is_redacted() -> None:
+    """A server that echoes the bearer token in an error body does not put it in the error."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"message": f"bad header: {request.headers.get('Authorization')}"}, status=403
+        )
+
+    app = web.Application()
+    app.router.add_get("/x", echo)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with halnav.Navigator(str(server.make_url("/")), auth="tok-echo-4242") as nav:
+            with pytest.raises(halnav.errors.HTTPStatusError) as err:
+                await nav.get("x")
+    finally:
+        await server.close()
+    assert err.value.status == 403
+    assert "bad header: Bearer ***" in str(err.value)
+    assert "tok-echo-4242" not in str(err.value)
+    assert "tok-echo-4242" not in repr(err.value)
