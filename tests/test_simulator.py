@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import io
 import json
 import os
@@ -1036,3 +1037,89 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         run_cli(["--error-rate", "2"])
     assert raised.value.code == 2
     assert "error_rate" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Byte-for-byte stability: every response is a pure function of the config
+
+
+# SHA-256 of the responses below, recorded before the simulator's caches and pre-serialised
+# fragments existed: any change to an id, field, order, href or escape changes it.
+GOLDEN_DIGESTS = {
+    "vex": "1c5e696d1b1c20f594062ff2cfde171b0d2eed9a8dd020f77163ef2541102f95",
+    "root-relative": "a3e3bb75b0f10476aa7e0bf34a5e63d3011b21f1e59d7d41732bdcfcd7b9e81c",
+}
+
+
+async def _response_digest(config: SimulatorConfig, budget: int) -> str:
+    """Crawl, search, page and poke ids; hash status and body of each response (origin-free)."""
+    digest = hashlib.sha256()
+    async with open_simulator(config) as sim, aiohttp.ClientSession() as http:
+        headers = await login(http, sim)
+
+        def target(href: str) -> str:
+            return href if href.startswith("http") else sim.url + "/" + href.lstrip("/")
+
+        async def call(method: str, href: str, body: Any = None) -> bytes:
+            async with http.request(
+                method, url(target(href)), json=body, headers=headers
+            ) as response:
+                data = await response.read()
+            line = f"{method} {href.replace(sim.url, 'ORIGIN')} {response.status}\n"
+            digest.update(line.encode() + data.replace(sim.url.encode(), b"ORIGIN") + b"\n")
+            return data
+
+        seeds: list[str] = []
+        for kind in ("vex", "veod"):
+            session = await explore(http, sim, headers, {"explore": {"type": kind}}, org=1)
+            seeds.append(session["_links"]["organization"]["href"])
+        queue, seen = list(seeds), set[str]()
+        mailboxes: list[str] = []
+        folders: list[str] = []
+        items: list[str] = []
+        while queue and len(seen) < budget:
+            href = queue.pop(0)
+            if href in seen:
+                continue
+            seen.add(href)
+            doc = json.loads(await call("GET", href))
+            for entity in doc.get("results", [doc]):
+                links = entity.get("_links", {})
+                own = links.get("self", {}).get("href", "")
+                kinds = {"/items/": items, "/folders/": folders, "/mailboxes/": mailboxes}
+                for part, found in kinds.items():
+                    if part in own:
+                        found.append(own)
+                        break
+                queue.extend(link["href"] for link in links.values())
+        for href in items[:3] + folders[:2]:
+            await call("GET", href.replace("%3D", "="))
+            await call("GET", href[:-6] + ("A" if href[-6] != "A" else "B") + href[-5:])
+        mailbox = mailboxes[-1]
+        await call("GET", f"{mailbox}/items?offset=17&limit=9")
+        await call("GET", f"{mailbox}/Items/?folderId=null&limit=50")
+        for query in ("report", "from:lee", 'subject:"budget"', "hasattachments:true", "zzz"):
+            await call("POST", f"{mailbox}/action?limit=4&offset=1", {"search": {"query": query}})
+            await call("POST", f"{mailbox}/action", {"search": {"query": query}})
+        await call("POST", f"{folders[0]}/action", {"search": {"query": "a"}})
+        await call("POST", f"{seeds[0]}/action?limit=5&offset=2", {"search": {"query": "e"}})
+        msg = await call("POST", f"{items[0]}/action", {"savetoMsg": None})
+        assert len(msg) > 8
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        (
+            "vex",
+            SimulatorConfig(
+                seed=7, mailboxes=3, folders=2, subfolders=1, items=40, onedrives=1, documents=2
+            ),
+        ),
+        ("root-relative", SimulatorConfig(seed=3, mailboxes=2, items=7, root_relative_links=True)),
+    ],
+)
+async def test_responses_are_byte_identical_to_recorded(name: str, config: SimulatorConfig) -> None:
+    """Caching and pre-serialising never change a byte: same config, same responses."""
+    assert await _response_digest(config, budget=300) == GOLDEN_DIGESTS[name]

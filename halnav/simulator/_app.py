@@ -15,6 +15,7 @@ import collections
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import io
 import json
 import math
@@ -23,7 +24,7 @@ import re
 import secrets
 import time
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
@@ -60,6 +61,12 @@ _FAULT_ERRORS: Final = (500, 502, 503, 504)
 _JSON: Final = "application/json"
 _OCTETS: Final = "application/octet-stream"
 _ZIP_TIME: Final = (2020, 1, 1, 0, 0, 0)
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) without a new encoder per call.
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_RENDERED_ITEMS: Final = 4096
+_CACHED_PATHS: Final = 4096
+_CACHED_SEARCHES: Final = 2048
+_CACHED_SEARCH_CHARS: Final = 8192
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +157,64 @@ class _State:
         # Case-insensitive like the routes: "/mailboxes" also faults ".../Mailboxes".
         paths = config.faults.paths
         self.fault_paths = re.compile(paths, re.IGNORECASE) if paths else None
+        faults = config.faults
+        # Nothing to decide: no delay, and no rate that would draw from the RNG.
+        self.inert = not (
+            faults.latency
+            or faults.jitter
+            or faults.drop_rate
+            or faults.error_rate
+            or faults.throttle_rate
+            or faults.slow_rate
+            or faults.malformed_rate
+        )
+        # Rendered JSON of recent items (a client asks for a page, then for each item) and
+        # the JSON-escaped hrefs they share; bounded, so memory stays flat.
+        self.item_json = functools.lru_cache(maxsize=_RENDERED_ITEMS)(self._render_item)
+        self.search_pages: collections.OrderedDict[_SearchKey, str] = collections.OrderedDict()
+        self._mailbox_href = functools.lru_cache(maxsize=_CACHED_PATHS)(self._render_mailbox)
+        self._folder_href = functools.lru_cache(maxsize=_CACHED_PATHS)(self._render_folder)
+
+    def _render_mailbox(self, base: str, session_id: str, org: int, mailbox: int) -> str:
+        """JSON-escaped ``base`` + the mailbox path."""
+        path = _Paths(self.data, session_id).mailbox(org, mailbox)
+        return _ENCODER.encode(base + path)[1:-1]
+
+    def _render_folder(  # noqa: PLR0917  the folder's key, flat for the cache
+        self, base: str, session_id: str, org: int, mailbox: int, top: int, sub: int | None
+    ) -> str:
+        """JSON-escaped ``base`` + the folder path."""
+        path = _Paths(self.data, session_id).folder(FolderRef(org, mailbox, top, sub))
+        return _ENCODER.encode(base + path)[1:-1]
+
+    def _render_item(  # noqa: PLR0917  the item's key, flat for the cache
+        self,
+        base: str,
+        session_id: str,
+        org: int,
+        mailbox: int,
+        top: int,
+        sub: int | None,
+        index: int,
+    ) -> str:
+        """The JSON of ``_item_doc`` (byte for byte), from pieces cached per mailbox/folder.
+
+        ``base`` is what every href starts with; JSON escapes characters one by one, so
+        escaping it apart from the (plain ASCII) paths gives the same text.
+        """
+        data = self.data
+        item_id = data.item_id_of(org, mailbox, top, sub, index)
+        fields = data.item_fields_json(org, mailbox, top, sub, index)
+        mailbox_href = self._mailbox_href(base, session_id, org, mailbox)
+        folder_href = self._folder_href(base, session_id, org, mailbox, top, sub)
+        self_href = f"{mailbox_href}/items/{quote_id(item_id)}"
+        action = f'{{"uri":"{self_href}/action","method":"POST"}}'
+        return (
+            f'{{"id":"{item_id}",{fields[1:-1]},"_links":{{"self":{{"href":"{self_href}"}},'
+            f'"folder":{{"href":"{folder_href}"}},"mailbox":{{"href":"{mailbox_href}"}}}},'
+            f'"_actions":{{"savetoMsg":{action},"exporttoPst":{action},'
+            f'"restoretoOriginallocation":{action}}}}}'
+        )
 
     def faultable(self, request: web.Request) -> bool:
         """Whether faults may hit this request (the token endpoint only when asked for)."""
@@ -159,6 +224,8 @@ class _State:
 
     def decide(self, request: web.Request) -> _Decision:
         faults = self.config.faults
+        if self.inert:
+            return _NO_FAULTS  # what the draws below give, none of them made
         if not self.faultable(request):
             return _Decision()
         rng = self.rng
@@ -181,6 +248,7 @@ class _State:
         )
 
 
+_NO_FAULTS: Final = _Decision()
 _STATE: Final = web.AppKey("halnav_simulator_state", _State)
 
 
@@ -198,7 +266,7 @@ class _ApiError(Exception):
 # Paths and hrefs
 
 
-@attrs.frozen
+@attrs.define
 class _Paths:
     """Lowercase v5 paths of one restore session's subtree, as the v5 examples write them."""
 
@@ -251,19 +319,32 @@ class _Paths:
 
 
 _Query = tuple[tuple[str, str], ...]
+_SearchKey = tuple[str, str, str, tuple["_Term", ...], int, int]
+"""href base, session id, scope path, parsed query, offset, limit."""
+
+
+def _href_base(config: SimulatorConfig, origin: str) -> str:
+    """What every non-``bare`` href starts with: ``""`` (root-relative) or an origin."""
+    if config.root_relative_links:
+        return ""
+    return config.public_base_url.rstrip("/") if config.public_base_url else origin
 
 
 def _make_href(
     config: SimulatorConfig, origin: str, path: str, query: _Query = (), *, bare: bool = False
 ) -> str:
     """Absolute href (v5), or root-relative (v6 style) with ``bare`` dropping the slash."""
-    text = path
-    if query:
-        text += "?" + "&".join(f"{key}={quote_id(value)}" for key, value in query)
+    text = path + _query_text(query) if query else path
     if config.root_relative_links:
         return text[1:] if bare else text
     base = config.public_base_url.rstrip("/") if config.public_base_url else origin
     return base + text
+
+
+@functools.lru_cache(maxsize=_CACHED_PATHS)
+def _query_text(query: _Query) -> str:
+    """``?key=value&...`` with values percent-encoded (pages repeat the same few)."""
+    return "?" + "&".join(f"{key}={quote_id(value)}" for key, value in query)
 
 
 def _page_query(filters: _Query, offset: int, limit: int) -> _Query:
@@ -279,7 +360,7 @@ def _page_offsets(total: int, limit: int) -> range:
 # Request context
 
 
-@attrs.frozen
+@attrs.define
 class _Ctx:
     request: web.Request
     state: _State
@@ -287,6 +368,8 @@ class _Ctx:
     query: Mapping[str, str]
     """Query parameters, names lowercased (Web API binds them case-insensitively)."""
     username: str | None
+    origin: str
+    """``scheme://host`` of the request."""
 
     @property
     def config(self) -> SimulatorConfig:
@@ -297,8 +380,15 @@ class _Ctx:
         return self.state.data
 
     def href(self, path: str, query: _Query = (), *, bare: bool = False) -> str:
-        origin = f"{self.request.scheme}://{self.request.host}"
-        return _make_href(self.config, origin, path, query, bare=bare)
+        return _make_href(self.config, self.origin, path, query, bare=bare)
+
+    def item_json(self, session: _Session, item: ItemRef) -> str:
+        """``_item_doc`` as JSON, from the state's bounded cache."""
+        folder = item.folder
+        base = _href_base(self.config, self.origin)
+        return self.state.item_json(
+            base, session.id, folder.org, folder.mailbox, folder.top, folder.sub, item.index
+        )
 
     def link(self, path: str, query: _Query = (), *, bare: bool = False) -> dict[str, str]:
         return {"href": self.href(path, query, bare=bare)}
@@ -343,9 +433,15 @@ class _Ctx:
 def _json_response(
     payload: object, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return _json_text_response(_ENCODER.encode(payload), status, headers)
+
+
+def _json_text_response(
+    text: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A response whose body is already-serialised JSON."""
     return web.Response(
-        body=body, status=status, headers=headers, content_type=_JSON, charset="utf-8"
+        body=text.encode(), status=status, headers=headers, content_type=_JSON, charset="utf-8"
     )
 
 
@@ -361,12 +457,42 @@ def _page(
     render: Callable[[int], dict[str, object]],
 ) -> web.Response:
     """The v5 page envelope: offset, limit, results, _links (first, prev, self, next)."""
+    encode = _ENCODER.encode
+    return _page_json(ctx, path, filters, total, lambda index: encode(render(index)))
+
+
+def _page_json(
+    ctx: _Ctx,
+    path: str,
+    filters: _Query,
+    total: int,
+    render: Callable[[int], str],
+) -> web.Response:
+    """``_page`` with results rendered as JSON text already."""
     offset, limit = ctx.paging()
     end = min(total, offset + limit)
     results = [render(index) for index in range(offset, end)]
-    return _json_response(
-        _envelope(ctx, path, filters, offset=offset, limit=limit, results=results, more=end < total)
+    return _json_text_response(
+        _envelope_json(
+            ctx, path, filters, offset=offset, limit=limit, results=results, more=end < total
+        )
     )
+
+
+def _envelope_json(
+    ctx: _Ctx,
+    path: str,
+    filters: _Query,
+    *,
+    offset: int,
+    limit: int,
+    results: list[str],
+    more: bool,
+) -> str:
+    """The JSON of ``_envelope`` for results given as JSON texts (the same bytes)."""
+    envelope = _envelope(ctx, path, filters, offset=offset, limit=limit, results=[], more=more)
+    links = _ENCODER.encode(envelope["_links"])
+    return f'{{"offset":{offset},"limit":{limit},"results":[{",".join(results)}],"_links":{links}}}'
 
 
 def _envelope(
@@ -401,42 +527,60 @@ class _Route:
     segments: tuple[str, ...]
     handler: _Handler
     auth: bool
-
-    def match(self, segments: list[str]) -> dict[str, str] | None:
-        if len(segments) != len(self.segments):
-            return None
-        params: dict[str, str] = {}
-        for pattern, segment in zip(self.segments, segments, strict=True):
-            if pattern.startswith("{"):
-                params[pattern[1:-1]] = segment
-            elif pattern != segment.lower():
-                return None
-        return params
+    order: int
+    """Registration order: the first registered of several matching routes wins."""
+    params: tuple[tuple[int, str], ...]
+    """Position and name of each ``{param}`` segment."""
 
 
 _ROUTES: list[_Route] = []
+# Segment count -> positions of the literal segments -> those literals -> routes. A request
+# looks up one key per path shape (a handful) instead of trying every route.
+_ROUTE_TABLE: dict[int, dict[tuple[int, ...], dict[tuple[str, ...], list[_Route]]]] = {}
 
 
 def _route(method: str, pattern: str, *, auth: bool = True) -> Callable[[_Handler], _Handler]:
     def register(handler: _Handler) -> _Handler:
-        _ROUTES.append(_Route(method, tuple(pattern.split("/")), handler, auth))
+        segments = tuple(pattern.split("/"))
+        params = tuple((i, part[1:-1]) for i, part in enumerate(segments) if part.startswith("{"))
+        route = _Route(method, segments, handler, auth, len(_ROUTES), params)
+        _ROUTES.append(route)
+        positions = tuple(i for i, part in enumerate(segments) if not part.startswith("{"))
+        shapes = _ROUTE_TABLE.setdefault(len(segments), {})
+        literals = tuple(segments[i] for i in positions)
+        shapes.setdefault(positions, {}).setdefault(literals, []).append(route)
         return handler
 
     return register
 
 
+def _match_routes(segments: list[str]) -> list[tuple[_Route, dict[str, str]]]:
+    """Every route matching the path (case-insensitively), in registration order."""
+    shapes = _ROUTE_TABLE.get(len(segments))
+    if not shapes:
+        return []
+    found: list[_Route] = []
+    for positions, table in shapes.items():
+        routes = table.get(tuple([segments[i].lower() for i in positions]))
+        if routes:
+            found.extend(routes)
+    if len(found) > 1:
+        found.sort(key=lambda route: route.order)
+    return [(route, {name: segments[i] for i, name in route.params}) for route in found]
+
+
 def _split_path(raw_path: str) -> tuple[list[str], str]:
     """Raw path -> decoded segments (empty ones dropped: trailing slashes) and query string."""
     path, _, query = raw_path.partition("?")
-    return [unquote(segment) for segment in path.split("/") if segment], query
+    return [
+        unquote(segment) if "%" in segment else segment for segment in path.split("/") if segment
+    ], query
 
 
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     segments, query_string = _split_path(request.raw_path)
-    candidates = [
-        (route, params) for route in _ROUTES if (params := route.match(segments)) is not None
-    ]
+    candidates = _match_routes(segments)
     allowed = [(route, params) for route, params in candidates if route.method == request.method]
     if not candidates:
         return _message(
@@ -459,7 +603,14 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     query: dict[str, str] = {}
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         query.setdefault(key.lower(), value)
-    ctx = _Ctx(request=request, state=state, params=params, query=query, username=username)
+    ctx = _Ctx(
+        request=request,
+        state=state,
+        params=params,
+        query=query,
+        username=username,
+        origin=f"{request.scheme}://{request.host}",
+    )
     try:
         return await route.handler(ctx)
     except _ApiError as error:
@@ -494,6 +645,8 @@ def _authenticate(request: web.Request, state: _State) -> str | None:
 
 def _strip_trailing_commas(text: str) -> str:
     """Drop ``,`` before ``}``/``]`` outside strings: Json.NET accepts them, clients send them."""
+    if "," not in text:
+        return text
     out: list[str] = []
     in_string = False
     escaped = False
@@ -525,7 +678,7 @@ def _lower_keys(value: object) -> object:
     return value
 
 
-async def _read_action(ctx: _Ctx, allowed: Iterable[str]) -> tuple[str, dict[str, object]]:
+async def _read_action(ctx: _Ctx, allowed: tuple[str, ...]) -> tuple[str, dict[str, object]]:
     """The one-key action body: (lowercased action name, options with lowercased keys)."""
     text = (await ctx.request.text()).strip()
     try:
@@ -538,7 +691,7 @@ async def _read_action(ctx: _Ctx, allowed: Iterable[str]) -> tuple[str, dict[str
         )
     ((name, options),) = body.items()
     action = str(name).lower()
-    if action not in set(allowed):
+    if action not in allowed:
         raise _ApiError(400, f"Action '{name}' is not supported for this resource.")
     if options is None:
         return action, {}
@@ -1020,16 +1173,19 @@ async def _items(ctx: _Ctx) -> web.StreamResponse:
     if folder_text in (None, "", "null"):
         total = data.items_per_mailbox
 
-        def render(index: int) -> dict[str, object]:
-            return _item_doc(ctx, paths, data.item_at(org, mailbox, index))
+        item_json = ctx.state.item_json
+        base = _href_base(ctx.config, ctx.origin)
+
+        def render(index: int) -> str:
+            return item_json(base, session.id, org, mailbox, *data.item_key_at(index))
     else:
         folder = _find_folder(ctx, session, mailbox, folder_text)
         total = ctx.config.items
 
-        def render(index: int) -> dict[str, object]:
-            return _item_doc(ctx, paths, ItemRef(folder, index))
+        def render(index: int) -> str:
+            return ctx.item_json(session, ItemRef(folder, index))
 
-    return _page(ctx, paths.items(org, mailbox), filters, total, render)
+    return _page_json(ctx, paths.items(org, mailbox), filters, total, render)
 
 
 @_route("GET", f"{_MAILBOX}/items/{{item}}")
@@ -1037,7 +1193,7 @@ async def _item_get(ctx: _Ctx) -> web.StreamResponse:
     session = ctx.session("Vex")
     mailbox = _find_mailbox(ctx, session)
     item = _find_item(ctx, session, mailbox)
-    return _json_response(_item_doc(ctx, ctx.paths(session), item))
+    return _json_text_response(ctx.item_json(session, item))
 
 
 @_route("POST", f"{_MAILBOX}/items/{{item}}/action")
@@ -1087,7 +1243,8 @@ class _Term:
     value: str
 
 
-def _parse_search(query: str) -> list[_Term]:
+@functools.lru_cache(maxsize=256)
+def _parse_search(query: str) -> tuple[_Term, ...]:
     """KQL-ish: ``from:x to:y subject:"two words" free words``; ANDed, case-insensitive."""
     terms = []
     for match in _TERM.finditer(query):
@@ -1100,10 +1257,10 @@ def _parse_search(query: str) -> list[_Term]:
             terms.append(_Term(None, f"{field}:{value}"))
         elif value:
             terms.append(_Term(None, value))
-    return terms
+    return tuple(terms)
 
 
-def _matches(data: Data, fields: dict[str, object], terms: list[_Term]) -> bool:
+def _matches(data: Data, fields: dict[str, object], terms: tuple[_Term, ...]) -> bool:
     text: str | None = None
     for term in terms:
         if term.field is None:
@@ -1131,9 +1288,14 @@ async def _search(
     ctx.state.stats.searches += 1
     terms = _parse_search(str(options.get("query") or ""))
     offset, limit = ctx.paging()
+    # Answers are pure functions of these (the data never changes): repeats are served
+    # from a bounded cache of small rendered pages.
+    key = (_href_base(ctx.config, ctx.origin), session.id, path, terms, offset, limit)
+    cached = ctx.state.search_pages.get(key)
+    if cached is not None:
+        return _json_text_response(cached)
     data = ctx.data
-    paths = ctx.paths(session)
-    results: list[dict[str, object]] = []
+    results: list[str] = []
     seen = 0
     more = False
     for scanned, item in enumerate(scope, start=1):
@@ -1145,11 +1307,17 @@ async def _search(
             more = True
             break
         if seen >= offset:
-            results.append(_item_doc(ctx, paths, item))
+            results.append(ctx.item_json(session, item))
         seen += 1
-    return _json_response(
-        _envelope(ctx, f"{path}/action", (), offset=offset, limit=limit, results=results, more=more)
+    text = _envelope_json(
+        ctx, f"{path}/action", (), offset=offset, limit=limit, results=results, more=more
     )
+    if len(text) <= _CACHED_SEARCH_CHARS:
+        pages = ctx.state.search_pages
+        if len(pages) >= _CACHED_SEARCHES:
+            pages.popitem(last=False)
+        pages[key] = text
+    return _json_text_response(text)
 
 
 async def _export_pst(

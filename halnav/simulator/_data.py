@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import datetime as dt
+import functools
 import hashlib
 import re
 import struct
 import uuid
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import quote
 
 import attrs
@@ -35,6 +37,9 @@ __all__ = [
     "json_net_date",
     "quote_id",
 ]
+
+_ItemKey = tuple[int, int, int, int, int]
+"""An item as (org, mailbox, top, sub + 1 or 0 for a top-level folder, index)."""
 
 _U16: Final = 0xFFFF
 _U32: Final = 0xFFFF_FFFF
@@ -216,9 +221,19 @@ _KIND_ONEDRIVE_B: Final = 6
 _KIND_OD_FOLDER: Final = 7
 _KIND_DOCUMENT: Final = 8
 _KIND_SESSION: Final = 9
-_FEISTEL_ROUNDS: Final = 4
+_FEISTEL_ROUNDS: Final = 4  # _feistel unrolls them
+_ENCRYPT_ROUNDS: Final = tuple(bytes((number,)) for number in range(_FEISTEL_ROUNDS))
+_HALVES: Final = struct.Struct(">QQ")
+_U64: Final = struct.Struct(">Q")
 _FOLDER_ID_BYTES: Final = 46  # 46 % 3 == 1 -> base64 ends in "==", like real EWS ids
 _ITEM_ID_BYTES: Final = 70
+# Bounded memo sizes: enough for a client's working set (a page of items, then each item),
+# small enough that memory stays flat however large the configured tree is.
+_CACHE_ITEMS: Final = 8192
+_CACHE_SMALL: Final = 4096
+_MIN_STRFTIME_YEAR: Final = 1000
+# Characters ``quote(value, safe="")`` keeps as they are, plus "=" (which it makes "%3D").
+_QUOTE_PLAIN: Final = re.compile(r"[A-Za-z0-9_.~=-]*")
 
 
 def json_net_date(moment: dt.datetime, ticks: int = 0) -> str:
@@ -227,13 +242,25 @@ def json_net_date(moment: dt.datetime, ticks: int = 0) -> str:
     ``ticks`` (0..9,999,999, 100 ns units) replaces the microseconds, since .NET keeps one
     more digit than Python.
     """
-    text = moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{ticks:07d}".rstrip("0")
+    if moment.tzinfo is not dt.UTC:
+        moment = moment.astimezone(dt.UTC)
+    if moment.year >= _MIN_STRFTIME_YEAR:
+        # What strftime("%Y-%m-%dT%H:%M:%S") gives for four-digit years, without its cost.
+        text = (
+            f"{moment.year}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+        )
+    else:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{ticks:07d}".rstrip("0") if ticks else ""
     return f"{text}.{fraction}Z" if fraction else f"{text}Z"
 
 
 def quote_id(value: str) -> str:
     """Percent-encode an id for a path segment or query value (``=`` -> ``%3D``)."""
+    if _QUOTE_PLAIN.fullmatch(value):
+        # Base64 ids and GUIDs: the same text ``quote`` gives, an order of magnitude sooner.
+        return value.replace("=", "%3D")
     return quote(value, safe="")
 
 
@@ -250,8 +277,10 @@ def en_us_time(moment: dt.datetime) -> str:
 class Data:
     """The lazily computed content of every organization, for one ``SimulatorConfig``.
 
-    All methods are pure functions of the config; only per-organization values are
-    memoised, so memory stays flat however large the configured tree is.
+    All methods are pure functions of the config. Per-organization values are memoised, and
+    so are (in bounded LRU caches) ids, people, item fields and id lookups: a client walks a
+    page of items and then each item, so recent values are asked for again and again. Memory
+    stays flat however large the configured tree is.
     """
 
     def __init__(self, config: SimulatorConfig) -> None:
@@ -259,15 +288,40 @@ class Data:
         material = f"halnav-simulator:{config.seed}".encode()
         self._id_key = hashlib.blake2b(material, digest_size=32, person=b"ids").digest()
         self._content_key = hashlib.blake2b(material, digest_size=32, person=b"content").digest()
+        # Keyed hashers to copy: the key block is absorbed once, not once per hash.
+        id_hasher = hashlib.blake2b(digest_size=8, key=self._id_key)
+        self._round_hashers = tuple(_absorbed(id_hasher, prefix) for prefix in _ENCRYPT_ROUNDS)
+        self._content_hasher = hashlib.blake2b(digest_size=8, key=self._content_key)
         # Per-organization values are asked for by every item; at most 65,535 entries.
         self._tenants: dict[int, str] = {}
         self._last_backups: dict[int, dt.datetime] = {}
+        self._last_backup_seconds: dict[int, int] = {}
+        cache = functools.lru_cache
+        self._org_ids = cache(maxsize=_CACHE_SMALL)(self._compute_organization_id)
+        self._mailbox_ids = cache(maxsize=_CACHE_SMALL)(self._compute_mailbox_id)
+        self._store_guids = cache(maxsize=_CACHE_SMALL)(self._compute_store_guid)
+        self._folder_ids = cache(maxsize=_CACHE_SMALL)(self._compute_folder_id)
+        self._item_fields = cache(maxsize=_CACHE_ITEMS)(self._compute_item_fields)
+        self._item_fields_json = cache(maxsize=_CACHE_ITEMS)(self._compute_item_fields_json)
+        self._people = cache(maxsize=_CACHE_SMALL)(self._compute_person)
+        self._day_texts = cache(maxsize=_CACHE_SMALL)(self._day_text)
+        self._found_mailboxes = cache(maxsize=_CACHE_SMALL)(self._find_mailbox)
+        # Mailbox id -> (org, mailbox), for ids handed out recently (bounded like the caches).
+        self._mailboxes_by_id: collections.OrderedDict[str, tuple[int, int]] = (
+            collections.OrderedDict()
+        )
+        self._found_folders = cache(maxsize=_CACHE_SMALL)(self._find_folder)
+        # Recent item ids both ways: (org, mailbox, top, sub + 1 or 0, index) <-> id. Bounded,
+        # the oldest entries dropped first; filled by encoding and by decoding alike.
+        self._item_ids: collections.OrderedDict[_ItemKey, str] = collections.OrderedDict()
+        self._items_by_id: collections.OrderedDict[str, _ItemKey] = collections.OrderedDict()
 
     # -- hashing ------------------------------------------------------------------------------
 
     def _hash(self, *parts: object) -> int:
         """A 64-bit value derived from the seed and ``parts``: the source of all variety."""
-        digest = hashlib.blake2b(repr(parts).encode(), digest_size=8, key=self._content_key)
+        digest = self._content_hasher.copy()
+        digest.update(repr(parts).encode())
         return int.from_bytes(digest.digest(), "big")
 
     def content_bytes(self, label: str, size: int) -> bytes:
@@ -275,21 +329,31 @@ class Data:
         return hashlib.shake_256(self._content_key + label.encode()).digest(size)
 
     def _feistel(self, block: bytes, *, decrypt: bool) -> bytes:
-        """A keyed permutation of 16-byte blocks, so ids look random yet decode to indices."""
-        left = int.from_bytes(block[:8], "big")
-        right = int.from_bytes(block[8:], "big")
-        rounds = range(_FEISTEL_ROUNDS - 1, -1, -1) if decrypt else range(_FEISTEL_ROUNDS)
-        for number in rounds:
-            if decrypt:
-                left, right = right ^ self._round(number, left), left
-            else:
-                left, right = right, left ^ self._round(number, right)
-        return left.to_bytes(8, "big") + right.to_bytes(8, "big")
+        """A keyed permutation of 16-byte blocks, so ids look random yet decode to indices.
 
-    def _round(self, number: int, half: int) -> int:
-        data = bytes([number]) + half.to_bytes(8, "big")
-        digest = hashlib.blake2b(data, digest_size=8, key=self._id_key).digest()
-        return int.from_bytes(digest, "big")
+        Round ``n`` maps (L, R) to (R, L ^ F(n, R)), F being a keyed blake2b of the round
+        number and the 8-byte half; decrypting undoes the rounds in reverse order. Unrolled
+        as in-place XORs of the two halves, from hashers that already absorbed key and number.
+        """
+        f0, f1, f2, f3 = self._round_hashers
+        a, b = _HALVES.unpack(block)
+        if decrypt:
+            # (L4, R4) = (a, b) -> (L0, R0) = (a, b), undoing round 3 first.
+            f0, f1, f2, f3 = f3, f2, f1, f0
+            a, b = b, a
+        digest = f0.copy()
+        digest.update(_U64.pack(b))
+        a ^= int.from_bytes(digest.digest(), "big")
+        digest = f1.copy()
+        digest.update(_U64.pack(a))
+        b ^= int.from_bytes(digest.digest(), "big")
+        digest = f2.copy()
+        digest.update(_U64.pack(b))
+        a ^= int.from_bytes(digest.digest(), "big")
+        digest = f3.copy()
+        digest.update(_U64.pack(a))
+        b ^= int.from_bytes(digest.digest(), "big")
+        return _HALVES.pack(b, a) if decrypt else _HALVES.pack(a, b)
 
     def _block(self, kind: int, org: int, *indices: int) -> bytes:
         """Encrypt kind, org and up to four more indices (missing ones are 0)."""
@@ -303,7 +367,9 @@ class Data:
         return org, a, b, c, d
 
     def _guid(self, kind: int, org: int, *indices: int) -> str:
-        return str(uuid.UUID(bytes=self._block(kind, org, *indices)))
+        # str(uuid.UUID(bytes=...)), without building the UUID.
+        text = self._block(kind, org, *indices).hex()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
     def _unguid(self, text: str, kind: int) -> tuple[int, int, int, int, int] | None:
         try:
@@ -321,6 +387,9 @@ class Data:
     # -- organizations ------------------------------------------------------------------------
 
     def organization_id(self, org: int) -> str:
+        return self._org_ids(org)
+
+    def _compute_organization_id(self, org: int) -> str:
         return self._guid(_KIND_ORG, org)
 
     def find_organization(self, text: str) -> int | None:
@@ -345,6 +414,31 @@ class Data:
             moment = self._last_backups[org] = _EPOCH + dt.timedelta(seconds=seconds)
         return moment
 
+    def _backup_seconds(self, org: int) -> int:
+        """``last_backup`` as whole seconds since 0001-01-01 00:00 UTC."""
+        seconds = self._last_backup_seconds.get(org)
+        if seconds is None:
+            moment = self.last_backup(org)
+            seconds = moment.toordinal() * 86_400 + moment.hour * 3600 + moment.minute * 60
+            seconds = self._last_backup_seconds[org] = seconds + moment.second
+        return seconds
+
+    def _stamp(self, seconds: int, ticks: int) -> str:
+        """``json_net_date`` of the moment ``seconds`` after 0001-01-01 00:00 UTC."""
+        day, rest = divmod(seconds, 86_400)
+        hour, rest = divmod(rest, 3600)
+        minute, second = divmod(rest, 60)
+        text = f"{self._day_texts(day)}T{hour:02d}:{minute:02d}:{second:02d}"
+        fraction = f"{ticks:07d}".rstrip("0") if ticks else ""
+        return f"{text}.{fraction}Z" if fraction else f"{text}Z"
+
+    @staticmethod
+    def _day_text(ordinal: int) -> str:
+        """The date part ``json_net_date`` writes for a proleptic Gregorian ordinal."""
+        day = dt.date.fromordinal(ordinal)
+        text = json_net_date(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+        return text.partition("T")[0]
+
     def first_backup(self, org: int) -> dt.datetime:
         return self.last_backup(org) - dt.timedelta(days=180 + self._hash("first", org) % 180)
 
@@ -356,6 +450,9 @@ class Data:
 
     def _person(self, org: int, number: int) -> tuple[str, str]:
         """Display name and email of the ``number``-th person of an organization."""
+        return self._people(org, number)
+
+    def _compute_person(self, org: int, number: int) -> tuple[str, str]:
         value = self._hash("person", org, number)
         first = _FIRST[value % len(_FIRST)]
         last = _LAST[(value >> 16) % len(_LAST)]
@@ -365,9 +462,25 @@ class Data:
     # -- mailboxes ----------------------------------------------------------------------------
 
     def mailbox_id(self, org: int, mailbox: int) -> str:
-        return self._guid(_KIND_MAILBOX, org, mailbox)
+        return self._mailbox_ids(org, mailbox)
+
+    def _compute_mailbox_id(self, org: int, mailbox: int) -> str:
+        text = self._guid(_KIND_MAILBOX, org, mailbox)
+        known = self._mailboxes_by_id
+        if len(known) >= _CACHE_SMALL:
+            known.popitem(last=False)
+        known[text] = (org, mailbox)
+        return text
 
     def find_mailbox(self, org: int, text: str) -> int | None:
+        known = self._mailboxes_by_id.get(text)
+        if known is not None:
+            # An id handed out recently (so a canonical GUID): what decoding it would give.
+            found_org, mailbox = known
+            return mailbox if found_org == org and mailbox < self.config.mailboxes else None
+        return self._found_mailboxes(org, text)
+
+    def _find_mailbox(self, org: int, text: str) -> int | None:
         decoded = self._unguid(text, _KIND_MAILBOX)
         if decoded is None or decoded[0] != org or decoded[1] >= self.config.mailboxes:
             return None
@@ -404,6 +517,9 @@ class Data:
 
     def _store_guid(self, org: int, mailbox: int) -> bytes:
         """The mailbox-store part shared by the folder and item ids of one mailbox."""
+        return self._store_guids(org, mailbox)
+
+    def _compute_store_guid(self, org: int, mailbox: int) -> bytes:
         return self._hash("store", org, mailbox).to_bytes(8, "big") + self._hash(
             "store2", org, mailbox
         ).to_bytes(8, "big")
@@ -411,17 +527,23 @@ class Data:
     def folder_id(self, folder: FolderRef) -> str:
         """EWS-style base64 (urlsafe alphabet, ``=`` padded), 46 bytes like the v5 examples."""
         sub = 0 if folder.sub is None else folder.sub + 1
+        return self._folder_ids(folder.org, folder.mailbox, folder.top, sub)
+
+    def _compute_folder_id(self, org: int, mailbox: int, top: int, sub: int) -> str:
         raw = (
             b"\x00\x00\x00\x00"
-            + self._store_guid(folder.org, folder.mailbox)
+            + self._store_guid(org, mailbox)
             + b"\x01\x00"
-            + self._block(_KIND_FOLDER, folder.org, folder.mailbox, folder.top, sub)
+            + self._block(_KIND_FOLDER, org, mailbox, top, sub)
             + b"\x00\x00\x00\x00\x01\x0e\x00\x00"
         )
         return base64.urlsafe_b64encode(raw).decode()
 
     def find_folder(self, org: int, mailbox: int, text: str) -> FolderRef | None:
         """Decode a folder id of this mailbox; ``None`` for anything else."""
+        return self._found_folders(org, mailbox, text)
+
+    def _find_folder(self, org: int, mailbox: int, text: str) -> FolderRef | None:
         raw = _unbase64(text)
         if raw is None or len(raw) != _FOLDER_ID_BYTES:
             return None
@@ -455,67 +577,124 @@ class Data:
         folder_linear, index = divmod(linear, self.config.items)
         return ItemRef(self.folder_at(org, mailbox, folder_linear), index)
 
+    def item_key_at(self, linear: int) -> tuple[int, int | None, int]:
+        """``item_at`` as ``(top, sub, index)``, without building references."""
+        folder_linear, index = divmod(linear, self.config.items)
+        top, rest = divmod(folder_linear, 1 + self.config.subfolders)
+        return top, None if rest == 0 else rest - 1, index
+
     def item_id(self, item: ItemRef) -> str:
         folder = item.folder
-        sub = 0 if folder.sub is None else folder.sub + 1
-        block = self._block(_KIND_ITEM, folder.org, folder.mailbox, folder.top, sub, item.index)
+        return self.item_id_of(folder.org, folder.mailbox, folder.top, folder.sub, item.index)
+
+    def item_id_of(self, org: int, mailbox: int, top: int, sub: int | None, index: int) -> str:
+        """``item_id`` of the item these indices name."""
+        key = (org, mailbox, top, 0 if sub is None else sub + 1, index)
+        text = self._item_ids.get(key)
+        if text is None:
+            block = self._block(_KIND_ITEM, *key)
+            text = base64.urlsafe_b64encode(self._item_raw(org, mailbox, block)).decode()
+            self._remember_item(key, text)
+        return text
+
+    def _item_raw(self, org: int, mailbox: int, block: bytes) -> bytes:
+        """The 70 bytes of an item id around its encrypted block."""
         filler = self.content_bytes(f"item-id:{block.hex()}", 32)
-        raw = (
-            b"\x00\x00\x19\x5c"
-            + self._store_guid(folder.org, folder.mailbox)
-            + b"\x07\x00"
-            + block
-            + filler
-        )
-        return base64.urlsafe_b64encode(raw).decode()
+        return b"\x00\x00\x19\x5c" + self._store_guid(org, mailbox) + b"\x07\x00" + block + filler
+
+    def _remember_item(self, key: _ItemKey, text: str) -> None:
+        ids, items = self._item_ids, self._items_by_id
+        if len(ids) >= _CACHE_ITEMS:
+            items.pop(ids.popitem(last=False)[1], None)
+        if len(items) >= _CACHE_ITEMS:
+            ids.pop(items.popitem(last=False)[1], None)
+        ids[key] = text
+        items[text] = key
 
     def find_item(self, org: int, mailbox: int, text: str) -> ItemRef | None:
-        raw = _unbase64(text)
-        if raw is None or len(raw) != _ITEM_ID_BYTES:
-            return None
-        decoded = self._unblock(raw[22:38], _KIND_ITEM)
+        config = self.config
+        decoded = self._items_by_id.get(text)
+        raw = None
         if decoded is None:
-            return None
+            raw = _unbase64(text)
+            if raw is None or len(raw) != _ITEM_ID_BYTES:
+                return None
+            decoded = self._unblock(raw[22:38], _KIND_ITEM)
+            if decoded is None:
+                return None
         found_org, found_mailbox, top, sub, index = decoded
-        if found_org != org or found_mailbox != mailbox or found_mailbox >= self.config.mailboxes:
+        if found_org != org or found_mailbox != mailbox or found_mailbox >= config.mailboxes:
             return None
-        if top >= self.config.folders or sub > self.config.subfolders:
+        if top >= config.folders or sub > config.subfolders:
             return None
-        if index >= self.config.items:
+        if index >= config.items:
             return None
-        item = ItemRef(FolderRef(org, mailbox, top, None if sub == 0 else sub - 1), index)
-        return item if self.item_id(item) == text else None
+        if raw is not None:
+            # Tampered ids fail here. The block decrypted to these indices, so it is what they
+            # encrypt to: re-encoding needs no cipher, only the bytes around the block.
+            if base64.urlsafe_b64encode(self._item_raw(org, mailbox, raw[22:38])) != text.encode():
+                return None
+            self._remember_item(decoded, text)
+        return ItemRef(FolderRef(org, mailbox, top, None if sub == 0 else sub - 1), index)
 
     def item_fields(self, item: ItemRef) -> dict[str, object]:
-        """Message fields in v5 order; absent values are omitted, never ``null``."""
+        """Message fields in v5 order; absent values are omitted, never ``null``.
+
+        The dict is shared by a cache: read it, never change it.
+        """
         folder = item.folder
-        key = ("item", folder.org, folder.mailbox, folder.top, folder.sub, item.index)
-        value = self._hash(*key)
-        owner = self._person(folder.org, folder.mailbox)[1]
-        sender = self._person(folder.org, 1000 + value % 37)[1]
+        return self._item_fields(folder.org, folder.mailbox, folder.top, folder.sub, item.index)
+
+    def item_fields_of(
+        self, org: int, mailbox: int, top: int, sub: int | None, index: int
+    ) -> dict[str, object]:
+        """``item_fields`` of the item these indices name (shared: never change it)."""
+        return self._item_fields(org, mailbox, top, sub, index)
+
+    def item_fields_json(
+        self, org: int, mailbox: int, top: int, sub: int | None, index: int
+    ) -> str:
+        """``item_fields_of`` serialised as compact JSON (``separators=(",", ":")``)."""
+        return self._item_fields_json(org, mailbox, top, sub, index)
+
+    def _compute_item_fields(
+        self, org: int, mailbox: int, top: int, sub: int | None, index: int
+    ) -> dict[str, object]:
+        return self._item_values(org, mailbox, top, sub, index).fields()
+
+    def _compute_item_fields_json(
+        self, org: int, mailbox: int, top: int, sub: int | None, index: int
+    ) -> str:
+        return self._item_values(org, mailbox, top, sub, index).json()
+
+    def _item_values(
+        self, org: int, mailbox: int, top: int, sub: int | None, index: int
+    ) -> _ItemValues:
+        value = self._hash("item", org, mailbox, top, sub, index)
+        person = self._people
         subject = (
             f"{_SUBJECT_A[value % len(_SUBJECT_A)]} "
-            f"{_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]} #{item.index + 1}"
+            f"{_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]} #{index + 1}"
         )
-        sent = self.last_backup(folder.org) - dt.timedelta(seconds=(value >> 16) % (300 * 86_400))
-        received = sent + dt.timedelta(seconds=1 + (value >> 40) % 90)
-        fields: dict[str, object] = {"itemClass": "IPM.Note", "subject": subject, "from": sender}
-        fields["to"] = owner
-        if (value >> 24) % 3 == 0:
-            fields["cc"] = self._person(folder.org, 2000 + (value >> 28) % 11)[1]
-        if (value >> 32) % 10 == 0:
-            fields["bcc"] = self._person(folder.org, 3000 + (value >> 36) % 5)[1]
-        fields["sent"] = json_net_date(sent, (value >> 12) % _TICKS_PER_SECOND)
-        fields["received"] = json_net_date(received, (value >> 20) % _TICKS_PER_SECOND)
-        fields["importance"] = _IMPORTANCE[(value >> 44) % len(_IMPORTANCE)]
-        fields["reminder"] = (value >> 50) % 7 == 0
-        attachments = (value >> 54) % 4
-        if attachments == 1:
-            size = 1024 + (value >> 4) % 900_000
-            fields["attachments"] = [
-                {"name": f"{subject.split(maxsplit=1)[0].lower()}.pdf", "sizeBytes": size}
-            ]
-        return fields
+        # Whole seconds since 0001-01-01, as datetime arithmetic would give them.
+        sent = self._backup_seconds(org) - (value >> 16) % (300 * 86_400)
+        received = sent + 1 + (value >> 40) % 90
+        attachment = None
+        if (value >> 54) % 4 == 1:
+            name = f"{subject.split(maxsplit=1)[0].lower()}.pdf"
+            attachment = (name, 1024 + (value >> 4) % 900_000)
+        return _ItemValues(
+            subject=subject,
+            sender=person(org, 1000 + value % 37)[1],
+            owner=person(org, mailbox)[1],
+            cc=person(org, 2000 + (value >> 28) % 11)[1] if (value >> 24) % 3 == 0 else None,
+            bcc=person(org, 3000 + (value >> 36) % 5)[1] if (value >> 32) % 10 == 0 else None,
+            sent=self._stamp(sent, (value >> 12) % _TICKS_PER_SECOND),
+            received=self._stamp(received, (value >> 20) % _TICKS_PER_SECOND),
+            importance=_IMPORTANCE[(value >> 44) % len(_IMPORTANCE)],
+            reminder=(value >> 50) % 7 == 0,
+            attachment=attachment,
+        )
 
     def search_text(self, fields: dict[str, object]) -> str:
         """What free words of a search match: the visible text fields, lowercased."""
@@ -606,6 +785,65 @@ class Data:
             "modifiedBy": self._person(org, 6000 + (value >> 4) % 13)[0],
             "modificationTime": json_net_date(modified, (value >> 32) % _TICKS_PER_SECOND),
         }
+
+
+class _ItemValues(NamedTuple):
+    """One message's field values. Every string is built from the ASCII word lists above,
+    digits and `` .@#-``, so it needs no JSON escaping (a test checks ``json()``)."""
+
+    subject: str
+    sender: str
+    owner: str
+    cc: str | None
+    bcc: str | None
+    sent: str
+    received: str
+    importance: str
+    reminder: bool
+    attachment: tuple[str, int] | None
+
+    def fields(self) -> dict[str, object]:
+        """Message fields in v5 order; absent values are omitted, never ``null``."""
+        fields: dict[str, object] = {
+            "itemClass": "IPM.Note",
+            "subject": self.subject,
+            "from": self.sender,
+            "to": self.owner,
+        }
+        if self.cc is not None:
+            fields["cc"] = self.cc
+        if self.bcc is not None:
+            fields["bcc"] = self.bcc
+        fields["sent"] = self.sent
+        fields["received"] = self.received
+        fields["importance"] = self.importance
+        fields["reminder"] = self.reminder
+        if self.attachment is not None:
+            name, size = self.attachment
+            fields["attachments"] = [{"name": name, "sizeBytes": size}]
+        return fields
+
+    def json(self) -> str:
+        """``fields()`` as compact JSON, without the encoder."""
+        cc = "" if self.cc is None else f',"cc":"{self.cc}"'
+        bcc = "" if self.bcc is None else f',"bcc":"{self.bcc}"'
+        attachments = ""
+        if self.attachment is not None:
+            name, size = self.attachment
+            attachments = f',"attachments":[{{"name":"{name}","sizeBytes":{size}}}]'
+        return (
+            f'{{"itemClass":"IPM.Note","subject":"{self.subject}","from":"{self.sender}",'
+            f'"to":"{self.owner}"{cc}{bcc},"sent":"{self.sent}","received":"{self.received}",'
+            f'"importance":"{self.importance}","reminder":{"true" if self.reminder else "false"}'
+            f"{attachments}}}"
+        )
+
+
+def _absorbed(hasher: hashlib.blake2b, data: bytes) -> hashlib.blake2b:
+    """A copy of ``hasher`` that has absorbed ``data``."""
+    copy = hasher.copy()
+    copy.update(data)
+    return copy
 
 
 def _unbase64(text: str) -> bytes | None:
