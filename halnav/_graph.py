@@ -9,19 +9,32 @@ Storage, and why (a bulk walk puts millions of documents into one graph):
   a tail; the prefix is itself an entry, so ``.../folders/<id>`` and
   ``.../folders/<id>/items`` share everything but their last segment. The one
   dict (``"<parent id>/<tail>"`` -> entry id) holds short keys, never a whole
-  URL, and a full URL is rebuilt on demand by walking the parents. A small,
-  bounded cache of recent prefixes keeps ``add()`` from walking the trie for
-  siblings (a walk is local). Entries that are only path prefixes are not nodes.
+  URL, and a full URL is rebuilt on demand by walking the parents. Entries that
+  are only path prefixes are not nodes.
+* **A bounded cache of recent URLs** (``dict[str, int]``, cleared when full) maps
+  canonical URLs, nodes and prefixes alike, to entries. ``add()`` looks every href
+  up in it as the parser spelled it: a hit is one dict lookup, no
+  :func:`canonical_url`, no trie (a page's items link to the same folder and
+  mailbox). A miss whose prefix is cached (the document's own URL for
+  ``.../items``, the last prefix for a page's sibling items) costs one key; only
+  the rest climbs the trie. It holds only canonical URLs without a ``#``, so any
+  spelling found in it is canonical.
 * **Per-entry columns** live in ``array``/``bytearray``: parent id, flags
-  (node / fetched / alias / edge target), first outgoing edge, action-set id.
+  (node / fetched / alias / edge target / wide), first outgoing edge, action-set id.
 * **Edges are four columns** (source, rel id, target, next edge of the same
-  source): an intrusive linked list per source, so appending is O(1) and the
-  duplicate check walks only that source's few edges.
+  source): an intrusive linked list per source, so appending is O(1). Duplicates
+  are found by walking a short list (a node fetched for the first time only
+  checks its own rel group); a longer one gets a set of ``rel << 32 | target``
+  for the add, kept for good (``_wide``) past ``_PERSIST`` edges, so a page
+  with thousands of items or a node reached by many ``parent`` edges stays linear.
 * **Rels and action names are interned**; a node stores the id of its interned,
   sorted tuple of action names (most nodes share one).
 * **Aliases** (a request URL that answered with another ``self``) map an entry
-  to its canonical node; edges stored before the alias was known are retargeted
-  lazily, on the next read.
+  to its canonical node in O(1): when a node is merged into another, its aliases
+  follow it through it (chains are shortened on reads); edges stored before the
+  alias was known are retargeted lazily, on the next read.
+* **One loop per page**: ``add()`` indexes a page's items in one loop with
+  everything bound once, not one call per item.
 
 Templated links are not edges (their href is not a resource): they are kept per
 node and listed under ``"templates"`` in :meth:`Graph.to_json`. A self-less
@@ -43,7 +56,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._model import EMPTY, Document
+from ._model import EMPTY, Document, LazyActions
 
 __all__ = ["Graph", "GraphStatistics", "Node", "canonical_url"]
 
@@ -143,8 +156,12 @@ _NODE: Final = 1  # a graph node (fetched or linked), not merely a path prefix
 _FETCHED: Final = 2
 _ALIAS: Final = 4  # resolves to another entry through Graph._aliases
 _TARGET: Final = 8  # some edge points at it (so aliasing it must retarget edges)
+_WIDE: Final = 16  # its outgoing edges are also in a dedup set, Graph._wide[entry]
+_LINKED: Final = _NODE | _TARGET
 _DEAD: Final = 0xFFFFFFFF  # source column value of an edge removed as a duplicate
-_PREFIX_CACHE: Final = 4096  # recent path prefixes kept whole; cleared when full
+_RECENT: Final = 8192  # URLs the recent cache holds before it is cleared
+_CHAIN: Final = 8  # within one add(), edges beyond this many per source dedup by a set
+_PERSIST: Final = 64  # a source with this many edges keeps its dedup set for good
 _SUFFIXES: Final = (".json", ".dot", ".mmd", ".mermaid")
 
 
@@ -181,17 +198,22 @@ class Graph:
         "_ids",
         "_key",
         "_keys",
+        "_memo",
+        "_memo_id",
+        "_memo_key",
+        "_memo_len",
         "_next",
         "_nodes",
-        "_old_prefixes",
         "_parent",
-        "_prefixes",
+        "_pointing",
         "_raw_action_ids",
+        "_recent",
         "_rel",
         "_rel_ids",
         "_rel_names",
         "_src",
         "_templates",
+        "_wide",
     )
 
     def __init__(self, *, key: Callable[[str], str] | None = None) -> None:
@@ -203,19 +225,25 @@ class Graph:
         self._flags = bytearray(1)
         self._head = array("i", [-1])  # first outgoing edge, -1 when none
         self._actions = array("I", [0])  # action-set id, 0 = no actions
-        self._prefixes: dict[str, int] = {}  # recent canonical path prefixes -> entry id
-        self._old_prefixes: dict[str, int] = {}  # the generation before
+        # Recent canonical URLs (nodes and path prefixes, never one with a "#") -> entry.
+        self._recent: dict[str, int] = {}
+        self._memo = ""  # the last prefix _miss looked up, its length, entry, "<entry>/"
+        self._memo_len = -1
+        self._memo_id = 0
+        self._memo_key = ""
         # Edges: parallel columns; next links the edges of one source, newest first.
         self._src = array("I")
         self._rel = array("I")
         self._dst = array("I")
         self._next = array("i")
+        self._wide: dict[int, set[int]] = {}  # wide source -> {rel << 32 | target}
         self._rel_ids: dict[str, int] = {}
         self._rel_names: list[str] = []
         self._action_sets: list[tuple[str, ...]] = [()]
         self._action_ids: dict[tuple[str, ...], int] = {(): 0}  # sorted names -> id
         self._raw_action_ids: dict[tuple[str, ...], int] = {(): 0}  # as the doc lists them
-        self._aliases: dict[int, int] = {}  # alias entry -> canonical node entry
+        self._aliases: dict[int, int] = {}  # alias entry -> the entry it resolves to
+        self._pointing: dict[int, list[int]] = {}  # entry -> aliases set to it (or were)
         self._templates: dict[int, tuple[tuple[str, str], ...]] = {}
         self._nodes = 0
         self._fetched = 0
@@ -237,92 +265,136 @@ class Graph:
         self._actions.append(0)
         return ident
 
-    def _remember(self, prefix: str, entry: int) -> None:
-        # Two generations instead of an LRU: a prefix used within the last two
-        # generations survives (it is promoted on use), a one-off ages out.
-        cache = self._prefixes
-        if len(cache) >= _PREFIX_CACHE:
-            self._old_prefixes = cache
-            self._prefixes = cache = {}
-        cache[prefix] = entry
-
-    def _prefix(self, prefix: str) -> int:
-        """The entry id of a canonical path prefix, creating it (the cache-miss path)."""
-        entry = self._old_prefixes.get(prefix)
-        if entry is None:
-            # Climb to a cached (or the root) prefix, then come down creating entries;
-            # iterative, not recursive: a URL may have thousands of slashes.
-            tails: list[str] = []
-            rest = prefix
-            entry = 0
-            while True:
-                head, sep, tail = rest.rpartition("/")
-                tails.append(tail)
-                if not sep:
-                    break
-                cached = self._prefixes.get(head)
-                if cached is None:
-                    cached = self._old_prefixes.get(head)
-                    if cached is not None:
-                        self._remember(head, cached)
-                if cached is not None:
-                    entry = cached
-                    break
-                rest = head
-            ids = self._ids
-            for tail in reversed(tails):
-                key = f"{entry}/{tail}"
-                found = ids.get(key)
-                entry = self._entry(key, entry) if found is None else found
-        self._remember(prefix, entry)
-        return entry
+    def _remember(self, url: str, entry: int) -> None:
+        cache = self._recent
+        if len(cache) >= _RECENT:
+            cache.clear()  # in place: callers may hold its bound get()
+        cache[url] = entry
 
     def _intern(self, url: str) -> int:
-        """The entry id of ``url`` (canonical already), creating it and its prefixes."""
-        prefix, sep, tail = url.rpartition("/")
-        if sep:
-            parent = self._prefixes.get(prefix)
-            if parent is None:
-                parent = self._prefix(prefix)
-        else:
-            parent = 0
-        key = f"{parent}/{tail}"
-        entry = self._ids.get(key)
-        return self._entry(key, parent) if entry is None else entry
+        """The entry id of ``url`` (canonical already), creating it and its prefixes.
 
-    def _href(self, href: str) -> tuple[str, int]:
-        """The canonical form of ``href`` and its entry id, creating it.
-
-        Every cached prefix is a prefix (up to a ``/``) of a canonical URL, so
-        ``cached prefix + "/" + tail`` without a fragment is canonical already: the
-        common case skips :func:`canonical_url` and walks no trie. Not with a
-        ``key``, whose rules this shortcut cannot know.
+        Climbs to a cached prefix (or the root), then comes down creating
+        entries; iterative, not recursive: a URL may have thousands of slashes.
         """
-        if self._key is None and "#" not in href:
-            prefix, sep, tail = href.rpartition("/")
-            if sep:
-                parent = self._prefixes.get(prefix)
-                if parent is not None:
-                    key = f"{parent}/{tail}"
-                    entry = self._ids.get(key)
-                    return href, self._entry(key, parent) if entry is None else entry
-        url = self._canon(href)
-        return url, self._intern(url)
-
-    def _lookup(self, url: str) -> int | None:
-        """The entry id of ``url`` (canonical already), or None; creates nothing."""
+        recent = self._recent
+        cacheable = "#" not in url
+        if cacheable:
+            found = recent.get(url)
+            if found is not None:
+                return found
         tails: list[str] = []
         rest = url
-        parent: int | None = 0
+        entry = 0
         while True:
             head, sep, tail = rest.rpartition("/")
             tails.append(tail)
             if not sep:
                 break
-            parent = self._prefixes.get(head)
-            if parent is None:
-                parent = self._old_prefixes.get(head)
-            if parent is not None:
+            if "#" not in head:  # the cache holds no JSON-pointer URL
+                cached = recent.get(head)
+                if cached is not None:
+                    entry = cached
+                    break
+            rest = head
+        ids = self._ids
+        parent = 0
+        for tail in reversed(tails):
+            parent = entry
+            key = f"{parent}/{tail}"
+            found = ids.get(key)
+            entry = self._entry(key, parent) if found is None else found
+        if cacheable:
+            # Its siblings share the prefix: cache that too, unless as a URL it is not
+            # canonical ("https://host" is the prefix of "https://host/x" but names
+            # "https://host/"): whatever the cache holds may be looked up as an href.
+            if len(tails) > 1:
+                prefix = url.rpartition("/")[0]
+                if canonical_url(prefix) == prefix:
+                    self._remember(prefix, parent)
+            self._remember(url, entry)
+        return entry
+
+    def _miss(self, href: str, own: str | None, own_id: int) -> int:
+        """The entry id of a raw ``href`` (not looked up in the recent cache), creating it.
+
+        ``~entry`` (negative) when ``href`` is not canonical as spelled. Only
+        without a ``key``. Every cached URL is canonical and has no ``#``, so
+        ``cached prefix + "/" + tail`` without a ``#`` is canonical already: the
+        common case skips :func:`canonical_url`, climbs no trie, copies and hashes
+        no prefix. Tried first: ``own`` (the URL of the document whose link this
+        is, entry ``own_id``: ``.../items`` extends it), then the last prefix
+        used (a page's items are siblings), then the cache.
+        """
+        cut = href.rfind("/")
+        if cut >= 0:
+            if own is not None and cut == len(own) and href.startswith(own):
+                parent = own_id
+                pkey = f"{own_id}/"
+            elif cut == self._memo_len and href.startswith(self._memo):
+                parent = self._memo_id
+                pkey = self._memo_key
+            else:
+                prefix = href[:cut]
+                found = self._recent.get(prefix)  # never a URL with a "#"
+                if found is None:
+                    return self._canonical_entry(href)
+                parent = self._memo_id = found
+                pkey = self._memo_key = f"{found}/"
+                self._memo = prefix
+                self._memo_len = cut
+            tail = href[cut + 1 :]
+            if "#" not in tail:
+                key = pkey + tail
+                ids = self._ids
+                entry = ids.get(key)
+                if entry is None:
+                    entry = len(self._keys)
+                    ids[key] = entry
+                    self._keys.append(key)
+                    self._parent.append(parent)
+                    self._flags.append(0)
+                    self._head.append(-1)
+                    self._actions.append(0)
+                return entry
+        return self._canonical_entry(href)
+
+    def _canonical_entry(self, href: str) -> int:
+        """:meth:`_miss` the long way: :func:`canonical_url`, then the trie."""
+        url = canonical_url(href)
+        entry = self._intern(url)
+        return entry if url == href else ~entry
+
+    def _href(self, href: str) -> tuple[str, int]:
+        """The canonical form of ``href`` and its entry id, creating it."""
+        if self._key is None:
+            recent = self._recent
+            entry = recent.get(href)
+            if entry is None:
+                entry = self._miss(href, None, 0)
+                if entry < 0:  # not canonical as spelled
+                    return canonical_url(href), ~entry
+                self._remember(href, entry)
+            return href, entry
+        url = self._canon(href)
+        return url, self._intern(url)
+
+    def _lookup(self, url: str) -> int | None:
+        """The entry id of ``url`` (canonical already), or None; creates nothing."""
+        recent = self._recent
+        tails: list[str] = []
+        rest = url
+        parent: int | None = 0
+        while True:
+            if "#" not in rest:
+                cached = recent.get(rest)
+                if cached is not None:
+                    parent = cached
+                    break
+            head, sep, tail = rest.rpartition("/")
+            tails.append(tail)
+            if not sep:
+                parent = 0
                 break
             rest = head
         ids = self._ids
@@ -350,32 +422,91 @@ class Graph:
             self._rel_names.append(rel)
         return ident
 
+    def _resolve(self, alias: int) -> int:
+        """The node alias entry ``alias`` stands for, shortening the chain it followed.
+
+        An alias points at what was a node when it was made; that node may since
+        have been merged into another (become an alias itself), so this follows the
+        chain (no loop: an alias is only ever pointed at a non-alias) and points
+        each hop at the end, the way :meth:`_alias` would have had it rewritten.
+        """
+        aliases = self._aliases
+        flags = self._flags
+        node = aliases[alias]
+        if flags[node] & _ALIAS:
+            hops = [alias]
+            while True:
+                step = aliases[node]
+                if not flags[step] & _ALIAS:
+                    break
+                hops.append(node)
+                node = step
+            node = step
+            pointing = self._pointing.setdefault(node, [])
+            for hop in hops:
+                aliases[hop] = node
+                pointing.append(hop)
+        return node
+
     def _as_node(self, entry: int) -> int:
         """The node ``entry`` stands for (itself or, for an alias, its node), made a node."""
         flags = self._flags
         state = flags[entry]
         if state & _ALIAS:
-            return self._aliases[entry]
+            return self._resolve(entry)
         if not state & _NODE:
             flags[entry] = state | _NODE
             self._nodes += 1
         return entry
 
-    def _edge(self, src: int, rel: int, dst: int) -> None:
-        dsts = self._dst
-        rels = self._rel
+    def _chain(self, src: int) -> list[int]:
+        """The live edges leaving ``src``, newest first."""
+        chain = []
         nxt = self._next
-        first = edge = self._head[src]
+        edge = self._head[src]
         while edge >= 0:
-            if dsts[edge] == dst and rels[edge] == rel:
-                return
+            chain.append(edge)
             edge = nxt[edge]
-        self._head[src] = len(dsts)
+        return chain
+
+    def _edge_set(self, src: int) -> set[int]:
+        """``{rel << 32 | target}`` of the edges leaving ``src``: its dedup set."""
+        rels = self._rel
+        dsts = self._dst
+        return {rels[edge] << 32 | dsts[edge] for edge in self._chain(src)}
+
+    def _edge(self, src: int, rel: int, dst: int) -> None:
+        """Add edge ``src -rel-> dst`` unless it exists (one edge: parent links, moves)."""
+        flags = self._flags
+        dsts = self._dst
+        state = flags[src]
+        if state & _WIDE:
+            seen = self._wide[src]
+            packed = rel << 32 | dst
+            if packed in seen:
+                return
+            seen.add(packed)
+        else:
+            rels = self._rel
+            nxt = self._next
+            edge = self._head[src]
+            count = 0
+            while edge >= 0:
+                if dsts[edge] == dst and rels[edge] == rel:
+                    return
+                edge = nxt[edge]
+                count += 1
+            if count >= _PERSIST:  # walking it for every edge would be quadratic
+                seen = self._edge_set(src)
+                seen.add(rel << 32 | dst)
+                self._wide[src] = seen
+                flags[src] = state | _WIDE
         self._src.append(src)
-        rels.append(rel)
+        self._rel.append(rel)
         dsts.append(dst)
-        nxt.append(first)
-        self._flags[dst] |= _TARGET
+        self._next.append(self._head[src])
+        self._head[src] = len(dsts) - 1
+        flags[dst] |= _TARGET
         self._edge_count += 1
 
     # -- writing ------------------------------------------------------------------
@@ -401,7 +532,7 @@ class Graph:
         """
         if parent is not None and rel is None:
             raise ValueError(f"add(parent={parent!r}) needs the rel that led to {doc.url}")
-        url, node = self._add(doc, False)
+        url, node = self._index((doc,), False, -1, 0)
         if request_url is not None and request_url != url:
             alias_url, alias = self._href(request_url)
             if alias_url != url:
@@ -411,121 +542,225 @@ class Graph:
             self._edge(source, self._rel_id(rel), node)
         return url
 
-    def _add(self, doc: Document, embedded: bool) -> tuple[str, int]:
-        # Positional on purpose: keyword calls cost time on the hot path.
-        links = doc.links
-        selfs = links.get("self")
-        self_url = selfs[0].href if selfs else None
-        if self_url is not None:
-            url, entry = self._href(self_url)
-        elif embedded and "#" in doc.url:  # a self-less item: its JSON pointer is its name
-            base, _, pointer = doc.url.partition("#")
-            url = f"{self._canon(base)}#{pointer}"
-            entry = self._intern(url)
-        else:
-            url, entry = self._href(doc.url)
-        flags = self._flags
-        node = entry
-        state = flags[node]
-        if state & _ALIAS:  # fetched before under another self: stay with that node
-            node = self._aliases[entry]
-            url = self._url(node)
-            state = flags[node]
-        if not state & _FETCHED:
-            if not state & _NODE:
-                self._nodes += 1
-            flags[node] = state | _NODE | _FETCHED
-            self._fetched += 1
-        # Its links mostly extend its own URL (".../items"): keep it as a prefix.
-        if len(self._prefixes) < _PREFIX_CACHE:
-            self._prefixes[url] = node
-        else:
-            self._remember(url, node)
+    def _index(
+        self, docs: tuple[Document, ...], embedded: bool, parent: int, parent_rel: int
+    ) -> tuple[str, int]:
+        """Index ``docs`` (with their items and embedded documents); return the last's URL, node.
 
-        actions = doc.actions
-        if actions is not EMPTY and actions:  # the parser shares EMPTY: skip len() then
-            raw = tuple(actions)
-            set_id = self._raw_action_ids.get(raw)
-            if set_id is None:
-                set_id = self._intern_actions(raw)
-            self._actions[node] = set_id
-        elif self._actions[node]:
-            self._actions[node] = 0
-
-        # The hot path of every fetch: _edge is inlined here on purpose.
-        templates: list[tuple[str, str]] | None = None
-        rel_ids = self._rel_ids
-        href_entry = self._href
+        With ``parent >= 0`` each gets an edge ``parent -parent_rel-> it`` (a page's
+        items, embedded documents). The hot path of every fetch: one loop over a
+        page's items with everything bound once, lookups and edges inlined.
+        """
         fast = self._key is None
-        prefixes = self._prefixes
-        ids = self._ids
+        recent = self._recent  # cleared in place, never replaced
+        recent_get = recent.get
+        miss = self._miss
+        flags = self._flags
         head = self._head
+        actions_of = self._actions
+        raw_action_ids = self._raw_action_ids
+        rel_ids = self._rel_ids
+        templates_of = self._templates
         srcs = self._src
         rels = self._rel
         dsts = self._dst
         nxt = self._next
-        added = 0
-        for rel, group in links.items():
-            rel_id = rel_ids.get(rel)
-            if rel_id is None:
-                rel_id = self._rel_id(rel)
-            for link in group:
-                href = link.href
-                if link.templated:
-                    if templates is None:
-                        templates = []
-                    templates.append((rel, href))
-                    continue
-                if href is self_url:
-                    target = node
+        new_nodes = new_fetched = new_edges = 0
+        pseen: set[int] = set()
+        pfirst = pflags = pcount = prel = 0
+        if parent >= 0:  # the parent's edges as rel << 32 | target, to dedup against
+            pfirst = head[parent]
+            pflags = flags[parent]
+            pseen = self._wide[parent] if pflags & _WIDE else self._edge_set(parent)
+            pcount = len(pseen)
+            prel = parent_rel << 32
+        # What indexing makes of each document's own entry: a fetched node, and an
+        # edge target when a self link or the parent points at it.
+        wanted = _NODE | _FETCHED | _TARGET if parent >= 0 else _NODE | _FETCHED
+        url = ""
+        node = 0
+        self_url: str | None
+        for doc in docs:
+            links = doc.links
+            selfs = links.get("self")
+            own: str | None = None  # its URL when a link may extend it (no "#" in it)
+            if selfs:
+                url = own = self_url = selfs[0].href
+                if fast:  # mostly new (a page's items): not worth hashing for the cache
+                    entry = miss(url, None, 0)
+                    if entry < 0:  # not canonical as spelled
+                        entry = ~entry
+                        url = own = canonical_url(url)
                 else:
-                    found = None
-                    if fast and "#" not in href:  # _href's shortcut, inlined
-                        prefix, sep, tail = href.rpartition("/")
-                        parent = prefixes.get(prefix) if sep else None
-                        if parent is not None:
-                            key = f"{parent}/{tail}"
-                            found = ids.get(key)
-                            if found is None:
-                                found = self._entry(key, parent)
-                    target = href_entry(href)[1] if found is None else found
-                    state = flags[target]
-                    if state & _ALIAS:
-                        target = self._aliases[target]
-                    elif not state & _NODE:
-                        flags[target] = state | _NODE
-                        self._nodes += 1
-                first = edge = head[node]
-                while edge >= 0:
-                    if dsts[edge] == target and rels[edge] == rel_id:
-                        break
-                    edge = nxt[edge]
+                    url, entry = self._href(url)
+            else:
+                self_url = None
+                if embedded and "#" in doc.url:  # a self-less item: its JSON pointer names it
+                    base, _, pointer = doc.url.partition("#")
+                    url = f"{self._canon(base)}#{pointer}"
+                    entry = self._intern(url)
                 else:
-                    head[node] = len(dsts)
-                    srcs.append(node)
-                    rels.append(rel_id)
-                    dsts.append(target)
-                    nxt.append(first)
-                    flags[target] |= _TARGET
-                    added += 1
-        self._edge_count += added
-        if templates is not None:
-            self._templates[node] = tuple(templates)
-        elif self._templates:
-            self._templates.pop(node, None)
+                    url, entry = self._href(doc.url)
+                    own = url
+            node = entry
+            state = flags[node]
+            if state & _ALIAS:  # fetched before under another self: stay with that node
+                node = self._resolve(entry)
+                url = own = self._url(node)
+                state = flags[node]
+            want = wanted | _TARGET if self_url is not None else wanted
+            if state & want != want:
+                if not state & _FETCHED:
+                    if not state & _NODE:
+                        new_nodes += 1
+                    new_fetched += 1
+                state |= want
+                flags[node] = state
 
-        items = doc.items
-        embedded_docs = doc.embedded
-        for emb_rel, docs in () if embedded_docs is EMPTY else embedded_docs.items():
-            rel_id = self._rel_id(emb_rel)
-            for child in docs:
-                self._edge(node, rel_id, self._add(child, True)[1])
-            if docs is items:  # a HAL _embedded array is also the page: index it once
-                items = ()
-        if items:
-            rel_id = self._rel_id("item")
-            for child in items:
-                self._edge(node, rel_id, self._add(child, True)[1])
+            actions = doc.actions
+            if type(actions) is LazyActions:  # its names without a Python-level __iter__
+                raw = tuple(actions._raw)
+            else:
+                raw = () if actions is EMPTY else tuple(actions)
+            if raw:
+                set_id = raw_action_ids.get(raw)
+                if set_id is None:
+                    set_id = self._intern_actions(raw)
+                actions_of[node] = set_id
+            elif actions_of[node]:
+                actions_of[node] = 0
+
+            # Its own edges. A fresh node has none yet, so a link can only repeat one
+            # of its own rel group: the walk stops at the group's start. A long list
+            # is deduplicated by a set of rel << 32 | target instead.
+            first = head[node]
+            seen: set[int] | None = None
+            count = 0
+            fresh = first < 0
+            if not fresh:
+                if state & _WIDE:
+                    seen = self._wide[node]
+                    count = _PERSIST
+                else:
+                    count = len(self._chain(node))
+                    if count >= _CHAIN:
+                        seen = self._edge_set(node)
+            stop = -1
+            edge_id = start = len(dsts)
+            templates: list[tuple[str, str]] | None = None
+            for rel, group in links.items():
+                rel_id = rel_ids.get(rel)
+                if rel_id is None:
+                    rel_id = self._rel_id(rel)
+                if fresh:
+                    stop = first
+                for link in group:
+                    href = link.href
+                    if link.templated:
+                        if templates is None:
+                            templates = []
+                        templates.append((rel, href))
+                        continue
+                    if href is self_url:
+                        target = node
+                    else:
+                        if fast:
+                            found = recent_get(href)
+                            if found is not None:
+                                target = found
+                            else:
+                                target = miss(href, own, node)
+                                if target < 0:  # not canonical as spelled: not cached
+                                    target = ~target
+                                else:
+                                    if len(recent) >= _RECENT:
+                                        recent.clear()
+                                    recent[href] = target
+                        else:
+                            target = self._href(href)[1]
+                        state = flags[target]
+                        if state & _ALIAS:
+                            target = self._resolve(target)
+                            state = flags[target]
+                        if state & _LINKED != _LINKED:
+                            if not state & _NODE:
+                                new_nodes += 1
+                            flags[target] = state | _LINKED
+                    if seen is None:
+                        edge = first
+                        while edge != stop:
+                            if dsts[edge] == target and rels[edge] == rel_id:
+                                break
+                            edge = nxt[edge]
+                        else:
+                            srcs.append(node)
+                            rels.append(rel_id)
+                            dsts.append(target)
+                            nxt.append(first)
+                            first = edge_id
+                            edge_id += 1
+                            count += 1
+                            if count >= _CHAIN:
+                                head[node] = first
+                                seen = self._edge_set(node)
+                    else:
+                        packed = rel_id << 32 | target
+                        if packed not in seen:
+                            seen.add(packed)
+                            srcs.append(node)
+                            rels.append(rel_id)
+                            dsts.append(target)
+                            nxt.append(first)
+                            first = edge_id
+                            edge_id += 1
+                            count += 1
+            head[node] = first
+            new_edges += edge_id - start
+            if templates is not None:
+                templates_of[node] = tuple(templates)
+            elif templates_of:
+                templates_of.pop(node, None)
+
+            items = doc.items
+            embedded_docs = doc.embedded
+            if embedded_docs is not EMPTY and embedded_docs:
+                for emb_rel, children in embedded_docs.items():
+                    self._index(children, True, node, self._rel_id(emb_rel))
+                    if children is items:  # a HAL _embedded array is also the page: once
+                        items = ()
+                count = len(self._chain(node))
+            if items:
+                self._index(items, True, node, self._rel_id("item"))
+                count = len(self._chain(node))
+            if count >= _PERSIST and not flags[node] & _WIDE:
+                # Too wide to walk for the edges _edge may add to it later.
+                self._wide[node] = self._edge_set(node)
+                flags[node] |= _WIDE
+
+            if parent >= 0:  # the edge parent -> this document
+                if head[parent] != pfirst or flags[parent] != pflags:
+                    # The document (or one inside it) was the parent again and added
+                    # edges to it or gave it a set of its own; or it only linked to it.
+                    pfirst = head[parent]
+                    pflags = flags[parent]
+                    pseen = self._wide[parent] if pflags & _WIDE else self._edge_set(parent)
+                    pcount = len(pseen)
+                packed = prel | node
+                if packed not in pseen:
+                    pseen.add(packed)
+                    srcs.append(parent)
+                    rels.append(parent_rel)
+                    dsts.append(node)
+                    nxt.append(pfirst)
+                    pfirst = head[parent] = len(dsts) - 1
+                    new_edges += 1
+                    pcount += 1
+        self._nodes += new_nodes
+        self._fetched += new_fetched
+        self._edge_count += new_edges
+        if pcount >= _PERSIST and not flags[parent] & _WIDE:
+            self._wide[parent] = pseen
+            flags[parent] |= _WIDE
         return url, node
 
     def _intern_actions(self, raw: tuple[str, ...]) -> int:
@@ -538,12 +773,26 @@ class Graph:
         return set_id
 
     def _alias(self, alias: int, node: int) -> None:
-        """Make entry ``alias`` resolve to node ``node``, merging what it held."""
+        """Make entry ``alias`` resolve to node ``node`` (not an alias), merging what it held.
+
+        O(1) but for the alias's own edges. Aliases of a node that becomes an alias
+        follow it (through it: see :meth:`_resolve`); an alias pointed elsewhere
+        leaves those that went through it where it led them.
+        """
         flags = self._flags
+        aliases = self._aliases
         current = flags[alias]
         if current & _ALIAS:
-            if self._aliases[alias] == node:
+            was = self._resolve(alias)
+            if was == node:
                 return
+            through = self._pointing.pop(alias, None)
+            if through:
+                pointing = self._pointing.setdefault(was, [])
+                for other in through:
+                    if aliases[other] == alias:  # else a stale record: it was re-pointed
+                        aliases[other] = was
+                        pointing.append(other)
         elif alias == node:
             return
         else:
@@ -558,17 +807,18 @@ class Graph:
             self._templates.pop(alias, None)
             self._actions[alias] = 0
             self._move_edges(alias, node)
-            for other, target in self._aliases.items():  # keep aliases one hop deep
-                if target == alias:
-                    self._aliases[other] = node
-        self._aliases[alias] = node
-        flags[alias] = (current | _ALIAS) & ~(_NODE | _FETCHED)
+        aliases[alias] = node
+        self._pointing.setdefault(node, []).append(alias)
+        flags[alias] = (flags[alias] | _ALIAS) & ~(_NODE | _FETCHED | _WIDE)
         if current & _TARGET:
             self._dirty = True
 
     def _move_edges(self, src: int, dst_node: int) -> None:
         edge = self._head[src]
         self._head[src] = -1
+        if self._flags[src] & _WIDE:
+            del self._wide[src]
+            self._flags[src] &= ~_WIDE
         while edge >= 0:
             after = self._next[edge]
             self._src[edge] = _DEAD
@@ -582,27 +832,22 @@ class Graph:
         if not self._dirty:
             return
         self._dirty = False
-        aliases = self._aliases
+        flags = self._flags
         dsts = self._dst
         srcs = self._src
         touched: set[int] = set()
         for edge, target in enumerate(dsts):
-            node = aliases.get(target)
-            if node is not None and srcs[edge] != _DEAD:
+            if flags[target] & _ALIAS and srcs[edge] != _DEAD:
+                node = self._resolve(target)
                 dsts[edge] = node
-                self._flags[node] |= _TARGET
+                flags[node] |= _TARGET
                 touched.add(srcs[edge])
         rels = self._rel
         nxt = self._next
         for src in touched:  # drop the duplicates retargeting made, keeping the oldest
-            chain = []
-            edge = self._head[src]
-            while edge >= 0:
-                chain.append(edge)
-                edge = nxt[edge]
             seen: set[tuple[int, int]] = set()
             newest = -1
-            for edge in reversed(chain):
+            for edge in reversed(self._chain(src)):
                 pair = (rels[edge], dsts[edge])
                 if pair in seen:
                     srcs[edge] = _DEAD
@@ -612,6 +857,8 @@ class Graph:
                     nxt[edge] = newest
                     newest = edge
             self._head[src] = newest
+            if flags[src] & _WIDE:
+                self._wide[src] = self._edge_set(src)
 
     # -- reading ------------------------------------------------------------------
     def _find(self, url: str) -> int | None:
@@ -626,7 +873,7 @@ class Graph:
                 return None
         flags = self._flags[ident]
         if flags & _ALIAS:
-            return self._aliases[ident]
+            return self._resolve(ident)
         return ident if flags & _NODE else None
 
     def _out(self, ident: int) -> list[tuple[int, int]]:
@@ -811,7 +1058,7 @@ class Graph:
             for ident, pairs in self._templates.items()
             for rel, href in pairs
         ]
-        aliases = {url(alias): url(node) for alias, node in self._aliases.items()}
+        aliases = {url(alias): url(self._resolve(alias)) for alias in list(self._aliases)}
         return {"nodes": nodes, "edges": edges, "aliases": aliases, "templates": templates}
 
     def to_dot(self) -> str:

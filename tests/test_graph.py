@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -416,3 +417,153 @@ def test_benchmark_tracemalloc_agrees_with_the_sizeof_walk() -> None:
     traced = bench.measure(3_000, method="tracemalloc")
     for key in ("graph_bytes_per_doc", "baseline_bytes_per_doc"):
         assert abs(walked[key] - traced[key]) < 0.1 * traced[key], (key, walked, traced)
+
+
+# -- scaling: nothing on the add path is quadratic -----------------------------------------
+
+
+def _cpu(run: Any) -> float:
+    """The best of three CPU times of ``run()`` (the box may be shared)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        run()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def _aliased_walk(n: int) -> Graph:
+    """``n`` fetches whose request URL differs from the ``self`` they answer with."""
+    g = Graph()
+    for i in range(n):
+        self_url = f"{MAILBOXES}/m{i}"
+        g.add(doc(f"{MAILBOXES}/M{i}", self_url=self_url), request_url=f"{MAILBOXES}/M{i}")
+    return g
+
+
+def test_20000_aliases_are_added_in_linear_time() -> None:
+    """Adding an alias does not look at the others: 4x the aliases, well under 8x the time."""
+    assert _aliased_walk(20_000).statistics().aliases == 20_000
+    small = _cpu(lambda: _aliased_walk(5_000))
+    large = _cpu(lambda: _aliased_walk(20_000))
+    assert large < 8 * small, (small, large)
+
+
+def test_wide_sources_are_added_in_linear_time() -> None:
+    """A document with 20,000 links, or 20,000 ``parent`` edges to one node, stays linear."""
+
+    def links(n: int) -> None:
+        Graph().add(doc(ORG, {"mailbox": [f"{MAILBOXES}/m{i}" for i in range(n)]}))
+
+    def parents(n: int) -> None:
+        g = Graph()
+        for i in range(n):
+            g.add(doc(f"{MAILBOXES}/m{i}"), parent=MAILBOXES, rel="mailbox")
+
+    for build in (links, parents):
+        small = _cpu(lambda build=build: build(5_000))
+        large = _cpu(lambda build=build: build(20_000))
+        assert large < 8 * small, (build.__name__, small, large)
+
+
+def test_wide_nodes_deduplicate_like_narrow_ones() -> None:
+    """Past the size where a node's edges get a set, re-adding still adds nothing twice."""
+    members = [f"{MAILBOXES}/m{i}" for i in range(200)]
+    g = Graph()
+    g.add(doc(MAILBOXES, {"mailbox": [*members, *members[:50]]}))
+    assert g.statistics().edges == 200
+    g.add(doc(MAILBOXES, {"mailbox": members[::-1]}))
+    for member in members[:100]:
+        g.add(doc(member), parent=MAILBOXES, rel="mailbox")
+    g.add(doc(f"{MAILBOXES}/new"), parent=MAILBOXES, rel="mailbox")
+    assert g.neighbors(MAILBOXES, "mailbox") == (*members, f"{MAILBOXES}/new")
+    assert g.statistics().edges == 201
+
+
+def test_page_items_in_a_wide_page_are_indexed_once() -> None:
+    """A 300-item page re-added (and its items added on their own) gains no edge."""
+    body = {
+        "offset": 0,
+        "limit": 300,
+        "_links": {"self": {"href": f"{MAILBOXES}/m1/items?offset=0"}},
+        "results": [
+            {
+                "id": i,
+                "_links": {
+                    "self": {"href": f"{MAILBOXES}/m1/items/{i}"},
+                    "mailbox": {"href": f"{MAILBOXES}/m1"},
+                },
+                "_actions": {"savetoMsg": {"uri": f"{MAILBOXES}/m1/items/{i}/action"}},
+            }
+            for i in range(300)
+        ],
+    }
+    page = halnav.parse(json.dumps(body).encode(), f"{MAILBOXES}/m1/items?offset=0")
+    g = Graph()
+    url = g.add(page, request_url=f"{MAILBOXES}/m1/items?offset=0")
+    before = g.statistics()
+    assert before == GraphStatistics(nodes=302, fetched=301, edges=1 + 300 * 3, aliases=0)
+    g.add(page)
+    for item in page.items[:10]:
+        g.add(item)
+    assert g.statistics() == before
+    assert g.neighbors(url, "item") == tuple(f"{MAILBOXES}/m1/items/{i}" for i in range(300))
+    assert g.actions(f"{MAILBOXES}/m1/items/7") == ("savetoMsg",)  # parsed (lazy) actions
+
+
+def test_an_alias_follows_its_node_when_that_node_is_merged() -> None:
+    """A -> B, then B (a node) turns out to be an alias of C: A now resolves to C."""
+    g = Graph()
+    a, b, c = (f"{ORG}/{name}" for name in "abc")
+    g.add(doc(a, {"x": f"{ORG}/x"}, self_url=b), request_url=a)
+    g.add(doc(b, {"y": f"{ORG}/y"}, self_url=c), request_url=b)
+    assert g.resolve(a) == c
+    assert g.resolve(b) == c
+    assert g.to_json()["aliases"] == {a: c, b: c}
+    assert set(g.neighbors(a)) == {c, f"{ORG}/x", f"{ORG}/y"}
+    assert g.statistics() == GraphStatistics(nodes=3, fetched=1, edges=3, aliases=2)
+
+
+def test_a_re_pointed_alias_leaves_its_followers_where_they_were() -> None:
+    """A -> B -> C by a merge; B later answers with D: B -> D, while A stays at C."""
+    g = Graph()
+    a, b, c, d = (f"{ORG}/{name}" for name in "abcd")
+    g.add(doc(a, self_url=b), request_url=a)
+    g.add(doc(b, self_url=c), request_url=b)
+    g.add(doc(b, self_url=d), request_url=b)
+    assert (g.resolve(a), g.resolve(b)) == (c, d)
+    assert g.to_json()["aliases"] == {a: c, b: d}
+
+
+def test_a_link_with_a_fragment_never_reaches_a_json_pointer_node() -> None:
+    """``page#/results/0`` names a self-less item only verbatim; as an href it is the page."""
+    body = {"offset": 0, "limit": 1, "_links": {"self": {"href": "/v5/jobs"}}, "results": [{}]}
+    g = Graph()
+    url = g.add(halnav.parse(json.dumps(body).encode(), f"{BASE}/jobs"))
+    (item,) = g.neighbors(url, "item")
+    assert item.startswith(f"{url}#")
+    g.add(doc(f"{BASE}/other", {"back": item, "up": f"{BASE}/JOBS#x"}))
+    assert g.neighbors(f"{BASE}/other", "back") == (url,)
+    assert g.resolve(item) == item
+
+
+def test_host_only_hrefs_are_canonicalised_after_deeper_ones() -> None:
+    """``https://host`` (a cached prefix of ``https://host/x``) still becomes ``https://host/``."""
+    g = Graph()
+    g.add(doc("https://vbo.example/v5/a", {"root": "https://vbo.example"}))
+    g.add(doc("https://vbo.example", {"v5": "https://vbo.example/v5"}))
+    assert g.neighbors("https://vbo.example/v5/a", "root") == ("https://vbo.example/",)
+    assert g.resolve("https://vbo.example") == "https://vbo.example/"
+    assert "https://vbo.example/" in g
+    assert {n["url"] for n in g.to_json()["nodes"]} == {
+        "https://vbo.example/v5/a",
+        "https://vbo.example/",
+        "https://vbo.example/v5",
+    }
+
+
+def test_benchmark_times_pages_of_items() -> None:
+    """The page micro-benchmark indexes every item with its three links and ``item`` edge."""
+    result = _benchmark().measure_pages(40)
+    assert result["add_us_per_doc"] > 0
+    assert 3.9 < result["edges_per_doc"] <= 4, result
