@@ -177,15 +177,20 @@ async def restore_session(server: Server) -> AsyncIterator[Session]:
             yield Session(server, nav, session.url, f"{session.url}/Organization")
 
 
-def _halnav_navigator(server: Server, limits: Limits) -> Navigator:
+def _halnav_navigator(server: Server, limits: Limits, *, graph: bool = True) -> Navigator:
     return veeam.open_navigator(
-        server.url, username=server.username, password=server.password, limits=limits
+        server.url, username=server.username, password=server.password, limits=limits, graph=graph
     )
 
 
-async def halnav_walk(session: Session, *, concurrency: int) -> Run:
-    """``halnav.crawl`` from the Organization; the token grant is done before the clock starts."""
-    async with _halnav_navigator(session.server, Limits(concurrency=concurrency)) as nav:
+async def halnav_walk(session: Session, *, concurrency: int, graph: bool = False) -> Run:
+    """``halnav.crawl`` from the Organization; the token grant is done before the clock starts.
+
+    ``graph=False`` is how ``halnav crawl`` runs without ``--graph`` (the baseline keeps no
+    graph either); the CPU row also measures ``graph=True``, the library's default.
+    """
+    navigator = _halnav_navigator(session.server, Limits(concurrency=concurrency), graph=graph)
+    async with navigator as nav:
         await nav.get(session.url)  # setup: token grant + first connection (baseline: same)
         with _clock(session.server) as clock:
             summary = await halnav.crawl(nav, [session.seed])
@@ -361,10 +366,22 @@ async def row_cpu(sizes: Sizes) -> Row:
                 lambda: halnav_walk(session, concurrency=WALK_CONCURRENCY),
                 lambda: baseline_walk(session, concurrency=WALK_CONCURRENCY),
             )
+            with_graph, base_again = await alternate(
+                sizes.cpu_reps,
+                lambda: halnav_walk(session, concurrency=WALK_CONCURRENCY, graph=True),
+                lambda: baseline_walk(session, concurrency=WALK_CONCURRENCY),
+            )
     notes = _check_counts(hal, base, expected)
     hal_us = _median([r.cpu / r.documents * 1e6 for r in hal])
     base_us = _median([r.cpu / r.documents * 1e6 for r in base])
     ratio = hal_us / base_us
+    graph_us = _median([r.cpu / r.documents * 1e6 for r in with_graph])
+    base_again_us = _median([r.cpu / r.documents * 1e6 for r in base_again])
+    notes.append(
+        "halnav runs as `halnav crawl` without --graph (graph=False); with the link graph "
+        f"on (the library default, or --graph): {graph_us:.1f} vs {base_again_us:.1f} us/doc "
+        f"= {graph_us / base_again_us:.2f}x"
+    )
     return Row(
         name="cpu",
         title=f"client CPU per document ({expected:,} docs, 0 ms)",
@@ -379,6 +396,8 @@ async def row_cpu(sizes: Sizes) -> Row:
             "simulator": options,
             "halnav_runs": _runs_detail(hal),
             "baseline_runs": _runs_detail(base),
+            "halnav_graph_runs": _runs_detail(with_graph),
+            "baseline_runs_again": _runs_detail(base_again),
         },
         notes=notes,
     )
