@@ -43,7 +43,11 @@ async def _profiled(args: argparse.Namespace, profile: cProfile.Profile) -> None
             limits = Limits(concurrency=args.concurrency, readahead=args.readahead)
             async with (
                 veeam.open_navigator(
-                    server.url, username=server.username, password=server.password, limits=limits
+                    server.url,
+                    username=server.username,
+                    password=server.password,
+                    limits=limits,
+                    graph=args.graph,
                 ) as nav,
                 aiohttp.ClientSession() as http,
             ):
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--readahead", type=int, default=32)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--graph", action="store_true", help="keep the navigator's link graph")
     args = parser.parse_args()
     profile = cProfile.Profile()
     asyncio.run(_profiled(args, profile))
