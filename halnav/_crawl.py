@@ -351,7 +351,8 @@ class Crawler:
     ...     summary = await Crawler(nav, ["/"], output="walk.jsonl").run()
 
     Raises (constructor):
-        ValueError: ``state_dir`` without a path ``output``; ``workers`` < 1.
+        ValueError: ``state_dir`` without a path ``output``; ``workers`` < 1;
+            a root that carries ``user:password@`` in its URL.
     Raises (``run``):
         ValueError: the state in ``state_dir`` belongs to other roots or
             another output file, or the output is shorter than the state says.
@@ -373,6 +374,14 @@ class Crawler:
     ) -> None:
         self._nav = nav
         self._roots = [canonical_url(nav.url(root)) for root in roots]
+        for root in self._roots:
+            authority = root.partition("://")[2].split("/", 1)[0]
+            if "@" in authority:  # records and the state would keep the password in clear
+                raise ValueError(
+                    "a crawl root must not carry credentials in its URL "
+                    f"({root.split('://', 1)[0]}://***@{authority.rsplit('@', 1)[1]}/...); "
+                    "give them as auth (--username/--password or --token)"
+                )
         self._scope = scope
         self._path: Path | None = None
         self._stream: TextIO | None = None

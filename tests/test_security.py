@@ -622,3 +622,12 @@ async def test_a_token_echoed_in_an_error_body_is_redacted() -> None:
     assert "bad header: Bearer ***" in str(err.value)
     assert "tok-echo-4242" not in str(err.value)
     assert "tok-echo-4242" not in repr(err.value)
+
+
+def test_crawl_roots_with_credentials_in_the_url_are_refused() -> None:
+    """A crawl root with user:password@ is refused up front, without echoing the password."""
+    nav = halnav.Navigator("http://127.0.0.1:9/")
+    with pytest.raises(ValueError, match=r"must not carry credentials") as err:
+        halnav.Crawler(nav, ["http://admin:s3cret-root@127.0.0.1:9/x"])
+    assert "s3cret-root" not in str(err.value)
+    assert "127.0.0.1:9" in str(err.value)
