@@ -597,22 +597,10 @@ class Navigator:
         Raises:
             TransportError, DocumentError, UnsafeLinkError: as for ``get``.
         """
-        return await self._send(
+        _status, answer = await self._exchange(
             method.upper(), self.url(url_or_path), json=json, data=data, params=params, to=to
         )
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any,
-        data: Mapping[str, str] | None,
-        params: Mapping[str, str] | None,
-        to: str | os.PathLike[str] | None,
-    ) -> Document | Download:
-        answer = await self._exchange(method, url, json=json, data=data, params=params, to=to)
-        return answer[1]
+        return answer
 
     async def _exchange(
         self,
