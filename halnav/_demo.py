@@ -26,6 +26,7 @@ import attrs
 import halnav
 from halnav import veeam
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
+from halnav.veeam import is_mailbox
 
 __all__ = ["DEFAULT_QUERY", "DemoSummary", "is_mailbox", "run_demo"]
 
@@ -88,12 +89,6 @@ class DemoSummary:
             f"{self.graph_edges} edges)",
             f"  exports                 {self.out / 'exports'}",
         ]
-
-
-def is_mailbox(doc: halnav.Document) -> bool:
-    """A Veeam mailbox: it has folders and items but no ``mailbox`` link (folders and items do)."""
-    rels = doc.rels
-    return "folders" in rels and "items" in rels and "mailbox" not in rels
 
 
 @contextlib.contextmanager
@@ -210,32 +205,19 @@ async def run_demo(
             ) as nav:
                 orgs = await veeam.organizations(nav)
                 tell(f"logged in as {sim.username}; organizations: {len(orgs)}")
-                async with contextlib.AsyncExitStack() as sessions:
-                    roots = []
-                    for org in orgs:
-                        session = await sessions.enter_async_context(veeam.explore(nav, org))
-                        roots.append(f"{session.url}/Organization")
-                    tell(f"explored {len(roots)} organizations; walking them all in one crawl")
-                    summary = await halnav.crawl(
-                        nav,
-                        roots,
-                        output=walk,
-                        actions=[
-                            halnav.ActionRule(
-                                name="search", json=veeam.search(query), where=is_mailbox
-                            ),
-                            halnav.ActionRule(
-                                name="exporttoPst",
-                                export_dir=str(exports),
-                                limit=1,
-                                where=is_mailbox,
-                            ),
-                        ],
-                        progress=progress,
-                    )
-                    nav.graph.write(graph_path)
-                    graph_stats = nav.graph.statistics()
-                    tell("stopping the restore sessions")
+                done_walk = await veeam.walk(
+                    nav,
+                    output=walk,
+                    organization_ids=[str(org["id"]) for org in orgs],
+                    search_query=query,
+                    export_dir=exports,
+                    export_limit=1,
+                    progress=progress,
+                    say=tell,
+                )
+                summary = done_walk.crawl
+                nav.graph.write(graph_path)
+                graph_stats = nav.graph.statistics()
             stats = sim.stats
             sessions_started, sessions_stopped = stats.sessions_started, stats.sessions_stopped
     done = _read_walk(walk)

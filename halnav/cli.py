@@ -272,6 +272,45 @@ def _parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no live progress line, only the final summary"
     )
 
+    veeam_walk = command(
+        "veeam-walk",
+        "halnav's main job on a Veeam B365 server: explore organizations, walk every restore "
+        "session in one crawl, search every mailbox, export PSTs, and always stop the sessions.",
+        "halnav veeam-walk https://vbo:4443 --username 'tech\\admin' --password - "
+        "--out walk.jsonl --search 'subject:invoice' --export-dir pst --export-limit 1",
+    )
+    veeam_walk.add_argument("server", metavar="SERVER", help="https://host:4443")
+    veeam_walk.add_argument(
+        "--org",
+        dest="orgs",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="organization id to explore (repeatable; default: every organization)",
+    )
+    veeam_walk.add_argument(
+        "--out", metavar="FILE.jsonl", help="JSON Lines output (default: stdout); replaced"
+    )
+    veeam_walk.add_argument("--search", metavar="QUERY", help="search every mailbox for QUERY")
+    veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
+    veeam_walk.add_argument(
+        "--export-limit",
+        type=_non_negative_int,
+        default=1,
+        metavar="N",
+        help="export at most N mailboxes (default 1; 0: all of them)",
+    )
+    veeam_walk.add_argument(
+        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
+    )
+    veeam_walk.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
+    veeam_walk.add_argument(
+        "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
+    )
+    veeam_walk.add_argument(
+        "--quiet", action="store_true", help="no live progress line, only the final summary"
+    )
+
     graph = command(
         "graph",
         "Build the link graph from crawl records (offline) and write it as Graphviz, "
@@ -818,6 +857,54 @@ def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
     return repl.run(_navigator(args, url, creds), url)
 
 
+def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
+    server = _check_url(args.server)
+    if args.graph is not None and Path(args.graph).suffix.lower() not in _GRAPH_SUFFIXES:
+        raise ValueError(f"--graph {args.graph}: use a .dot, .mmd or .json file name")
+    if creds.token is None and creds.password is None:
+        raise ValueError("veeam-walk needs --username and --password (or --token)")
+    creds = attrs.evolve(creds, veeam=True)
+    if args.out:
+        Path(args.out).unlink(missing_ok=True)  # a new walk replaces the file
+    live = not args.quiet and sys.stderr.isatty()
+    progress = _Progress(sys.stderr) if live else None
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress.clear()
+        print(text, file=sys.stderr, flush=True)
+
+    async def body(nav: halnav.Navigator) -> int:
+        try:
+            done = await veeam.walk(
+                nav,
+                output=args.out if args.out else sys.stdout,
+                organization_ids=args.orgs or None,
+                search_query=args.search,
+                export_dir=args.export_dir,
+                export_limit=args.export_limit or None,
+                progress=progress,
+                say=say,
+            )
+        finally:
+            if progress is not None:
+                progress.clear()
+        if args.graph is not None:
+            nav.graph.write(args.graph)
+        record = _summary_record(done.crawl, args.graph)
+        record["organizations"] = len(done.organizations)
+        record["sessions_stopped"] = len(done.sessions)
+        if live:
+            lines = _summary_lines(done.crawl, args.graph)
+            lines.append(f"  sessions: {len(done.sessions)} explored and stopped")
+            print("\n".join(lines), file=sys.stderr)
+        else:
+            print("summary " + _dumps(record, indent=None), file=sys.stderr)
+        return 0 if done.crawl.failures == 0 else _EXIT_ERROR
+
+    return asyncio.run(_with_nav(args, server, creds, body, graph=args.graph is not None))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from halnav import _demo  # noqa: PLC0415  the demo starts a simulator: only when asked
 
@@ -911,6 +998,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "follow": _cmd_follow,
         "act": _cmd_act,
         "crawl": _cmd_crawl,
+        "veeam-walk": _cmd_veeam_walk,
         "repl": _cmd_repl,
     }
     return commands[args.command](args, creds)

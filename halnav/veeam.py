@@ -30,35 +30,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, TextIO
 from urllib.parse import quote, urlsplit
 
 import attrs
 
 from halnav import (
     Action,
+    ActionRule,
+    CrawlStatistics,
+    CrawlSummary,
     Document,
     Download,
     Limits,
     Navigator,
     PasswordGrant,
     ProviderAuth,
+    crawl,
 )
 from halnav.errors import HalnavError
 
 __all__ = [
     "VERSION",
     "RestoreSession",
+    "Walk",
     "action_body",
     "auth",
     "explore",
     "export_pst",
+    "is_mailbox",
     "open_navigator",
     "organizations",
     "restore_to_original",
     "search",
+    "walk",
 ]
 
 VERSION: Final = "v5"
@@ -262,3 +270,81 @@ async def _stop_shielded(session: RestoreSession) -> None:
         if not stopping.cancelled():
             stopping.exception()  # the cancellation wins; retrieved so asyncio does not log it
         raise
+
+
+def is_mailbox(doc: Document) -> bool:
+    """A v5 mailbox: it has folders and items but no ``mailbox`` link (folders and items do)."""
+    rels = doc.rels
+    return "folders" in rels and "items" in rels and "mailbox" not in rels
+
+
+@attrs.frozen
+class Walk:
+    """What :func:`walk` did: the organizations and sessions, and the crawl's summary."""
+
+    organizations: tuple[str, ...]
+    sessions: tuple[str, ...]
+    crawl: CrawlSummary
+
+
+async def walk(
+    nav: Navigator,
+    *,
+    output: str | Path | TextIO | None,
+    organization_ids: Iterable[str] | None = None,
+    search_query: str | None = None,
+    export_dir: str | Path | None = None,
+    export_limit: int | None = 1,
+    progress: Callable[[CrawlStatistics], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Walk:
+    """halnav's main job on a Veeam server: explore, walk every session, act, always stop.
+
+    Explores each organization (all of them by default) in its own restore session,
+    walks all their Organization resources in ONE concurrent crawl (organization ->
+    mailboxes -> folders -> items, every page) writing JSON Lines to ``output``, runs
+    ``search`` with ``search_query`` on every mailbox and, with ``export_dir``, exports
+    up to ``export_limit`` mailboxes to PST (``None``: all of them). Every session is
+    stopped when the walk ends, also on errors and cancellation. The navigator's graph
+    holds the walk afterwards (write it with ``nav.graph.write(path)``).
+
+    A walk of new restore sessions cannot be resumed (the session URLs change); for a
+    resumable walk, explore yourself and use :func:`halnav.crawl` with ``state_dir``.
+
+    Example (``u`` and ``p`` are your credentials)::
+
+        async with open_navigator("https://vbo:4443", username=u, password=p) as nav:
+            done = await walk(nav, output="walk.jsonl", search_query="subject:invoice")
+
+    Raises:
+        TransportError: the server refused to list organizations or start a session.
+    """
+    tell = say or (lambda _text: None)
+    if organization_ids is None:
+        organization_ids = [str(org["id"]) for org in await organizations(nav)]
+    org_ids = tuple(organization_ids)
+    rules = []
+    if search_query is not None:
+        rules.append(ActionRule(name="search", json=search(search_query), where=is_mailbox))
+    if export_dir is not None:
+        rules.append(
+            ActionRule(
+                name="exporttoPst",
+                json=export_pst(),
+                export_dir=str(export_dir),
+                limit=export_limit,
+                where=is_mailbox,
+            )
+        )
+    async with contextlib.AsyncExitStack() as stack:
+        sessions = [await stack.enter_async_context(explore(nav, org)) for org in org_ids]
+        tell(f"explored {len(sessions)} organizations; walking them all in one crawl")
+        summary = await crawl(
+            nav,
+            [f"{session.url}/Organization" for session in sessions],
+            output=output,
+            actions=rules,
+            progress=progress,
+        )
+        tell(f"stopping {len(sessions)} restore sessions")
+    return Walk(org_ids, tuple(session.id for session in sessions), summary)

@@ -435,3 +435,47 @@ def test_state_needs_a_file_output(capsys: pytest.CaptureFixture[str]) -> None:
     """--state without --out is one error line (the state counts bytes of a file)."""
     assert main(["crawl", "http://127.0.0.1:9/", "--state", "st"]) == 1
     assert "state_dir" in one_error_line(capsys.readouterr().err)
+
+
+async def test_veeam_walk_explores_walks_acts_and_stops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`halnav veeam-walk` walks every organization, searches, exports one PST, stops sessions."""
+    records = tmp_path / "walk.jsonl"
+    pst = tmp_path / "pst"
+    async with open_simulator(attrs.evolve(CONFIG, organizations=2)) as sim:
+        login = ["--username", sim.username, "--password", sim.password]
+        status = await cli(
+            "veeam-walk",
+            sim.url,
+            "--out",
+            str(records),
+            "--search",
+            "subject:invoice",
+            "--export-dir",
+            str(pst),
+            "--quiet",
+            *login,
+        )
+        started, stopped = sim.stats.sessions_started, sim.stats.sessions_stopped
+        expected = sim.count_documents() * len(sim.organization_ids)
+    assert status == 0
+    assert started == stopped == len(sim.organization_ids)
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    documents = [r for r in lines if "action" not in r and "error" not in r]
+    assert len(documents) == expected
+    assert len({r["url"] for r in documents}) == expected
+    searches = [r for r in lines if r.get("action") == "search"]
+    assert searches
+    assert all("result" in r for r in searches)
+    assert len(list(pst.iterdir())) == 1
+    summary = json.loads(capsys.readouterr().err.splitlines()[-1].removeprefix("summary "))
+    assert summary["sessions_stopped"] == len(sim.organization_ids)
+    assert summary["failures"] == 0
+
+
+async def test_veeam_walk_needs_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    """`halnav veeam-walk` without credentials is a one-line usage error."""
+    status = await asyncio.to_thread(main, ["veeam-walk", "https://vbo.invalid:4443"])
+    assert status == 1
+    assert "needs --username and --password" in one_error_line(capsys.readouterr().err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,24 @@ def test_open_navigator_validates_its_arguments() -> None:
         "exporttoPst": {"contentKeywords": "x", "enablePstSizeLimit": True, "pstSizeLimitBytes": 10}
     }
     assert veeam.export_pst() == {"exporttoPst": None}
+
+
+async def test_walk_of_chosen_organizations_writes_each_document_once(tmp_path: Path) -> None:
+    """veeam.walk explores only the chosen organizations, writes every document once, stops."""
+    out = tmp_path / "walk.jsonl"
+    async with (
+        open_simulator(SMALL) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+    ):
+        steps: list[str] = []
+        done = await veeam.walk(
+            nav, output=out, organization_ids=sim.organization_ids[:1], say=steps.append
+        )
+        assert (sim.stats.sessions_started, sim.stats.sessions_stopped) == (1, 1)
+        expected = sim.expected_documents(done.sessions[0])
+    urls = [json.loads(line)["url"] for line in out.read_text().splitlines()]
+    assert done.organizations == (sim.organization_ids[0],)
+    assert done.crawl.documents == len(urls) == len(set(urls))
+    assert set(urls) == set(expected)
+    assert steps
+    assert steps[-1].startswith("stopping 1 restore session")
