@@ -8,13 +8,13 @@ import io
 import json
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+import crawl_child
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -24,7 +24,6 @@ from halnav import ActionRule, Crawler, CrawlStatistics, Limits, Scope, crawl, v
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
 SMALL = SimulatorConfig(mailboxes=3, folders=2, subfolders=1, items=40)
-CHILD = Path(__file__).with_name("crawl_child.py")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -504,32 +503,10 @@ async def test_action_failures_are_records(tmp_path: Path) -> None:
 
 
 async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> int:
-    """Run tests/crawl_child.py; SIGKILL it once ``out`` holds ``kill_at`` lines."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(CHILD),
-        walk.sim.url,
-        walk.root,
-        str(out),
-        str(state),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    """Run tests/crawl_child.py on ``walk``; SIGKILL it once ``out`` holds ``kill_at`` lines."""
+    return await crawl_child.run_child(
+        walk.sim.url, walk.root, out, state, kill_at, "--commit-records", "50"
     )
-    try:
-        if kill_at is not None:
-            while proc.returncode is None:
-                if out.exists() and out.read_bytes().count(b"\n") >= kill_at:
-                    proc.send_signal(signal.SIGKILL)
-                    break
-                await asyncio.sleep(0.005)
-        _stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    assert kill_at is not None or proc.returncode == 0, stderr.decode()
-    return proc.returncode if proc.returncode is not None else 0
 
 
 @pytest.mark.parametrize("kills", [(0.2,), (0.6,), (0.3, 0.7)])

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import signal
-import sys
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import crawl_child
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -38,7 +38,6 @@ from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
 SUBTREE = r"/restoresessions/[^/]+/organization"
 DENIED = frozenset({"first", "prev", "last"})  # the crawler's default Scope.deny_rels
-CHILD = Path(__file__).with_name("fault_child.py")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -277,33 +276,10 @@ async def test_token_expiring_mid_walk_is_refreshed_once_with_64_in_flight(
 
 
 async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> int:
-    """Run tests/fault_child.py; SIGKILL it once ``out`` holds ``kill_at`` lines."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(CHILD),
-        walk.sim.url,
-        walk.root,
-        str(out),
-        str(state),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    """Run tests/crawl_child.py on ``walk``; SIGKILL it once ``out`` holds ``kill_at`` lines."""
+    return await crawl_child.run_child(
+        walk.sim.url, walk.root, out, state, kill_at, "--concurrency", "8"
     )
-    try:
-        if kill_at is not None:
-            while proc.returncode is None:
-                if out.exists() and out.read_bytes().count(b"\n") >= kill_at:
-                    proc.send_signal(signal.SIGKILL)
-                    break
-                await asyncio.sleep(0.002)
-        _stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        raise
-    assert kill_at is not None or proc.returncode == 0, stderr.decode()
-    assert proc.returncode is not None
-    return proc.returncode
 
 
 def contents(records: list[dict[str, Any]]) -> dict[str, tuple[object, ...]]:
