@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -32,38 +32,6 @@ PASSWORD = "p@ss w&rd=%3D"  # characters that must survive form encoding
 
 Serve = Callable[[web.Application], Awaitable[TestServer]]
 MakeTransport = Callable[..., Transport]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start aiohttp apps on 127.0.0.1:0; close them all at the end."""
-    servers: list[TestServer] = []
-
-    async def start(app: web.Application) -> TestServer:
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.close()
-
-
-@pytest.fixture
-async def make_transport() -> AsyncIterator[MakeTransport]:
-    """Build transports and close them all at the end."""
-    made: list[Transport] = []
-
-    def make(**kwargs: Any) -> Transport:
-        kwargs.setdefault("limits", FAST)
-        transport = Transport(**kwargs)
-        made.append(transport)
-        return transport
-
-    yield make
-    for transport in made:
-        await transport.aclose()
 
 
 class VeeamLike:

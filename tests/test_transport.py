@@ -8,11 +8,10 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -45,38 +44,6 @@ FAST = Limits(
 Serve = Callable[..., Awaitable[TestServer]]
 MakeTransport = Callable[..., Transport]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Serve]:
-    """Start aiohttp apps on 127.0.0.1:0; close them all at the end."""
-    servers: list[TestServer] = []
-
-    async def start(app: web.Application, **kwargs: Any) -> TestServer:
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server(**kwargs)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.close()
-
-
-@pytest.fixture
-async def make_transport() -> AsyncIterator[MakeTransport]:
-    """Build transports (FAST limits by default) and close them all at the end."""
-    made: list[Transport] = []
-
-    def make(**kwargs: Any) -> Transport:
-        kwargs.setdefault("limits", FAST)
-        transport = Transport(**kwargs)
-        made.append(transport)
-        return transport
-
-    yield make
-    for transport in made:
-        await transport.aclose()
 
 
 def app_with(*routes: tuple[str, str, Handler]) -> web.Application:
