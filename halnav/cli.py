@@ -112,6 +112,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _walk_options(parser: argparse.ArgumentParser) -> None:
+    """Options every bulk walk takes: concurrency, the graph file, quiet progress."""
+    parser.add_argument(
+        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
+    )
+    parser.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
+    parser.add_argument(
+        "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no live progress line, only the final summary"
+    )
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -245,10 +259,6 @@ def _parser() -> argparse.ArgumentParser:
     scope.add_argument(
         "--any-origin", action="store_true", help="also follow links to other origins"
     )
-    crawl.add_argument(
-        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
-    )
-    crawl.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
     actions = crawl.add_argument_group("actions")
     actions.add_argument(
         "--action",
@@ -265,12 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument(
         "--action-limit", type=_positive_int, metavar="N", help="run each action at most N times"
     )
-    crawl.add_argument(
-        "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
-    )
-    crawl.add_argument(
-        "--quiet", action="store_true", help="no live progress line, only the final summary"
-    )
+    _walk_options(crawl)
 
     veeam_walk = command(
         "veeam-walk",
@@ -300,16 +305,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="export at most N mailboxes (default 1; 0: all of them)",
     )
-    veeam_walk.add_argument(
-        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
-    )
-    veeam_walk.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
-    veeam_walk.add_argument(
-        "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
-    )
-    veeam_walk.add_argument(
-        "--quiet", action="store_true", help="no live progress line, only the final summary"
-    )
+    _walk_options(veeam_walk)
 
     graph = command(
         "graph",
