@@ -436,33 +436,47 @@ class Navigator:
         When ``start`` has no ``rel`` links itself but is a page, the rel is
         followed from every page item instead (``follow_all(page, "folders")``
         gets each mailbox's folders). At most ``limits.concurrency`` requests
-        run at once (and ``limits.per_host`` per origin).
+        run at once (and ``limits.per_host`` per origin). Templated links take
+        the ``variables`` they name; embedded copies are used unless ``fresh``.
 
         Raises:
             LinkNotFoundError: neither ``start`` nor its items have ``rel``.
+            MissingVariablesError: a template lacks a variable, or one was unused.
             ExceptionGroup: fetches failed (each a TransportError/DocumentError).
         """
         doc = start if isinstance(start, Document) else await self.get(start)
         sources: Sequence[Document] = [doc] if doc.links_for(rel) else doc.items
-        jobs: list[tuple[Document, str]] = []
-        for source in sources:
-            jobs.extend((source, link.href) for link in source.links_for(rel))
-        if not jobs:
-            raise LinkNotFoundError(doc.url, rel, doc.rels)
         used: set[str] = set()
-        targets: list[tuple[Document, str]] = []
-        for source, href in jobs:
-            link = next(link for link in source.links_for(rel) if link.href == href)
-            url = link.expand(**{k: v for k, v in variables.items() if k in link.variables})
-            used.update(k for k in variables if k in link.variables)
-            targets.append((source, url))
-        results: list[Document | None] = [None] * len(targets)
-        queue = iter(range(len(targets)))
+        # Per link: an embedded copy to use as is, or the URL to fetch.
+        targets: list[Document | str] = []
+        for source in sources:
+            embedded = (
+                {e.url: e for e in source.embedded_for(rel)}
+                if self._prefer_embedded and not fresh
+                else {}
+            )
+            for link in source.links_for(rel):
+                copy = embedded.get(link.href)
+                if copy is not None:
+                    targets.append(copy)
+                    continue
+                mine = {k: v for k, v in variables.items() if k in link.variables}
+                used.update(mine)
+                targets.append(link.expand(**mine) if link.templated else link.href)
+        if not targets:
+            raise LinkNotFoundError(doc.url, rel, doc.rels)
+        unused = set(variables) - used
+        if unused:
+            raise MissingVariablesError(rel, (), sorted(used), unknown=sorted(unused))
+        results: list[Document | None] = [t if isinstance(t, Document) else None for t in targets]
+        queue = iter([i for i, t in enumerate(targets) if isinstance(t, str)])
 
         async def worker() -> None:
             # Workers pull from one iterator: at most `concurrency` tasks, whatever the fan-out.
             for i in queue:
-                results[i] = await self.get(targets[i][1])
+                url = targets[i]
+                assert isinstance(url, str)
+                results[i] = await self.get(url)
 
         async with asyncio.TaskGroup() as group:
             for _ in range(min(len(targets), self._limits.concurrency)):

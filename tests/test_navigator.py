@@ -430,3 +430,22 @@ async def test_unclosed_navigator_warns(hal: tuple[HalApp, str]) -> None:
         issubclass(w.category, ResourceWarning) and "unclosed <Navigator" in str(w.message)
         for w in caught
     )
+
+
+async def test_follow_all_uses_embedded_copies_and_checks_variables(
+    hal: tuple[HalApp, str],
+) -> None:
+    """follow_all takes embedded copies unless fresh, expands templates, refuses unused vars."""
+    app, api = hal
+    async with halnav.Navigator(api) as nav:
+        root = await nav.get()
+        (cached,) = await nav.follow_all(root, "inline")
+        assert "/api/items/42" not in app.hits
+        (fetched,) = await nav.follow_all(root, "inline", fresh=True)
+        assert app.hits["/api/items/42"] == 1
+        (seven,) = await nav.follow_all(root, "item", n=7)
+        with pytest.raises(MissingVariablesError) as unused:
+            await nav.follow_all(root, "many", nope=1)
+    assert cached.state["n"] == fetched.state["n"] == 42
+    assert seven.state["n"] == 7
+    assert unused.value.unknown == ("nope",)
