@@ -738,10 +738,36 @@ def _has_state(directory: str | None) -> bool:
     return directory is not None and Path(directory).is_dir() and any(Path(directory).iterdir())
 
 
+def _check_graph_file(path: str | None) -> None:
+    if path is not None and Path(path).suffix.lower() not in _GRAPH_SUFFIXES:
+        raise ValueError(f"--graph {path}: use a .dot, .mmd or .json file name")
+
+
+def _finish_walk(
+    nav: halnav.Navigator,
+    summary: halnav.CrawlSummary,
+    graph: str | None,
+    *,
+    live: bool,
+    extra: Mapping[str, Any] | None = None,
+    extra_line: str | None = None,
+) -> None:
+    """Write the graph if asked, then the summary: readable on a terminal, one JSON line if not."""
+    if graph is not None:
+        nav.graph.write(graph)
+    if live:
+        lines = _summary_lines(summary, graph)
+        if extra_line is not None:
+            lines.append(extra_line)
+        print("\n".join(lines), file=sys.stderr)
+    else:
+        record = {**_summary_record(summary, graph), **(extra or {})}
+        print("summary " + _dumps(record, indent=None), file=sys.stderr)
+
+
 def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     roots = [_check_url(root) for root in args.roots]
-    if args.graph is not None and Path(args.graph).suffix.lower() not in _GRAPH_SUFFIXES:
-        raise ValueError(f"--graph {args.graph}: use a .dot, .mmd or .json file name")
+    _check_graph_file(args.graph)
     if (args.action_json or args.export_dir or args.action_limit) and not args.actions:
         raise ValueError("--action-json, --export-dir and --action-limit need --action NAME")
     payload = _body(args.action_json, "--action-json")
@@ -779,15 +805,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         finally:
             if progress is not None:
                 progress.clear()
-        if args.graph is not None:
-            nav.graph.write(args.graph)
-        if live:
-            print("\n".join(_summary_lines(summary, args.graph)), file=sys.stderr)
-        else:
-            print(
-                "summary " + _dumps(_summary_record(summary, args.graph), indent=None),
-                file=sys.stderr,
-            )
+        _finish_walk(nav, summary, args.graph, live=live)
         return 0
 
     # A bulk walk indexes its graph only when asked to write it: on a big walk the graph
@@ -855,8 +873,7 @@ def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
 
 def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     server = _check_url(args.server)
-    if args.graph is not None and Path(args.graph).suffix.lower() not in _GRAPH_SUFFIXES:
-        raise ValueError(f"--graph {args.graph}: use a .dot, .mmd or .json file name")
+    _check_graph_file(args.graph)
     if creds.token is None and creds.password is None:
         raise ValueError("veeam-walk needs --username and --password (or --token)")
     creds = attrs.evolve(creds, veeam=True)
@@ -885,17 +902,17 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         finally:
             if progress is not None:
                 progress.clear()
-        if args.graph is not None:
-            nav.graph.write(args.graph)
-        record = _summary_record(done.crawl, args.graph)
-        record["organizations"] = len(done.organizations)
-        record["sessions_stopped"] = len(done.sessions)
-        if live:
-            lines = _summary_lines(done.crawl, args.graph)
-            lines.append(f"  sessions: {len(done.sessions)} explored and stopped")
-            print("\n".join(lines), file=sys.stderr)
-        else:
-            print("summary " + _dumps(record, indent=None), file=sys.stderr)
+        _finish_walk(
+            nav,
+            done.crawl,
+            args.graph,
+            live=live,
+            extra={
+                "organizations": len(done.organizations),
+                "sessions_stopped": len(done.sessions),
+            },
+            extra_line=f"  sessions: {len(done.sessions)} explored and stopped",
+        )
         return 0 if done.crawl.failures == 0 else _EXIT_ERROR
 
     return asyncio.run(_with_nav(args, server, creds, body, graph=args.graph is not None))
