@@ -482,6 +482,16 @@ class _Parser:
             tuple(problems) if problems else (),
         )
 
+    def collection(self, raw: list[Any], url: str, base: str, owned: bool) -> Document:
+        """A top-level JSON array of objects: a collection whose elements are its page items.
+
+        Many JSON APIs answer a list as a bare array (Veeam v5-v7 ``GET /Organizations``);
+        it becomes a Document with no state and no links whose ``items`` are the elements
+        (identified by ``url#/0``, ``url#/1``, ... unless they have a ``self``).
+        """
+        items = self.item_list(raw, _pointer(url), base, EMPTY, "$", 0, owned, indexed=True)
+        return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, ())
+
     def item_list(
         self,
         raw: list[Any],
@@ -600,6 +610,8 @@ def parse_document(
     parser = _Parser(options, url)
     base = options.link_base or url
     try:
+        if type(data) is list and _all_objects(data):
+            return parser.collection(data, url, base, owned)
         return parser.document(data, url, base, EMPTY, "$", 0, owned)
     except RecursionError as exc:
         raise DocumentError(url, "$", "document nests too deeply") from exc

@@ -691,6 +691,7 @@ def test_single_embedded_object_is_not_a_page() -> None:
         (b"{not json", "$", "malformed JSON"),
         (b"\xff\xfe\xfd", "$", ""),
         ("[1, 2]", "$", "expected a JSON object, got list"),
+        ('[{"a": 1}, 2]', "$", "expected a JSON object, got list"),
         ("null", "$", "expected a JSON object, got NoneType"),
         ('{"_links": []}', "$._links", "_links must be an object"),
         ('{"_links": "x"}', "$._links", "_links must be an object"),
@@ -960,3 +961,15 @@ def test_pin_origin_on_a_bare_origin_href() -> None:
         ParseOptions(pin_origin="https://public:4443"),
     )
     assert doc.link("home").href == "https://public:4443/"
+
+
+def test_a_top_level_array_is_a_collection_of_page_items() -> None:
+    """Veeam v5-v7 ``GET /Organizations`` answers a bare array: its objects are page items."""
+    body = b'[{"id": "a", "_links": {"self": {"href": "/v7/Organizations/a"}}}, {"id": "b"}]'
+    doc = halnav.parse(body, "https://vbo:4443/v7/Organizations")
+    assert dict(doc.state) == {}
+    assert doc.rels == ()
+    assert [item["id"] for item in doc.items] == ["a", "b"]
+    assert doc.items[0].url == "https://vbo:4443/v7/Organizations/a"
+    assert doc.items[1].url == "https://vbo:4443/v7/Organizations#/1"
+    assert halnav.parse(b"[]", "https://vbo:4443/v7/Organizations").items == ()
