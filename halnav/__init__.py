@@ -17,7 +17,14 @@ from ._convert import ParseOptions, make_converter, parse, structure_state, unst
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node, canonical_url
 from ._model import Action, Document, FormProperty, Link, Selector, parse_selector
-from ._navigator import ActionBody, Download, Fetched, Navigator, NavigatorStatistics
+from ._navigator import (
+    ActionBody,
+    ActionResolver,
+    Download,
+    Fetched,
+    Navigator,
+    NavigatorStatistics,
+)
 from .errors import (
     ActionNotFoundError,
     DocumentError,
@@ -30,6 +37,7 @@ __all__ = [
     "Action",
     "ActionBody",
     "ActionNotFoundError",
+    "ActionResolver",
     "ActionRule",
     "Auth",
     "BearerAuth",

@@ -281,6 +281,22 @@ class PasswordGrant:
         """The token endpoint."""
         return self._token_url
 
+    @property
+    def has_token(self) -> bool:
+        """Whether a grant succeeded and its access token is held (it may have expired)."""
+        return self._access is not None
+
+    def retarget(self, token_url: str) -> None:
+        """Use ``token_url`` from now on (before the first grant: a profile that detects
+        the API version learns the endpoint only when it connects).
+
+        Raises:
+            StateError: a token was already obtained from another endpoint.
+        """
+        if self._access is not None and token_url != self._token_url:
+            raise StateError("this PasswordGrant already holds a token from another endpoint")
+        self._token_url = token_url
+
     def bind(self, context: AuthContext) -> None:
         """Use ``context`` (the transport's session) for token requests."""
         self._context = context

@@ -926,7 +926,7 @@ class Crawler:
         for index, rule in enumerate(self._rules):
             if rule.limit is not None and self._rule_counts[index] >= rule.limit:
                 continue
-            if doc.find_action(rule.name) is None:
+            if self._nav.find_action(doc, rule.name) is None:
                 continue
             rels = self._rule_rels[index]
             if rels is not None and (rel is None or rel.lower() not in rels):

@@ -172,7 +172,10 @@ class _TrustedCookieJar(aiohttp.CookieJar):
     """
 
     def __init__(self, is_trusted: Callable[[URL], bool]) -> None:
-        super().__init__()
+        # unsafe=True: also keep cookies of servers reached by IP address (aiohttp drops
+        # them by default). Trust is decided per origin below; a Veeam v7/v8 server at
+        # https://10.0.0.5:4443 must get its antiforgery cookie back on the refresh grant.
+        super().__init__(unsafe=True)
         self._is_trusted = is_trusted
 
     def filter_cookies(self, request_url: URL = URL()) -> BaseCookie[str]:  # noqa: B008

@@ -1,4 +1,4 @@
-"""The Veeam Backup for Microsoft 365 (v5) profile, built only on public halnav names.
+"""The Veeam Backup for Microsoft 365 profile (REST API v5 to v8), built on public halnav names.
 
 ::
 
@@ -13,23 +13,34 @@
                 hits = await nav.act(mailbox, "search", json=veeam.search("subject:invoice"))
         # the restore session is stopped here, also after an error or a cancellation
 
-What the profile sets up on a :class:`halnav.Navigator`:
+What the profile sets up on a :class:`VeeamNavigator` (a :class:`halnav.Navigator`):
 
-* the OAuth2 password grant against ``/v5/token`` (form-encoded) with
-  refresh-token renewal (:func:`auth`);
-* the v5 action convention: ``nav.act(doc, "search", json={"query": ...})``
-  sends ``{"search": {"query": ...}}`` to the action's ``uri``; a body that
-  already has the one key is sent as is (:func:`action_body`);
-* ``link_base`` at the server root, so v6-style hrefs (``v5/...`` without a
-  leading slash) resolve correctly;
+* the REST API version: given (``version="v7"``), named in the URL
+  (``https://vbo:4443/v7/...``), or detected when the navigator opens: the newest of
+  v8, v7, v6, v5 that answers ``POST /vN/token`` (:func:`detect_version`);
+* the OAuth2 password grant against ``/vN/token`` (form-encoded) with refresh-token
+  renewal; on v7/v8 the antiforgery cookie of the grant is kept (trusted origins only)
+  and sent with the refresh; on v7/v8 the navigator logs out when it closes;
+* each version's action convention: v5 posts ``{"search": {"query": ...}}`` to one
+  ``.../Action`` URI, v6+ post the bare ``{"query": ...}`` to ``.../search``; the body
+  helpers (:func:`search`, :func:`export_pst`, :func:`restore_to_original`) work on both;
+* action names of either version (``savetoMsg``/``save``,
+  ``restoretoOriginallocation``/``restore``, ``exporttoPst``/``exportToPst``), and the
+  v6+ organization-level ``search`` and ``exportToPst`` no ``_actions`` advertises;
+* ``link_base`` at the server root, so v6+ hrefs (``v6/...`` without a leading slash)
+  resolve correctly;
 * ``rebase_links=True`` moves links that the server advertises under another
   host name (its configured public name) onto the host you connected to.
+
+How the versions differ for a user is in the README ("Veeam API versions").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -51,25 +62,58 @@ from halnav import (
     ProviderAuth,
     crawl,
 )
-from halnav.errors import HalnavError
+from halnav.errors import HalnavError, HTTPStatusError, StateError
 
 __all__ = [
     "VERSION",
+    "VERSIONS",
+    "RestoreOutcome",
     "RestoreSession",
+    "VeeamNavigator",
     "Walk",
     "action_body",
+    "attach",
     "auth",
+    "detect_version",
     "explore",
     "export_pst",
     "is_mailbox",
     "open_navigator",
     "organizations",
+    "restore",
     "restore_to_original",
     "search",
+    "start_session",
+    "version_of",
     "walk",
 ]
 
+VERSIONS: Final = ("v8", "v7", "v6", "v5")
+"""The REST API versions the profile speaks, newest first (the order :func:`detect_version`
+probes in)."""
 VERSION: Final = "v5"
+"""The version of the seed page (``/v5/RestoreSessions/{id}/Organization``)."""
+
+_log = logging.getLogger("halnav.veeam")
+
+# v5 action names -> v6+ ones (lowercased; API-NOTES section 4 and the v6-v8 specs).
+_V6_NAMES: Final = {
+    "exporttopst": "exportToPst",
+    "savetomsg": "save",
+    "restoretooriginallocation": "restore",
+    "search": "search",
+}
+_V5_NAMES: Final = {new.lower(): old for old, new in _V6_NAMES.items()}
+_V5_NAMES_CASED: Final = {
+    "exporttopst": "exporttoPst",
+    "savetomsg": "savetoMsg",
+    "restoretooriginallocation": "restoretoOriginallocation",
+    "search": "search",
+}
+# The v6+ organization (RESTBackupOrganization) has no _actions; these endpoints exist.
+_ORGANIZATION_ACTIONS: Final = {"search": "searchExchange", "exporttopst": "exportToPst"}
+_SEED_PATH: Final = re.compile(r"/RestoreSessions/[^/]+/organization/?$", re.IGNORECASE)
+_VERSION_PATH: Final = re.compile(r"^/(v\d+)(?:/|$)", re.IGNORECASE)
 
 
 def _server_root(server: str) -> str:
@@ -79,27 +123,244 @@ def _server_root(server: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _check_version(version: str) -> str:
+    lowered = version.lower()
+    if lowered not in VERSIONS:
+        raise ValueError(f"version must be one of {', '.join(VERSIONS)}, got {version!r}")
+    return lowered
+
+
+def _version_in(url: str) -> str | None:
+    """``v7`` for ``https://vbo:4443/v7/...``; ``None`` when the path names no version."""
+    match = _VERSION_PATH.match(urlsplit(url).path)
+    if match is None or match[1].lower() not in VERSIONS:
+        return None
+    return match[1].lower()
+
+
+def version_of(nav: Navigator) -> str:
+    """The REST API version ``nav`` speaks (from its entry URL ``https://host/vN/``).
+
+    Raises:
+        StateError: the version is not known yet (a :class:`VeeamNavigator` that has not
+            opened and detected it).
+    """
+    if isinstance(nav, VeeamNavigator) and nav.version is not None:
+        return nav.version
+    found = _version_in(nav.entry or "")
+    if found is None:
+        raise StateError(
+            f"the Veeam API version of {nav!r} is not known yet: open the navigator "
+            "(async with) so it can detect it, or pass version="
+        )
+    return found
+
+
+def _wrapped(version: str) -> bool:
+    """v5 posts ``{"<actionName>": options}`` to one ``.../Action`` URI per resource."""
+    return version == "v5"
+
+
 def auth(server: str, username: str, password: str, *, version: str = VERSION) -> ProviderAuth:
     """The Veeam token grant for ``server``: password grant, then refresh-token renewal.
+
+    On v7 and v8 the grant sets an antiforgery cookie that the refresh grant must send
+    back; the navigator's cookie jar keeps it (for trusted origins only) and sends it.
 
     >>> auth("https://vbo:4443", "tech\\\\admin", "secret")     # doctest: +ELLIPSIS
     <ProviderAuth ...>
     """
     root = _server_root(server)
-    return ProviderAuth(PasswordGrant(f"{root}/{version}/token", username, password))
+    grant = PasswordGrant(f"{root}/{_check_version(version)}/token", username, password)
+    return ProviderAuth(grant)
 
 
 def action_body(action: Action, body: Any) -> Any:
-    """Wrap options in the v5 one-key body ``{"<actionName>": options}``.
+    """The v5 action body: options wrapped as ``{"<actionName>": options}``.
 
-    A body that already is ``{"<name>": ...}`` for this action (any case)
-    passes unchanged, so both styles work.
+    A body that already is ``{"<name>": ...}`` for this action (any case, v5 or v6+ name)
+    is rewrapped under the action's own name, so both styles work.
     """
+    return _body_for("v5", action, body)
+
+
+def _body_for(version: str, action: Action, body: Any) -> Any:
+    """The body ``action`` takes on ``version``: wrapped on v5, bare options on v6+.
+
+    The body helpers of this module (:func:`search`, :func:`export_pst`, ...) return the
+    v5 form; on v6+ the options are taken out of it. Bare options pass unchanged on v6+
+    and are wrapped on v5. ``None`` (no options) is ``{"<name>": null}`` on v5 and ``{}``
+    on v6+.
+    """
+    name = action.name.lower()
+    same = {name, _V6_NAMES.get(name, name).lower(), _V5_NAMES.get(name, name)}
+    options = body
     if isinstance(body, Mapping) and len(body) == 1:
         (key,) = body
-        if isinstance(key, str) and key.lower() == action.name.lower():
-            return body
-    return {action.name: body}
+        if isinstance(key, str) and key.lower() in same:
+            options = body[key]
+    if _wrapped(version):
+        return {action.name: options}
+    return {} if options is None else options
+
+
+def _resolve_action(version: str, doc: Document, name: str) -> Action | None:
+    """An action ``doc`` does not advertise under ``name``, the way ``version`` names it.
+
+    Names changed between versions (``savetoMsg``/``save``,
+    ``restoretoOriginallocation``/``restore``), and the v6+ organization has no
+    ``_actions`` although ``.../organization/searchExchange`` and ``.../exportToPst`` exist.
+    """
+    lowered = name.lower()
+    other = _V5_NAMES.get(lowered) if not _wrapped(version) else _V6_NAMES.get(lowered)
+    if other is None and not _wrapped(version):
+        other = _V6_NAMES.get(lowered)
+    if other is not None and other.lower() != lowered:
+        found = doc.find_action(other)
+        if found is not None:
+            return found
+    if _wrapped(version):
+        return None
+    canonical = _V5_NAMES.get(lowered, lowered)
+    segment = _ORGANIZATION_ACTIONS.get(canonical)
+    url = doc.url.partition("#")[0].partition("?")[0]
+    if segment is None or _SEED_PATH.search(urlsplit(url).path) is None:
+        return None
+    return Action(name=name, method="POST", target=f"{url.rstrip('/')}/{segment}", context=url)
+
+
+class VeeamNavigator(Navigator):
+    """A :class:`~halnav.Navigator` for one Veeam server that knows its REST API version.
+
+    Made by :func:`open_navigator`. Without an explicit version it detects the newest one
+    the server speaks when it opens (:func:`detect_version`), and then resolves relative
+    paths against ``https://host:4443/vN/``. It sends action bodies the way that version
+    wants them, finds actions under either version's name, and reaches the v6+
+    organization-level search and export. When it closes after a password grant on v7 or
+    v8 it logs out (``POST /vN/token/logout``), so the server drops the tokens.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        version: str | None,
+        grant: PasswordGrant | None,
+        token: str | None,
+        probe_options: Mapping[str, Any],
+        **options: Any,
+    ) -> None:
+        self._root = root
+        self._version = version
+        self._grant = grant
+        self._probe_options = dict(probe_options)
+        self._detecting: asyncio.Lock | None = None
+        credentials: ProviderAuth | str | None = token
+        if grant is not None:
+            credentials = ProviderAuth(grant)
+        super().__init__(
+            f"{root}/{version}/" if version else f"{root}/",
+            auth=credentials,
+            action_body=self._action_body_for,
+            action_resolver=self._resolve,
+            **options,
+        )
+
+    @property
+    def version(self) -> str | None:
+        """``"v5"`` ... ``"v8"``; ``None`` until a navigator without ``version=`` opens."""
+        return self._version
+
+    @property
+    def server(self) -> str:
+        """``https://host:4443``."""
+        return self._root
+
+    def _action_body_for(self, action: Action, body: Any) -> Any:
+        return _body_for(version_of(self), action, body)
+
+    def _resolve(self, doc: Document, name: str) -> Action | None:
+        return _resolve_action(version_of(self), doc, name)
+
+    async def open(self) -> None:
+        """Detect the version if needed, then open the session. Idempotent.
+
+        Raises:
+            HalnavError: no Veeam REST API version answers at the server.
+            TransportError: the server cannot be reached.
+        """
+        if self._version is None:
+            if self._detecting is None:
+                self._detecting = asyncio.Lock()
+            async with self._detecting:
+                if self._version is None:
+                    version = await detect_version(self._root, **self._probe_options)
+                    self._use_version(version)
+        await super().open()
+
+    def _use_version(self, version: str) -> None:
+        self._version = version
+        # The entry is fixed from here on: every relative path now means /vN/...
+        self._entry = f"{self._root}/{version}/"
+        if self._grant is not None:
+            self._grant.retarget(f"{self._root}/{version}/token")
+
+    async def aclose(self) -> None:
+        """Log out (v7+, after a password grant), then close. Idempotent."""
+        grant = self._grant
+        if (
+            self._state == "open"
+            and grant is not None
+            and grant.has_token
+            and self._version is not None
+            and int(self._version[1:]) >= 7
+        ):
+            try:
+                await self.send("POST", "token/logout")
+            except HalnavError as exc:
+                _log.debug("logout from %s failed: %s", self._root, exc)
+        await super().aclose()
+
+    def __repr__(self) -> str:
+        return f"<VeeamNavigator {self._root} {self._version or '(version not detected)'}>"
+
+
+async def detect_version(
+    server: str,
+    *,
+    cafile: str | None = None,
+    insecure: bool = False,
+    session: Any = None,
+    limits: Limits | None = None,
+) -> str:
+    """The newest REST API version ``server`` speaks: ``"v8"``, ``"v7"``, ``"v6"`` or ``"v5"``.
+
+    Probes ``POST /vN/token`` with an empty grant from newest to oldest, sending no
+    credentials: a server that has version N answers 400 (unsupported grant), one that
+    has not answers 404.
+
+    Raises:
+        HalnavError: every version answered 404 (not a Veeam Backup for Microsoft 365
+            REST API).
+        TransportError: the server cannot be reached, or TLS fails.
+    """
+    root = _server_root(server)
+    probe = Navigator(
+        f"{root}/", cafile=cafile, insecure=insecure, session=session, limits=limits, graph=False
+    )
+    async with probe:
+        for version in VERSIONS:
+            try:
+                await probe.send("POST", f"{version}/token", data={"grant_type": ""})
+            except HTTPStatusError as exc:
+                if exc.status == 404:
+                    continue
+            _log.debug("%s speaks the Veeam REST API %s", root, version)
+            return version
+    raise HalnavError(
+        f"{root}: no Veeam Backup for Microsoft 365 REST API answers there "
+        f"(POST /vN/token gave 404 for {', '.join(VERSIONS)})"
+    )
 
 
 def open_navigator(
@@ -108,44 +369,55 @@ def open_navigator(
     username: str | None = None,
     password: str | None = None,
     token: str | None = None,
-    version: str = VERSION,
+    version: str | None = None,
     rebase_links: bool = False,
     limits: Limits | None = None,
     cafile: str | None = None,
     insecure: bool = False,
     **options: Any,
-) -> Navigator:
+) -> VeeamNavigator:
     """A Navigator for a Veeam Backup for Microsoft 365 server (``https://host:4443``).
 
-    Give ``username`` and ``password`` (the token grant) or a ``token``.
-    Use it with ``async with``. Other keyword options go to ``Navigator``.
+    Give ``username`` and ``password`` (the token grant) or a ``token``. ``version``
+    (``"v5"`` ... ``"v8"``) fixes the REST API version; without it the version named in
+    ``server``'s path is used (``https://vbo:4443/v7/...``), else the newest one the server
+    speaks is detected when the navigator opens. Use it with ``async with``. Other
+    keyword options go to ``Navigator``.
 
     Raises:
-        ValueError: ``server`` is not an http(s) URL, or credentials are incomplete.
+        ValueError: ``server`` is not an http(s) URL, credentials are incomplete, or
+            ``version`` is not one of :data:`VERSIONS`.
     """
     root = _server_root(server)
     if (username is None) != (password is None):
         raise ValueError("give both username and password, or neither")
-    credentials: ProviderAuth | str | None = token
+    chosen = _check_version(version) if version is not None else _version_in(server)
+    grant = None
     if username is not None and password is not None:
-        credentials = auth(root, username, password, version=version)
-    return Navigator(
-        f"{root}/{version}/",
-        auth=credentials,
+        grant = PasswordGrant(f"{root}/{chosen or VERSION}/token", username, password)
+    probe = {"cafile": cafile, "insecure": insecure, "limits": limits}
+    if "session" in options:
+        probe["session"] = options["session"]
+    return VeeamNavigator(
+        root,
+        version=chosen,
+        grant=grant,
+        token=token,
+        probe_options=probe,
         limits=limits,
         cafile=cafile,
         insecure=insecure,
         link_base=f"{root}/",
         pin_origin=root if rebase_links else None,
-        action_body=action_body,
         **options,
     )
 
 
 def search(query: str) -> dict[str, Any]:
-    """The body of a ``search`` action: ``{"search": {"query": query}}``.
+    """The body of a ``search`` action (``RESTSearchOptions``), as ``{"search": {"query": q}}``.
 
-    Query syntax as in Veeam Explorer: ``from:x to:y subject:"two words" word``.
+    Query syntax as in Veeam Explorer: ``from:x to:y subject:"two words" word``. A Veeam
+    navigator sends it wrapped to v5 and as the bare ``{"query": q}`` to v6+.
     """
     return {"search": {"query": query}}
 
@@ -155,10 +427,14 @@ def export_pst(
     content_keywords: str | None = None,
     pst_size_limit_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """The body of an ``exporttoPst`` action; a size limit splits the export into a ZIP of PSTs."""
+    """The body of an ``exportToPst`` action (``RESTExportFolderToPst``).
+
+    ``content_keywords`` filters the exported items (sent as ``contentKeyword``, the name
+    v6+ require and v5 accepts); a size limit splits the export into a ZIP of PSTs.
+    """
     options: dict[str, Any] = {}
     if content_keywords:
-        options["contentKeywords"] = content_keywords
+        options["contentKeyword"] = content_keywords
     if pst_size_limit_bytes is not None:
         options["enablePstSizeLimit"] = True
         options["pstSizeLimitBytes"] = pst_size_limit_bytes
@@ -168,7 +444,9 @@ def export_pst(
 def restore_to_original(
     *, username: str | None = None, password: str | None = None, **flags: bool
 ) -> dict[str, Any]:
-    """The body of a ``restoretoOriginallocation`` action (flags such as ``changedItems=True``)."""
+    """The body of a restore to the original location (v5 ``restoretoOriginallocation``,
+    v6+ ``restore``: ``RESTRestoreToOriginalLocation``), flags such as ``changedItems=True``.
+    """
     options: dict[str, Any] = dict(flags)
     if username is not None:
         options["userName"] = username
@@ -178,16 +456,17 @@ def restore_to_original(
 
 
 async def organizations(nav: Navigator) -> list[Document]:
-    """The organizations the server backs up (``GET /v5/Organizations``, a list or a page)."""
+    """Every organization the server backs up (``GET /vN/Organizations``), on every page.
+
+    v5-v7 answer a bare JSON array, v8 a page envelope that is followed to its end.
+    """
     listing = await nav.get("Organizations")
-    if listing.items:
-        return list(listing.items)
     return [item async for item in nav.paginate(listing)]
 
 
 @attrs.define
 class RestoreSession:
-    """A running restore session, from :func:`explore`."""
+    """A running restore session, from :func:`explore` (or :func:`attach`)."""
 
     nav: Navigator
     document: Document
@@ -202,16 +481,82 @@ class RestoreSession:
         """The session's URL."""
         return self.nav.url(f"RestoreSessions/{quote(self.id, safe='')}")
 
+    @property
+    def organization_url(self) -> str:
+        """The URL of the organization being explored (the seed resource)."""
+        return f"{self.url}/Organization"
+
     async def organization(self) -> Document:
         """The organization being explored (the seed resource)."""
-        return await self.nav.get(f"{self.url}/Organization")
+        return await self.nav.get(self.organization_url)
 
     async def stop(self) -> None:
-        """Stop the session (``{"stop": null}``). Idempotent on the client side."""
-        await self.nav.send("POST", f"{self.url}/Action", json={"stop": None})
+        """Stop the session: v5 ``POST .../Action {"stop": null}``, v6+ ``POST .../Stop``.
+
+        Idempotent on the client side.
+        """
+        if _wrapped(version_of(self.nav)):
+            await self.nav.send("POST", f"{self.url}/Action", json={"stop": None})
+        else:
+            await self.nav.send("POST", f"{self.url}/Stop")
 
     def __repr__(self) -> str:
         return f"<RestoreSession {self.id} {self.document.state.get('state', '?')}>"
+
+
+async def attach(nav: Navigator, session_id: str) -> RestoreSession:
+    """The restore session ``session_id`` (one started earlier, by halnav or anyone).
+
+    Raises:
+        TransportError: no such session (404), or the server refused.
+    """
+    document = await nav.get(f"RestoreSessions/{quote(session_id, safe='')}")
+    return RestoreSession(nav, document)
+
+
+async def start_session(
+    nav: Navigator,
+    organization: str | Document,
+    *,
+    type: str = "vex",  # the Veeam option is called type
+    point_in_time: datetime | None = None,
+    show_deleted: bool = False,
+    show_all_versions: bool = False,
+) -> RestoreSession:
+    """Start a restore session and leave it running (stop it with ``session.stop()``).
+
+    v5 posts ``{"explore": {...}}`` to ``Organizations/{id}/Action`` (201); v6+ post the
+    bare ``RESTExploreOptions`` to ``Organizations/{id}/explore`` (200, v8 201). Prefer
+    :func:`explore`, which always stops the session it started.
+
+    Raises:
+        TransportError: the server refused to start the session.
+        HalnavError: it answered something that is not a session.
+    """
+    org_id = organization if isinstance(organization, str) else str(organization["id"])
+    version = version_of(nav)
+    target = f"Organizations/{quote(org_id, safe='')}"
+    if _wrapped(version):
+        options: dict[str, Any] = {
+            "type": type,
+            "showDeleted": show_deleted,
+            "showAllVersions": show_all_versions,
+        }
+        if point_in_time is not None:
+            options["datetime"] = point_in_time.strftime("%Y.%m.%d %H:%M:%S")
+        answer = await nav.send("POST", f"{target}/Action", json={"explore": options})
+    else:
+        options = {
+            "type": type.capitalize(),  # the spec's enum: Vex, Veod, Vesp, Vet
+            "showDeleted": show_deleted,
+            "showAllVersions": show_all_versions,
+        }
+        if point_in_time is not None:
+            options["dateTime"] = point_in_time.isoformat()
+        answer = await nav.send("POST", f"{target}/explore", json=options)
+    if isinstance(answer, Download) or "id" not in answer.state:
+        raise HalnavError(f"explore of organization {org_id} did not return a restore session")
+    return RestoreSession(nav, answer)
 
 
 @contextlib.asynccontextmanager
@@ -233,20 +578,14 @@ async def explore(
         TransportError: the server refused to start the session.
         DocumentError: it answered something that is not a session.
     """
-    org_id = organization if isinstance(organization, str) else str(organization["id"])
-    options: dict[str, Any] = {
-        "type": type,
-        "showDeleted": show_deleted,
-        "showAllVersions": show_all_versions,
-    }
-    if point_in_time is not None:
-        options["datetime"] = point_in_time.strftime("%Y.%m.%d %H:%M:%S")
-    answer = await nav.send(
-        "POST", f"Organizations/{quote(org_id, safe='')}/Action", json={"explore": options}
+    session = await start_session(
+        nav,
+        organization,
+        type=type,
+        point_in_time=point_in_time,
+        show_deleted=show_deleted,
+        show_all_versions=show_all_versions,
     )
-    if isinstance(answer, Download) or "id" not in answer.state:
-        raise HalnavError(f"explore of organization {org_id} did not return a restore session")
-    session = RestoreSession(nav, answer)
     try:
         yield session
     except BaseException as exc:
@@ -270,6 +609,70 @@ async def _stop_shielded(session: RestoreSession) -> None:
         if not stopping.cancelled():
             stopping.exception()  # the cancellation wins; retrieved so asyncio does not log it
         raise
+
+
+@attrs.frozen
+class RestoreOutcome:
+    """What a restore did. ``statistics`` are the server's counts (``createdItemsCount``, ...
+    up to v7; v8: ``RESTRestoreSessionStatistics`` of the restore's own session).
+    ``session_id`` names the v8 restore session that ran it (``None`` before v8).
+    """
+
+    statistics: Mapping[str, Any]
+    session_id: str | None = None
+    state: str | None = None
+    """v8: the restore session's final ``state`` (``Stopped``) and ``result``."""
+    result: str | None = None
+
+
+async def restore(
+    nav: Navigator,
+    doc: Document,
+    body: Any = None,
+    *,
+    name: str = "restoretoOriginallocation",
+    wait: float = 3600.0,
+    poll: float = 0.5,
+) -> RestoreOutcome:
+    """Run a restore action of ``doc`` and wait for its outcome, on every version.
+
+    v5-v7 restores answer their statistics at once. v8 restores are asynchronous: they
+    answer ``{"sessionId"}``; the restore session is then polled (``poll`` seconds,
+    doubling up to 10 s) until it is no longer ``Working``, at most ``wait`` seconds,
+    and its ``Statistics`` are read.
+
+    Raises:
+        ActionNotFoundError: ``doc`` has no restore action.
+        TimeoutError: the v8 restore was still running after ``wait`` seconds (it goes
+            on on the server; its session id is in the message).
+        TransportError: as for :meth:`~halnav.Navigator.act`.
+    """
+    answer = await nav.act(doc, name, json=body)
+    if isinstance(answer, Download):
+        raise HalnavError(f"restore of {doc.url} answered a download, not statistics")
+    session_id = answer.state.get("sessionId")
+    if not isinstance(session_id, str) or len(answer.state) != 1:
+        return RestoreOutcome(statistics=dict(answer.state))
+    url = f"RestoreSessions/{quote(session_id, safe='')}"
+    deadline = asyncio.get_running_loop().time() + wait
+    delay = poll
+    while True:
+        session = await nav.get(url)
+        if session.state.get("state") != "Working":
+            break
+        if asyncio.get_running_loop().time() + delay > deadline:
+            raise TimeoutError(
+                f"restore session {session_id} of {doc.url} still running after {wait} s"
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+    statistics = await nav.get(f"{url}/Statistics")
+    return RestoreOutcome(
+        statistics=dict(statistics.state),
+        session_id=session_id,
+        state=str(session.state.get("state")),
+        result=str(session.state.get("result")),
+    )
 
 
 def is_mailbox(doc: Document) -> bool:

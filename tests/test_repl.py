@@ -143,7 +143,7 @@ async def test_repl_process_with_piped_stdin() -> None:
     assert proc.returncode == 0, err
     assert "['mailboxes', 'self']" in out
     assert "\n2\n" in out.replace(">>> ", "\n")
-    assert "/mailboxes rels=[first, self] items=2>" in out
+    assert "/mailboxes rels=[self] items=2>" in out
     assert "nav " in err
     assert 'await nav.follow(doc, "mailboxes")' in err  # the banner's examples
     assert "LinkNotFoundError: no link 'nope'" in err

@@ -177,7 +177,7 @@ def test_open_navigator_validates_its_arguments() -> None:
         "restoretoOriginallocation": {"changedItems": True, "userName": "u", "userPassword": "p"}
     }
     assert veeam.export_pst(content_keywords="x", pst_size_limit_bytes=10) == {
-        "exporttoPst": {"contentKeywords": "x", "enablePstSizeLimit": True, "pstSizeLimitBytes": 10}
+        "exporttoPst": {"contentKeyword": "x", "enablePstSizeLimit": True, "pstSizeLimitBytes": 10}
     }
     assert veeam.export_pst() == {"exporttoPst": None}
 

@@ -1,9 +1,11 @@
-"""An embedded simulator of the Veeam Backup for Microsoft 365 REST API v5 (aiohttp.web).
+"""An embedded simulator of the Veeam Backup for Microsoft 365 REST API v5-v8 (aiohttp.web).
 
-It serves ``/v5/token``, organizations, restore sessions and the Exchange and OneDrive
-subtrees below ``/v5/RestoreSessions/{id}/Organization`` from deterministic, lazily generated
-data, with v5's quirks (case-insensitive routes, absolute hrefs, ``POST .../Action`` bodies,
-base64 ids) and optional injected faults for testing clients.
+It serves ``/vN/token``, organizations, restore sessions and the Exchange and OneDrive
+subtrees below ``/vN/RestoreSessions/{id}/Organization`` from deterministic, lazily generated
+data, in one API version per app (``SimulatorConfig(api_version="v8")``): v5 with its quirks
+(absolute hrefs, ``POST .../Action`` bodies, bare-array organizations), v6-v8 as Veeam's
+OpenAPI specifications define them (``_versions.py`` lists every difference), all with
+case-insensitive routes and base64 ids, and optional injected faults for testing clients.
 
 Example::
 
@@ -15,7 +17,7 @@ Example::
 Command line: ``python -m halnav.simulator --port 4443 --tls``.
 """
 
-from ._app import Simulator, SimulatorStats, make_app, open_simulator
+from ._app import Simulator, SimulatorStats, make_app, open_simulator, routes
 from ._cli import run_cli
 from ._data import Faults, SimulatorConfig
 
@@ -26,5 +28,6 @@ __all__ = [
     "SimulatorStats",
     "make_app",
     "open_simulator",
+    "routes",
     "run_cli",
 ]

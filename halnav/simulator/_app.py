@@ -1,4 +1,10 @@
-"""The aiohttp.web application imitating the Veeam Backup for Microsoft 365 REST API v5.
+"""The aiohttp.web application imitating the Veeam Backup for Microsoft 365 REST API v5-v8.
+
+One app serves one version (``SimulatorConfig.api_version``); what differs between versions
+is read from one :class:`~halnav.simulator._versions.ApiVersion` row, never from a version
+name, and each route says which versions serve it. The v6-v8 routes and answers follow
+Veeam's OpenAPI specifications (a contract test holds them to it); v5 follows the seed page
+and the [C] facts of API-NOTES.md.
 
 One catch-all route feeds a small router of our own, because v5 matches paths
 case-insensitively, tolerates trailing slashes, and carries percent-encoded base64 ids
@@ -23,13 +29,15 @@ import random
 import re
 import secrets
 import time
+import uuid
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Final
 from urllib.parse import parse_qsl, unquote
 
 import attrs
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from . import _tls
 from ._data import (
@@ -43,11 +51,13 @@ from ._data import (
     json_net_date,
     quote_id,
 )
+from ._versions import ApiVersion, api_version
 
-__all__ = ["Simulator", "SimulatorStats", "make_app", "open_simulator"]
+__all__ = ["Simulator", "SimulatorStats", "make_app", "open_simulator", "routes"]
 
 # The DPAPI blob header every v5 (OWIN) access token starts with; not a credential.
 _TOKEN_PREFIX: Final = "AQAAANCMnd8BFdERjHoAwE_Cl-sB"  # noqa: S105  a public format prefix
+_ANTIFORGERY_COOKIE: Final = ".AspNetCore.Antiforgery.VBO365"
 _DENIED: Final = "Authorization has been denied for this request."
 _EXPIRED: Final = "Restore session has expired or has been stopped. Start a new restore session."
 _NO_OUTLOOK: Final = (
@@ -90,6 +100,11 @@ class SimulatorStats:
     exports: int = 0
     """Streams started: exporttoPst, savetoMsg, OneDrive save."""
     searches: int = 0
+    restores: int = 0
+    """Restore actions run (v8: asynchronous restores started)."""
+    logouts: int = 0
+    antiforgery_refusals: int = 0
+    """Refresh grants refused for a missing or wrong antiforgery cookie (v7/v8)."""
     max_in_flight: int = 0
     unauthorized: int = 0
     """401 answers."""
@@ -103,6 +118,15 @@ class SimulatorStats:
         for field in attrs.fields(SimulatorStats):
             setattr(self, field.name, getattr(fresh, field.name))
         self.in_flight = in_flight
+
+
+@attrs.frozen
+class _Refresh:
+    """Who a refresh token belongs to, the access token it came with, its antiforgery value."""
+
+    username: str
+    access: str
+    antiforgery: str | None
 
 
 @attrs.define
@@ -124,10 +148,28 @@ class _Session:
     created: dt.datetime
     initiated_by: str
     ended: dt.datetime | None = None
+    restore: _RestoreJob | None = None
+    """Set on the session of a v8 asynchronous restore."""
 
     @property
     def working(self) -> bool:
+        if self.ended is None and self.restore is not None and self.restore.finished:
+            self.ended = dt.datetime.now(dt.UTC)
         return self.ended is None
+
+
+@attrs.define
+class _RestoreJob:
+    """A v8 asynchronous restore: it runs until ``done_at``, then its session is stopped."""
+
+    items: int
+    done_at: float
+    """``time.monotonic()`` deadline."""
+    started: dt.datetime
+
+    @property
+    def finished(self) -> bool:
+        return time.monotonic() >= self.done_at
 
 
 @attrs.frozen
@@ -147,10 +189,11 @@ class _State:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
+        self.version: ApiVersion = api_version(config.api_version)
         self.data = Data(config)
         self.stats = SimulatorStats()
         self.tokens: dict[str, _Token] = {}
-        self.refresh_tokens: dict[str, str] = {}
+        self.refresh_tokens: dict[str, _Refresh] = {}
         self.sessions: dict[str, _Session] = {}
         # A separate stream from the data hashes; random is fine: faults are not security.
         self.rng = random.Random(f"halnav-faults:{config.seed}")  # noqa: S311  not crypto
@@ -177,14 +220,14 @@ class _State:
 
     def _render_mailbox(self, base: str, session_id: str, org: int, mailbox: int) -> str:
         """JSON-escaped ``base`` + the mailbox path."""
-        path = _Paths(self.data, session_id).mailbox(org, mailbox)
+        path = _Paths(self.data, session_id, self.version).mailbox(org, mailbox)
         return _ENCODER.encode(base + path)[1:-1]
 
     def _render_folder(  # noqa: PLR0917  the folder's key, flat for the cache
         self, base: str, session_id: str, org: int, mailbox: int, top: int, sub: int | None
     ) -> str:
         """JSON-escaped ``base`` + the folder path."""
-        path = _Paths(self.data, session_id).folder(FolderRef(org, mailbox, top, sub))
+        path = _Paths(self.data, session_id, self.version).folder(FolderRef(org, mailbox, top, sub))
         return _ENCODER.encode(base + path)[1:-1]
 
     def _render_item(  # noqa: PLR0917  the item's key, flat for the cache
@@ -208,19 +251,23 @@ class _State:
         mailbox_href = self._mailbox_href(base, session_id, org, mailbox)
         folder_href = self._folder_href(base, session_id, org, mailbox, top, sub)
         self_href = f"{mailbox_href}/items/{quote_id(item_id)}"
-        action = f'{{"uri":"{self_href}/action","method":"POST"}}'
+        version = self.version
+        actions = ",".join(
+            f'"{name}":{{"uri":"{self_href}/{"action" if version.wrapped_actions else name}",'
+            '"method":"POST"}'
+            for name in _item_actions(version)
+        )
         return (
             f'{{"id":"{item_id}",{fields[1:-1]},"_links":{{"self":{{"href":"{self_href}"}},'
             f'"folder":{{"href":"{folder_href}"}},"mailbox":{{"href":"{mailbox_href}"}}}},'
-            f'"_actions":{{"savetoMsg":{action},"exporttoPst":{action},'
-            f'"restoretoOriginallocation":{action}}}}}'
+            f'"_actions":{{{actions}}}}}'
         )
 
     def faultable(self, request: web.Request) -> bool:
         """Whether faults may hit this request (the token endpoint only when asked for)."""
         if self.fault_paths is not None:
             return self.fault_paths.search(request.path) is not None
-        return request.path.rstrip("/").lower() != "/v5/token"
+        return not request.path.rstrip("/").lower().endswith("/token")
 
     def decide(self, request: web.Request) -> _Decision:
         faults = self.config.faults
@@ -268,14 +315,19 @@ class _ApiError(Exception):
 
 @attrs.define
 class _Paths:
-    """Lowercase v5 paths of one restore session's subtree, as the v5 examples write them."""
+    """Paths of one restore session's subtree, cased as the seed page and the specs write them."""
 
     data: Data
     session_id: str
+    version: ApiVersion
+
+    @property
+    def session(self) -> str:
+        return f"/{self.version.name}/RestoreSessions/{self.session_id}"
 
     @property
     def seed(self) -> str:
-        return f"/v5/restoresessions/{self.session_id}/organization"
+        return f"{self.session}/organization"
 
     @property
     def mailboxes(self) -> str:
@@ -299,20 +351,20 @@ class _Paths:
 
     @property
     def onedrives(self) -> str:
-        return f"{self.seed}/onedrives"
+        return f"{self.seed}/OneDrives"
 
     def onedrive(self, org: int, onedrive: int) -> str:
         return f"{self.onedrives}/{self.data.onedrive_id(org, onedrive)}"
 
     def od_folders(self, org: int, onedrive: int) -> str:
-        return f"{self.onedrive(org, onedrive)}/folders"
+        return f"{self.onedrive(org, onedrive)}/Folders"
 
     def od_folder(self, folder: OneDriveFolderRef) -> str:
         base = self.od_folders(folder.org, folder.onedrive)
         return f"{base}/{self.data.od_folder_id(folder)}"
 
     def documents(self, org: int, onedrive: int) -> str:
-        return f"{self.onedrive(org, onedrive)}/documents"
+        return f"{self.onedrive(org, onedrive)}/Documents"
 
     def document(self, doc: DocRef) -> str:
         return f"{self.documents(doc.org, doc.onedrive)}/{self.data.document_id(doc)}"
@@ -324,20 +376,21 @@ _SearchKey = tuple[str, str, str, tuple["_Term", ...], int, int]
 
 
 def _href_base(config: SimulatorConfig, origin: str) -> str:
-    """What every non-``bare`` href starts with: ``""`` (root-relative) or an origin."""
-    if config.root_relative_links:
+    """What every non-``bare`` href starts with: ``""`` (root-relative) or an origin.
+
+    v5 writes absolute hrefs naming the server's configured host (``public_base_url``, else
+    the request's); v6+ write root-relative ones, as does v5 with ``root_relative_links``.
+    """
+    if config.root_relative_links or not api_version(config.api_version).absolute_links:
         return ""
     return config.public_base_url.rstrip("/") if config.public_base_url else origin
 
 
-def _make_href(
-    config: SimulatorConfig, origin: str, path: str, query: _Query = (), *, bare: bool = False
-) -> str:
-    """Absolute href (v5), or root-relative (v6 style) with ``bare`` dropping the slash."""
+def _make_href(base: str, path: str, query: _Query = (), *, bare: bool = False) -> str:
+    """``base`` + path; with a root-relative ``base`` (``""``), ``bare`` drops the slash."""
     text = path + _query_text(query) if query else path
-    if config.root_relative_links:
+    if not base:
         return text[1:] if bare else text
-    base = config.public_base_url.rstrip("/") if config.public_base_url else origin
     return base + text
 
 
@@ -379,8 +432,12 @@ class _Ctx:
     def data(self) -> Data:
         return self.state.data
 
+    @property
+    def version(self) -> ApiVersion:
+        return self.state.version
+
     def href(self, path: str, query: _Query = (), *, bare: bool = False) -> str:
-        return _make_href(self.config, self.origin, path, query, bare=bare)
+        return _make_href(_href_base(self.config, self.origin), path, query, bare=bare)
 
     def item_json(self, session: _Session, item: ItemRef) -> str:
         """``_item_doc`` as JSON, from the state's bounded cache."""
@@ -393,8 +450,16 @@ class _Ctx:
     def link(self, path: str, query: _Query = (), *, bare: bool = False) -> dict[str, str]:
         return {"href": self.href(path, query, bare=bare)}
 
-    def action(self, path: str) -> dict[str, str]:
-        return {"uri": self.href(f"{path}/action"), "method": "POST"}
+    def action(self, path: str, name: str) -> dict[str, str]:
+        """The ``_actions`` entry ``name`` of the resource at ``path``.
+
+        v5 has one ``.../action`` URI per resource; v6+ a dedicated endpoint per action.
+        """
+        target = f"{path}/action" if self.version.wrapped_actions else f"{path}/{name}"
+        return {"uri": self.href(target), "method": "POST"}
+
+    def actions(self, path: str, *names: str) -> dict[str, dict[str, str]]:
+        return {name: self.action(path, name) for name in names}
 
     def paging(self) -> tuple[int, int]:
         """``offset`` and ``limit`` from the query; the limit is clamped to ``max_limit``."""
@@ -427,7 +492,7 @@ class _Ctx:
         return session
 
     def paths(self, session: _Session) -> _Paths:
-        return _Paths(self.data, session.id)
+        return _Paths(self.data, session.id, self.version)
 
 
 def _json_response(
@@ -474,7 +539,14 @@ def _page_json(
     results = [render(index) for index in range(offset, end)]
     return _json_text_response(
         _envelope_json(
-            ctx, path, filters, offset=offset, limit=limit, results=results, more=end < total
+            ctx,
+            path,
+            filters,
+            offset=offset,
+            limit=limit,
+            results=results,
+            more=end < total,
+            total=total,
         )
     )
 
@@ -488,11 +560,16 @@ def _envelope_json(
     limit: int,
     results: list[str],
     more: bool,
+    total: int | None = None,
+    links: bool = True,
 ) -> str:
     """The JSON of ``_envelope`` for results given as JSON texts (the same bytes)."""
-    envelope = _envelope(ctx, path, filters, offset=offset, limit=limit, results=[], more=more)
-    links = _ENCODER.encode(envelope["_links"])
-    return f'{{"offset":{offset},"limit":{limit},"results":[{",".join(results)}],"_links":{links}}}'
+    envelope = _envelope(
+        ctx, path, filters, offset=offset, limit=limit, results=[], more=more, total=total
+    )
+    head = _ENCODER.encode({k: v for k, v in envelope.items() if k not in ("results", "_links")})
+    tail = f',"_links":{_ENCODER.encode(envelope["_links"])}' if links else ""
+    return f'{head[:-1]},"results":[{",".join(results)}]{tail}}}'
 
 
 def _envelope(
@@ -504,14 +581,35 @@ def _envelope(
     limit: int,
     results: list[dict[str, object]],
     more: bool,
+    total: int | None = None,
 ) -> dict[str, object]:
-    links = {"first": ctx.link(path, _page_query(filters, 0, limit))}
+    """The page envelope: offset, limit (v6+: setId; v6/v7: totalCount), results, _links.
+
+    ``first`` and ``prev`` only where there is somewhere to go back to, ``next`` only when
+    more follow: a single short page has just ``self`` (the v6 example; API-NOTES section 3).
+    """
+    links: dict[str, dict[str, str]] = {}
     if offset > 0:
+        links["first"] = ctx.link(path, _page_query(filters, 0, limit))
         links["prev"] = ctx.link(path, _page_query(filters, max(offset - limit, 0), limit))
     links["self"] = ctx.link(path, _page_query(filters, offset, limit))
     if more:
         links["next"] = ctx.link(path, _page_query(filters, offset + limit, limit))
-    return {"offset": offset, "limit": limit, "results": results, "_links": links}
+    envelope: dict[str, object] = {"offset": offset, "limit": limit}
+    version = ctx.version
+    if version.page_set_id:
+        envelope["setId"] = _set_id(path, filters)
+    if version.page_total_count and total is not None:
+        envelope["totalCount"] = total
+    envelope["results"] = results
+    envelope["_links"] = links
+    return envelope
+
+
+@functools.lru_cache(maxsize=_CACHED_PATHS)
+def _set_id(path: str, filters: _Query) -> str:
+    """The cache id v6+ give a listing: stable for the same collection and filters."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, path.lower() + _query_text(filters)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,14 +617,24 @@ def _envelope(
 
 
 _Handler = Callable[[_Ctx], Awaitable[web.StreamResponse]]
+_Middleware = Middleware
+
+
+_ALL: Final = frozenset({"v5", "v6", "v7", "v8"})
+_V5: Final = frozenset({"v5"})
+_V6_UP: Final = frozenset({"v6", "v7", "v8"})
+_V7_UP: Final = frozenset({"v7", "v8"})
+_V8: Final = frozenset({"v8"})
 
 
 @attrs.frozen
 class _Route:
     method: str
     segments: tuple[str, ...]
+    """The path after ``/vN/``."""
     handler: _Handler
     auth: bool
+    versions: frozenset[str]
     order: int
     """Registration order: the first registered of several matching routes wins."""
     params: tuple[tuple[int, str], ...]
@@ -539,11 +647,15 @@ _ROUTES: list[_Route] = []
 _ROUTE_TABLE: dict[int, dict[tuple[int, ...], dict[tuple[str, ...], list[_Route]]]] = {}
 
 
-def _route(method: str, pattern: str, *, auth: bool = True) -> Callable[[_Handler], _Handler]:
+def _route(
+    method: str, pattern: str, *, auth: bool = True, versions: frozenset[str] = _ALL
+) -> Callable[[_Handler], _Handler]:
+    """Register ``handler`` for ``METHOD /vN/pattern`` in each of ``versions``."""
+
     def register(handler: _Handler) -> _Handler:
         segments = tuple(pattern.split("/"))
         params = tuple((i, part[1:-1]) for i, part in enumerate(segments) if part.startswith("{"))
-        route = _Route(method, segments, handler, auth, len(_ROUTES), params)
+        route = _Route(method, segments, handler, auth, versions, len(_ROUTES), params)
         _ROUTES.append(route)
         positions = tuple(i for i, part in enumerate(segments) if not part.startswith("{"))
         shapes = _ROUTE_TABLE.setdefault(len(segments), {})
@@ -554,8 +666,20 @@ def _route(method: str, pattern: str, *, auth: bool = True) -> Callable[[_Handle
     return register
 
 
-def _match_routes(segments: list[str]) -> list[tuple[_Route, dict[str, str]]]:
-    """Every route matching the path (case-insensitively), in registration order."""
+def routes(version: str) -> list[tuple[str, str]]:
+    """``(METHOD, "vN/path/{param}")`` of every route ``version`` serves (for contract tests)."""
+    return [
+        (route.method, "/".join((version, *route.segments)))
+        for route in _ROUTES
+        if version in route.versions
+    ]
+
+
+def _match_routes(segments: list[str], version: str) -> list[tuple[_Route, dict[str, str]]]:
+    """Every route of ``version`` matching the path (case-insensitively), in registration order.
+
+    ``segments`` start after the ``/vN/`` prefix.
+    """
     shapes = _ROUTE_TABLE.get(len(segments))
     if not shapes:
         return []
@@ -563,7 +687,7 @@ def _match_routes(segments: list[str]) -> list[tuple[_Route, dict[str, str]]]:
     for positions, table in shapes.items():
         routes = table.get(tuple([segments[i].lower() for i in positions]))
         if routes:
-            found.extend(routes)
+            found.extend(route for route in routes if version in route.versions)
     if len(found) > 1:
         found.sort(key=lambda route: route.order)
     return [(route, {name: segments[i] for i, name in route.params}) for route in found]
@@ -580,7 +704,10 @@ def _split_path(raw_path: str) -> tuple[list[str], str]:
 async def _dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[_STATE]
     segments, query_string = _split_path(request.raw_path)
-    candidates = _match_routes(segments)
+    version = state.version.name
+    # Another version's prefix is a path this server does not have (a v5 server: /v6/...).
+    in_version = bool(segments) and segments[0].lower() == version
+    candidates = _match_routes(segments[1:], version) if in_version else []
     allowed = [(route, params) for route, params in candidates if route.method == request.method]
     if not candidates:
         return _message(
@@ -702,6 +829,37 @@ async def _read_action(ctx: _Ctx, allowed: tuple[str, ...]) -> tuple[str, dict[s
     return action, lowered
 
 
+async def _read_options(ctx: _Ctx, allowed: tuple[str, ...]) -> dict[str, object]:
+    """A v6+ action body: the bare options object, property names checked strictly.
+
+    Names match case-insensitively (Json.NET binds them so) and come back lowercased. A
+    name outside ``allowed`` is a 400, so a v5-style wrapped body (``{"search": {...}}``)
+    or a misspelt option (``contentKeywords`` for ``contentKeyword``) is refused instead
+    of silently running with defaults. An empty body or ``null`` is no options.
+    """
+    text = (await ctx.request.text()).strip()
+    try:
+        body = json.loads(_strip_trailing_commas(text)) if text else None
+    except ValueError:
+        raise _ApiError(400, "The request is invalid: the body is not valid JSON.") from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise _ApiError(400, "The request is invalid: the body must be a JSON object.")
+    lowered = _lower_keys(body)
+    assert isinstance(lowered, dict)
+    unknown = sorted(
+        str(key) for key, name in zip(body, lowered, strict=True) if name not in allowed
+    )
+    if unknown:
+        expected = ", ".join(allowed) or "no properties"
+        raise _ApiError(
+            400,
+            f"The request is invalid: unknown property '{unknown[0]}' (expected {expected}).",
+        )
+    return lowered
+
+
 def _flag(options: Mapping[str, object], name: str, default: bool) -> bool:
     """A boolean option given as ``true`` or as a string ``"true"``/``"True"``."""
     value = options.get(name)
@@ -744,7 +902,9 @@ def _parse_datetime(text: str) -> dt.datetime:
 # Authentication
 
 
-def _rfc1123(moment: float) -> str:
+def _token_date(version: ApiVersion, moment: float) -> str:
+    if version.iso_token_dates:
+        return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat().replace("+00:00", "Z")
     return email.utils.formatdate(moment, usegmt=True)
 
 
@@ -752,7 +912,7 @@ def _oauth_error(error: str, description: str) -> web.Response:
     return _json_response({"error": error, "error_description": description}, 400)
 
 
-@_route("POST", "v5/token", auth=False)
+@_route("POST", "token", auth=False)
 async def _token(ctx: _Ctx) -> web.StreamResponse:
     request = ctx.request
     form: dict[str, str] = {}
@@ -768,6 +928,11 @@ async def _token(ctx: _Ctx) -> web.StreamResponse:
                 form.setdefault(key.lower(), value)
     state = ctx.state
     grant = form.get("grant_type", "")
+    # v7/v8: the grant sets an antiforgery cookie unless disable_antiforgery_token=true; a
+    # refresh must then bring it back (API-NOTES section 1.1, the v7/v8 token requestBody).
+    antiforgery = ctx.version.antiforgery and (
+        form.get("disable_antiforgery_token", "").strip().lower() != "true"
+    )
     if grant == "password":
         username = form.get("username", "")
         if (
@@ -776,22 +941,47 @@ async def _token(ctx: _Ctx) -> web.StreamResponse:
         ):
             return _oauth_error("invalid_grant", "The user name or password is incorrect.")
         state.stats.token_grants += 1
-        return _issue_tokens(ctx, ctx.config.username)
+        return _issue_tokens(ctx, ctx.config.username, antiforgery=antiforgery)
     if grant == "refresh_token":
-        owner = state.refresh_tokens.pop(form.get("refresh_token", ""), None)
+        refresh = form.get("refresh_token", "")
+        owner = state.refresh_tokens.get(refresh)
         if owner is None:
             return _oauth_error("invalid_grant", "The refresh token is invalid or has expired.")
+        if ctx.version.antiforgery and owner.antiforgery is not None:
+            cookie = ctx.request.cookies.get(_ANTIFORGERY_COOKIE)
+            if cookie != owner.antiforgery:
+                state.stats.antiforgery_refusals += 1
+                return _oauth_error(
+                    "invalid_grant", "The antiforgery token is missing or does not match."
+                )
+        del state.refresh_tokens[refresh]
         state.stats.token_refreshes += 1
-        return _issue_tokens(ctx, owner)
+        return _issue_tokens(ctx, owner.username, antiforgery=owner.antiforgery is not None)
     return _oauth_error("unsupported_grant_type", f"Grant type '{grant}' is not supported.")
 
 
-def _issue_tokens(ctx: _Ctx, username: str) -> web.Response:
+@_route("POST", "token/logout", versions=_V7_UP)
+async def _logout(ctx: _Ctx) -> web.StreamResponse:
+    """Revoke the caller's access token and every refresh token of the same grant chain."""
+    _scheme, _, token = ctx.request.headers.get("Authorization", "").partition(" ")
+    record = ctx.state.tokens.pop(token.strip(), None)
+    if record is not None:
+        ctx.state.stats.logouts += 1
+        for refresh, owner in list(ctx.state.refresh_tokens.items()):
+            if owner.access == token.strip():
+                del ctx.state.refresh_tokens[refresh]
+    status = ctx.version.logout_status
+    assert status is not None  # the route exists only where logout does
+    return web.Response(status=status)
+
+
+def _issue_tokens(ctx: _Ctx, username: str, *, antiforgery: bool = False) -> web.Response:
     lifetime = ctx.config.token_lifetime
     access = _TOKEN_PREFIX + secrets.token_urlsafe(96)
     refresh = secrets.token_urlsafe(32)
     ctx.state.tokens[access] = _Token(username, time.monotonic() + lifetime)
-    ctx.state.refresh_tokens[refresh] = username
+    cookie = secrets.token_urlsafe(24) if antiforgery else None
+    ctx.state.refresh_tokens[refresh] = _Refresh(username, access, cookie)
     now = time.time()
     payload = {
         "access_token": access,
@@ -799,10 +989,13 @@ def _issue_tokens(ctx: _Ctx, username: str) -> web.Response:
         "expires_in": int(lifetime),
         "refresh_token": refresh,
         "userName": username,
-        ".issued": _rfc1123(now),
-        ".expires": _rfc1123(now + lifetime),
+        ".issued": _token_date(ctx.version, now),
+        ".expires": _token_date(ctx.version, now + lifetime),
     }
-    return _json_response(payload, headers={"Cache-Control": "no-cache", "Pragma": "no-cache"})
+    response = _json_response(payload, headers={"Cache-Control": "no-cache", "Pragma": "no-cache"})
+    if cookie is not None:
+        response.set_cookie(_ANTIFORGERY_COOKIE, cookie, path="/", httponly=True, samesite="Strict")
+    return response
 
 
 # ---------------------------------------------------------------------------------------------
@@ -823,7 +1016,9 @@ def _organization(ctx: _Ctx, org: int) -> dict[str, object]:
         "isBackedup": True,
         "firstBackuptime": json_net_date(data.first_backup(org)),
         "lastBackuptime": json_net_date(data.last_backup(org)),
-        "_links": {"self": ctx.link(f"/v5/organizations/{data.organization_id(org)}")},
+        "_links": {
+            "self": ctx.link(f"/{ctx.version.name}/Organizations/{data.organization_id(org)}")
+        },
     }
 
 
@@ -834,14 +1029,17 @@ def _find_org(ctx: _Ctx) -> int:
     return org
 
 
-@_route("GET", "v5/organizations")
+@_route("GET", "organizations")
 async def _organizations(ctx: _Ctx) -> web.StreamResponse:
-    # v5 answers a bare array here; the page envelope keeps every list uniform for clients.
+    """A bare JSON array (v5-v7: API-NOTES section 2, the v6/v7 specs); a page on v8."""
     total = ctx.config.organizations
-    return _page(ctx, "/v5/organizations", (), total, lambda org: _organization(ctx, org))
+    if ctx.version.organizations_paged:
+        path = f"/{ctx.version.name}/Organizations"
+        return _page(ctx, path, (), total, lambda org: _organization(ctx, org))
+    return _json_response([_organization(ctx, org) for org in range(total)])
 
 
-@_route("GET", "v5/organizations/{org}")
+@_route("GET", "organizations/{org}")
 async def _organization_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_organization(ctx, _find_org(ctx)))
 
@@ -849,17 +1047,35 @@ async def _organization_get(ctx: _Ctx) -> web.StreamResponse:
 _SESSION_TYPES: Final = {"vex": "Vex", "veod": "Veod"}
 
 
-@_route("POST", "v5/organizations/{org}/action")
+@_route("POST", "organizations/{org}/action", versions=_V5)
 async def _organization_action(ctx: _Ctx) -> web.StreamResponse:
+    """v5 explore: ``{"explore": {"datetime", "type", ...}}`` -> 201 and the session."""
     org = _find_org(ctx)
     _, options = await _read_action(ctx, ("explore",))
+    return _explore(ctx, org, options, options.get("datetime"))
+
+
+_EXPLORE_OPTIONS: Final = ("datetime", "type", "showdeleted", "showallversions")
+
+
+@_route("POST", "organizations/{org}/explore", versions=_V6_UP)
+async def _organization_explore(ctx: _Ctx) -> web.StreamResponse:
+    """v6+ explore: bare RESTExploreOptions (v8: RESTOrganizationExploreOptions)."""
+    org = _find_org(ctx)
+    allowed = (*_EXPLORE_OPTIONS, "repositoryid") if ctx.version.number >= 8 else _EXPLORE_OPTIONS
+    options = await _read_options(ctx, allowed)
+    return _explore(ctx, org, options, options.get("datetime"))
+
+
+def _explore(
+    ctx: _Ctx, org: int, options: Mapping[str, object], when: object
+) -> web.StreamResponse:
     kind_text = str(options.get("type") or "vex").lower()
     if kind_text not in _SESSION_TYPES:
         raise _ApiError(400, f"Restore session type '{kind_text}' is not supported.")
     _flag(options, "showdeleted", default=False)
     _flag(options, "showallversions", default=False)
     latest = ctx.data.last_backup(org)
-    when = options.get("datetime")
     point = latest if when in (None, "") else min(_parse_datetime(str(when)), latest)
     state = ctx.state
     session = _Session(
@@ -872,8 +1088,9 @@ async def _organization_action(ctx: _Ctx) -> web.StreamResponse:
     )
     state.sessions[session.id] = session
     state.stats.sessions_started += 1
-    headers = {"Location": ctx.href(f"/v5/restoresessions/{session.id}")}
-    return _json_response(_session_doc(ctx, session), 201, headers)
+    status = ctx.version.explore_status
+    headers = {"Location": ctx.href(_Paths(ctx.data, session.id, ctx.version).session)}
+    return _json_response(_session_doc(ctx, session), status, headers if status == 201 else None)
 
 
 def _ticks(moment: dt.datetime) -> str:
@@ -882,9 +1099,10 @@ def _ticks(moment: dt.datetime) -> str:
 
 def _session_doc(ctx: _Ctx, session: _Session) -> dict[str, object]:
     workload = "Exchange" if session.kind == "Vex" else "OneDrive"
+    scope = "Mailbox restore" if session.restore is not None else "Entire organization"
     doc: dict[str, object] = {
         "id": session.id,
-        "name": f"{workload} restore (Entire organization - {en_us_time(session.point_in_time)})",
+        "name": f"{workload} restore ({scope} - {en_us_time(session.point_in_time)})",
         "organization": ctx.data.tenant(session.org),
         "type": session.kind,
         "creationTime": _ticks(session.created),
@@ -895,10 +1113,15 @@ def _session_doc(ctx: _Ctx, session: _Session) -> dict[str, object]:
     doc["result"] = "Success"
     doc["initiatedBy"] = session.initiated_by
     doc["details"] = ""
-    doc["_links"] = {
-        "self": ctx.link(f"/v5/restoresessions/{session.id}"),
-        "organization": ctx.link(f"/v5/restoresessions/{session.id}/organization"),
-    }
+    paths = ctx.paths(session)
+    links = {"self": ctx.link(paths.session)}
+    if session.restore is None:
+        links["organization"] = ctx.link(paths.seed)
+    if ctx.version.name != "v5":
+        links["events"] = ctx.link(f"{paths.session}/Events")
+    if ctx.version.async_restores:
+        links["statistics"] = ctx.link(f"{paths.session}/Statistics")
+    doc["_links"] = links
     return doc
 
 
@@ -909,34 +1132,87 @@ def _find_session(ctx: _Ctx) -> _Session:
     return session
 
 
-@_route("GET", "v5/restoresessions")
+@_route("GET", "restoresessions")
 async def _sessions(ctx: _Ctx) -> web.StreamResponse:
     sessions = list(ctx.state.sessions.values())
-    return _page(
-        ctx, "/v5/restoresessions", (), len(sessions), lambda i: _session_doc(ctx, sessions[i])
-    )
+    path = f"/{ctx.version.name}/RestoreSessions"
+    return _page(ctx, path, (), len(sessions), lambda i: _session_doc(ctx, sessions[i]))
 
 
-@_route("GET", "v5/restoresessions/{session}")
+@_route("GET", "restoresessions/{session}")
 async def _session_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_session_doc(ctx, _find_session(ctx)))
 
 
-@_route("POST", "v5/restoresessions/{session}/action")
+@_route("POST", "restoresessions/{session}/action", versions=_V5)
 async def _session_action(ctx: _Ctx) -> web.StreamResponse:
     session = _find_session(ctx)
     await _read_action(ctx, ("stop",))
+    return _stop(ctx, session)
+
+
+@_route("POST", "restoresessions/{session}/stop", versions=_V6_UP)
+async def _session_stop(ctx: _Ctx) -> web.StreamResponse:
+    """v6+ stop: no body; 200 (v6/v7) or 204 (v8)."""
+    session = _find_session(ctx)
+    await _read_options(ctx, ())
+    return _stop(ctx, session)
+
+
+def _stop(ctx: _Ctx, session: _Session) -> web.StreamResponse:
     if session.working:
         session.ended = dt.datetime.now(dt.UTC)
         ctx.state.stats.sessions_stopped += 1
-    return web.Response(status=200)
+    return web.Response(status=ctx.version.stop_status)
+
+
+@_route("GET", "restoresessions/{session}/events", versions=_V6_UP)
+async def _session_events(ctx: _Ctx) -> web.StreamResponse:
+    """RESTRestoreSessionEvent pages: one event per v8 restore, Running until it ends."""
+    session = _find_session(ctx)
+    events = [] if session.restore is None else [_restore_event(ctx, session, session.restore)]
+    path = f"{ctx.paths(session).session}/Events"
+    return _page(ctx, path, (), len(events), lambda i: events[i])
+
+
+def _restore_event(ctx: _Ctx, session: _Session, job: _RestoreJob) -> dict[str, object]:
+    event: dict[str, object] = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"event:{session.id}")),
+        "type": "Restore",
+        "status": "Success" if job.finished else "Running",
+        "startTime": _ticks(job.started),
+        "title": f"Restoring {job.items} items",
+        "message": f"Restored {job.items} items" if job.finished else "Restoring items",
+        "order": 0,
+    }
+    if session.ended is not None:
+        event["endTime"] = _ticks(session.ended)
+    return event
+
+
+@_route("GET", "restoresessions/{session}/statistics", versions=_V8)
+async def _session_statistics(ctx: _Ctx) -> web.StreamResponse:
+    """RESTRestoreSessionStatistics: how far a (v8 asynchronous) restore got."""
+    session = _find_session(ctx)
+    job = session.restore
+    total = job.items if job is not None else 0
+    done = total if job is not None and job.finished else 0
+    return _json_response(
+        {
+            "totalItemsCount": total,
+            "restoredItemsCount": done,
+            "failedItemsCount": 0,
+            "skippedItemsCount": 0,
+            "items": [],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The seed: RestoreSessions/{id}/Organization
 
 
-@_route("GET", "v5/restoresessions/{session}/organization")
+@_route("GET", "restoresessions/{session}/organization")
 async def _seed(ctx: _Ctx) -> web.StreamResponse:
     session = ctx.session()
     paths = ctx.paths(session)
@@ -945,12 +1221,17 @@ async def _seed(ctx: _Ctx) -> web.StreamResponse:
         "id": data.organization_id(session.org),
         "name": data.organization_name(session.org, session.point_in_time),
     }
+    if not ctx.version.wrapped_actions:
+        doc["type"] = "Office365"  # RESTBackupOrganization (v6+)
     if session.kind == "Vex":
         doc["_links"] = {
             "self": ctx.link(paths.seed),
             "mailboxes": ctx.link(paths.mailboxes, bare=True),
         }
-        doc["_actions"] = {"exporttoPst": ctx.action(paths.seed), "search": ctx.action(paths.seed)}
+        # Only v5 advertises organization-level actions; the v6+ RESTBackupOrganization has
+        # no _actions, though searchExchange and exportToPst exist (the client must know).
+        if ctx.version.wrapped_actions:
+            doc["_actions"] = ctx.actions(paths.seed, "exporttoPst", "search")
     else:
         doc["_links"] = {
             "self": ctx.link(paths.seed),
@@ -959,10 +1240,30 @@ async def _seed(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(doc)
 
 
-@_route("POST", "v5/restoresessions/{session}/organization/action")
+@_route("POST", "restoresessions/{session}/organization/action", versions=_V5)
 async def _seed_action(ctx: _Ctx) -> web.StreamResponse:
     session = ctx.session("Vex")
     action, options = await _read_action(ctx, ("exporttopst", "search"))
+    return await _organization_do(ctx, session, action, options)
+
+
+@_route("POST", "restoresessions/{session}/organization/searchexchange", versions=_V6_UP)
+async def _seed_search(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    options = await _read_options(ctx, _SEARCH_OPTIONS)
+    return await _organization_do(ctx, session, "search", options)
+
+
+@_route("POST", "restoresessions/{session}/organization/exporttopst", versions=_V6_UP)
+async def _seed_export(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Vex")
+    options = await _read_options(ctx, _EXPORT_FOLDER_OPTIONS)
+    return await _organization_do(ctx, session, "exporttopst", options)
+
+
+async def _organization_do(
+    ctx: _Ctx, session: _Session, action: str, options: Mapping[str, object]
+) -> web.StreamResponse:
     org = session.org
     mailboxes = range(ctx.config.mailboxes)
 
@@ -980,21 +1281,54 @@ async def _seed_action(ctx: _Ctx) -> web.StreamResponse:
 # Exchange
 
 
+# The bare option objects of v6+ (property names lowercased), from the specs' schemas.
+_SEARCH_OPTIONS: Final = ("query",)
+"""RESTSearchOptions."""
+_EXPORT_FOLDER_OPTIONS: Final = ("contentkeyword", "enablepstsizelimit", "pstsizelimitbytes")
+"""RESTExportFolderToPst (organization, mailbox, folder)."""
+_EXPORT_ITEM_OPTIONS: Final = ("enablepstsizelimit", "pstsizelimitbytes")
+"""RESTExportToPstOptions (one item)."""
+_RESTORE_OPTIONS: Final = (
+    "username",
+    "userpassword",
+    "usercode",
+    "applicationid",
+    "applicationcertificatepassword",
+    "applicationcertificate",
+    "impersonationaccountname",
+    # RESTRestoreToOriginalLocation flags (changedItems, deletedItems, markRestoredAsUnread, ...)
+    "changeditems",
+    "deleteditems",
+    "markrestoredasunread",
+    "excludedrafts",
+    "excludedeleteditems",
+    "excludeinplaceholditems",
+    "excludelitigationholditems",
+)
+
+
+def _exchange_actions(ctx: _Ctx, path: str) -> dict[str, dict[str, str]]:
+    """The ``_actions`` of a mailbox or folder."""
+    version = ctx.version
+    return ctx.actions(path, version.export_action, "search", version.restore_action)
+
+
+def _item_actions(version: ApiVersion) -> tuple[str, str, str]:
+    return (version.save_action, version.export_action, version.restore_action)
+
+
 def _mailbox_doc(ctx: _Ctx, paths: _Paths, org: int, mailbox: int) -> dict[str, object]:
     path = paths.mailbox(org, mailbox)
+    top = (("parentId", ctx.version.top_folders),)
     return {
         "id": ctx.data.mailbox_id(org, mailbox),
         **ctx.data.mailbox_fields(org, mailbox),
         "_links": {
             "self": ctx.link(path),
-            "folders": ctx.link(paths.folders(org, mailbox), (("parentId", "null"),)),
+            "folders": ctx.link(paths.folders(org, mailbox), top),
             "items": ctx.link(paths.items(org, mailbox)),
         },
-        "_actions": {
-            "exporttoPst": ctx.action(path),
-            "search": ctx.action(path),
-            "restoretoOriginallocation": ctx.action(path),
-        },
+        "_actions": _exchange_actions(ctx, path),
     }
 
 
@@ -1010,17 +1344,14 @@ def _folder_doc(ctx: _Ctx, paths: _Paths, folder: FolderRef) -> dict[str, object
         links["folders"] = ctx.link(
             paths.folders(folder.org, folder.mailbox), (("parentId", folder_id),)
         )
-    links["items"] = ctx.link(paths.items(folder.org, folder.mailbox), (("folderId", folder_id),))
+    by_folder = ((ctx.version.items_folder_param, folder_id),)
+    links["items"] = ctx.link(paths.items(folder.org, folder.mailbox), by_folder)
     links["mailbox"] = ctx.link(paths.mailbox(folder.org, folder.mailbox))
     return {
         "id": folder_id,
         **ctx.data.folder_fields(folder),
         "_links": links,
-        "_actions": {
-            "exporttoPst": ctx.action(path),
-            "search": ctx.action(path),
-            "restoretoOriginallocation": ctx.action(path),
-        },
+        "_actions": _exchange_actions(ctx, path),
     }
 
 
@@ -1035,11 +1366,7 @@ def _item_doc(ctx: _Ctx, paths: _Paths, item: ItemRef) -> dict[str, object]:
             "folder": ctx.link(paths.folder(folder)),
             "mailbox": ctx.link(paths.mailbox(folder.org, folder.mailbox)),
         },
-        "_actions": {
-            "savetoMsg": ctx.action(path),
-            "exporttoPst": ctx.action(path),
-            "restoretoOriginallocation": ctx.action(path),
-        },
+        "_actions": ctx.actions(path, *_item_actions(ctx.version)),
     }
 
 
@@ -1064,10 +1391,10 @@ def _find_item(ctx: _Ctx, session: _Session, mailbox: int) -> ItemRef:
     return item
 
 
-_MAILBOX: Final = "v5/restoresessions/{session}/organization/mailboxes/{mailbox}"
+_MAILBOX: Final = "restoresessions/{session}/organization/mailboxes/{mailbox}"
 
 
-@_route("GET", "v5/restoresessions/{session}/organization/mailboxes")
+@_route("GET", "restoresessions/{session}/organization/mailboxes")
 async def _mailboxes(ctx: _Ctx) -> web.StreamResponse:
     session = ctx.session("Vex")
     paths = ctx.paths(session)
@@ -1087,13 +1414,52 @@ async def _mailbox_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_mailbox_doc(ctx, ctx.paths(session), session.org, mailbox))
 
 
-@_route("POST", f"{_MAILBOX}/action")
-async def _mailbox_action(ctx: _Ctx) -> web.StreamResponse:
+_Do = Callable[[_Ctx, str, Mapping[str, object]], Awaitable[web.StreamResponse]]
+
+
+def _actions(
+    pattern: str, v5_names: tuple[str, ...], dedicated: Mapping[str, tuple[str, ...]]
+) -> Callable[[_Do], _Do]:
+    """Register the action routes of one resource: how each version POSTs them.
+
+    v5: one ``pattern/action`` route taking ``{"<name>": options}`` for ``v5_names``
+    (lowercased). v6+: one ``pattern/<name>`` route per ``dedicated`` name, taking the bare
+    options whose (lowercased) names are listed. Both hand ``do(ctx, name, options)`` the
+    lowercased v5 name, so a handler is written once.
+    """
+    v6_to_v5 = {"exporttopst": "exporttopst", "search": "search", "save": "savetomsg",
+                "restore": "restoretooriginallocation"}  # fmt: skip
+
+    def register(do: _Do) -> _Do:
+        async def wrapped(ctx: _Ctx) -> web.StreamResponse:
+            action, options = await _read_action(ctx, v5_names)
+            return await do(ctx, action, options)
+
+        _route("POST", f"{pattern}/action", versions=_V5)(wrapped)
+        for name, allowed in dedicated.items():
+
+            async def bare(
+                ctx: _Ctx, _name: str = v6_to_v5[name.lower()], _allowed: tuple[str, ...] = allowed
+            ) -> web.StreamResponse:
+                return await do(ctx, _name, await _read_options(ctx, _allowed))
+
+            _route("POST", f"{pattern}/{name.lower()}", versions=_V6_UP)(bare)
+        return do
+
+    return register
+
+
+_FOLDER_ACTIONS: Final = {
+    "exportToPst": _EXPORT_FOLDER_OPTIONS,
+    "search": _SEARCH_OPTIONS,
+    "restore": _RESTORE_OPTIONS,
+}
+
+
+@_actions(_MAILBOX, ("exporttopst", "search", "restoretooriginallocation"), _FOLDER_ACTIONS)
+async def _mailbox_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
     session = ctx.session("Vex")
     mailbox = _find_mailbox(ctx, session)
-    action, options = await _read_action(
-        ctx, ("exporttopst", "search", "restoretooriginallocation")
-    )
     data = ctx.data
 
     def scope() -> Iterator[ItemRef]:
@@ -1105,7 +1471,7 @@ async def _mailbox_action(ctx: _Ctx) -> web.StreamResponse:
     if action == "exporttopst":
         name = str(data.mailbox_fields(session.org, mailbox)["email"])
         return await _export_pst(ctx, options, scope, data.items_per_mailbox, name)
-    return _exchange_restored(data.items_per_mailbox)
+    return _restored(ctx, session, data.items_per_mailbox)
 
 
 @_route("GET", f"{_MAILBOX}/folders")
@@ -1116,7 +1482,14 @@ async def _folders(ctx: _Ctx) -> web.StreamResponse:
     org = session.org
     parent_text = ctx.query.get("parentid")
     filters: _Query = () if parent_text is None else (("parentId", parent_text),)
-    if parent_text in (None, "", "null"):
+    data = ctx.data
+    if parent_text is None and ctx.version.top_folders == "root":
+        # v7+: no parentId lists every folder and subfolder (parentId=root the top level).
+        total = data.folders_per_mailbox
+
+        def render(index: int) -> dict[str, object]:
+            return _folder_doc(ctx, paths, data.folder_at(org, mailbox, index))
+    elif parent_text in (None, "", "null", "root"):
         total = ctx.config.folders
 
         def render(index: int) -> dict[str, object]:
@@ -1140,14 +1513,15 @@ async def _folder_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_folder_doc(ctx, ctx.paths(session), folder))
 
 
-@_route("POST", f"{_MAILBOX}/folders/{{folder}}/action")
-async def _folder_action(ctx: _Ctx) -> web.StreamResponse:
+@_actions(
+    f"{_MAILBOX}/folders/{{folder}}",
+    ("exporttopst", "search", "restoretooriginallocation"),
+    _FOLDER_ACTIONS,
+)
+async def _folder_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
     session = ctx.session("Vex")
     mailbox = _find_mailbox(ctx, session)
     folder = _find_folder(ctx, session, mailbox, ctx.params["folder"])
-    action, options = await _read_action(
-        ctx, ("exporttopst", "search", "restoretooriginallocation")
-    )
     data = ctx.data
 
     def scope() -> Iterator[ItemRef]:
@@ -1158,7 +1532,7 @@ async def _folder_action(ctx: _Ctx) -> web.StreamResponse:
     if action == "exporttopst":
         name = str(data.folder_fields(folder)["name"])
         return await _export_pst(ctx, options, scope, ctx.config.items, name)
-    return _exchange_restored(ctx.config.items)
+    return _restored(ctx, session, ctx.config.items)
 
 
 @_route("GET", f"{_MAILBOX}/items")
@@ -1167,10 +1541,11 @@ async def _items(ctx: _Ctx) -> web.StreamResponse:
     mailbox = _find_mailbox(ctx, session)
     paths = ctx.paths(session)
     org = session.org
-    folder_text = ctx.query.get("folderid")
-    filters: _Query = () if folder_text is None else (("folderId", folder_text),)
+    param = ctx.version.items_folder_param
+    folder_text = ctx.query.get(param.lower())
+    filters: _Query = () if folder_text is None else ((param, folder_text),)
     data = ctx.data
-    if folder_text in (None, "", "null"):
+    if folder_text in (None, "", "null", "root"):
         total = data.items_per_mailbox
 
         item_json = ctx.state.item_json
@@ -1196,14 +1571,15 @@ async def _item_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_text_response(ctx.item_json(session, item))
 
 
-@_route("POST", f"{_MAILBOX}/items/{{item}}/action")
-async def _item_action(ctx: _Ctx) -> web.StreamResponse:
+@_actions(
+    f"{_MAILBOX}/items/{{item}}",
+    ("savetomsg", "exporttopst", "restoretooriginallocation"),
+    {"exportToPst": _EXPORT_ITEM_OPTIONS, "save": (), "restore": _RESTORE_OPTIONS},
+)
+async def _item_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
     session = ctx.session("Vex")
     mailbox = _find_mailbox(ctx, session)
     item = _find_item(ctx, session, mailbox)
-    action, options = await _read_action(
-        ctx, ("savetomsg", "exporttopst", "restoretooriginallocation")
-    )
     data = ctx.data
     subject = str(data.item_fields(item)["subject"])
     if action == "exporttopst":
@@ -1213,7 +1589,36 @@ async def _item_action(ctx: _Ctx) -> web.StreamResponse:
             f"msg:{data.item_id(item)}", ctx.config.pst_bytes_per_item
         )
         return await _stream(ctx, body, f"{subject}.msg")
-    return _exchange_restored(1)
+    return _restored(ctx, session, 1)
+
+
+def _restored(ctx: _Ctx, session: _Session, count: int) -> web.Response:
+    """A restore's answer: statistics (v5-v7, synchronous), ``{"sessionId"}`` (v8).
+
+    A v8 restore runs in the background in a restore session of its own [I: the spec's
+    RESTAsyncRestoreResponse names a restore session]; it is Working for
+    ``restore_seconds``, then Stopped, with its counts at ``.../Statistics`` and one
+    event at ``.../Events``.
+    """
+    ctx.state.stats.restores += 1
+    if not ctx.version.async_restores:
+        return _exchange_restored(count)
+    state = ctx.state
+    now = dt.datetime.now(dt.UTC)
+    job = _RestoreJob(
+        items=count, done_at=time.monotonic() + ctx.config.restore_seconds, started=now
+    )
+    restore = _Session(
+        id=ctx.data.session_id(len(state.sessions)),
+        org=session.org,
+        kind=session.kind,
+        point_in_time=session.point_in_time,
+        created=now,
+        initiated_by=ctx.username or ctx.config.username,
+        restore=job,
+    )
+    state.sessions[restore.id] = restore
+    return _json_response({"sessionId": restore.id})
 
 
 def _exchange_restored(count: int) -> web.Response:
@@ -1309,8 +1714,18 @@ async def _search(
         if seen >= offset:
             results.append(ctx.item_json(session, item))
         seen += 1
+    # v5 pages a search by links to its POST-only action URI (API-NOTES section 7.14); v6+
+    # answers carry setId and are paged by POSTing again with offset/limit/setId.
+    v5 = ctx.version.wrapped_actions
     text = _envelope_json(
-        ctx, f"{path}/action", (), offset=offset, limit=limit, results=results, more=more
+        ctx,
+        f"{path}/action" if v5 else f"{path}/search",
+        (),
+        offset=offset,
+        limit=limit,
+        results=results,
+        more=more,
+        links=v5,
     )
     if len(text) <= _CACHED_SEARCH_CHARS:
         pages = ctx.state.search_pages
@@ -1373,7 +1788,14 @@ async def _stream(ctx: _Ctx, body: bytes, filename: str) -> web.StreamResponse:
 # OneDrive
 
 
-_ONEDRIVE: Final = "v5/restoresessions/{session}/organization/onedrives/{onedrive}"
+_ONEDRIVE: Final = "restoresessions/{session}/organization/onedrives/{onedrive}"
+
+
+def _onedrive_actions_of(ctx: _Ctx, path: str) -> dict[str, object]:
+    """v5 advertises save/restore; v6+ OneDrive resources carry only ``_links``."""
+    if not ctx.version.wrapped_actions:
+        return {}
+    return {"_actions": ctx.actions(path, "save", "restoretoOriginallocation")}
 
 
 def _onedrive_doc(ctx: _Ctx, paths: _Paths, org: int, onedrive: int) -> dict[str, object]:
@@ -1387,7 +1809,7 @@ def _onedrive_doc(ctx: _Ctx, paths: _Paths, org: int, onedrive: int) -> dict[str
             "folders": ctx.link(paths.od_folders(org, onedrive), root),
             "documents": ctx.link(paths.documents(org, onedrive), root),
         },
-        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+        **_onedrive_actions_of(ctx, path),
     }
 
 
@@ -1404,7 +1826,7 @@ def _od_folder_doc(ctx: _Ctx, paths: _Paths, folder: OneDriveFolderRef) -> dict[
                 paths.documents(folder.org, folder.onedrive), (("parentId", folder_id),)
             ),
         },
-        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+        **_onedrive_actions_of(ctx, path),
     }
 
 
@@ -1422,7 +1844,7 @@ def _document_doc(ctx: _Ctx, paths: _Paths, doc: DocRef) -> dict[str, object]:
         "id": ctx.data.document_id(doc),
         **ctx.data.document_fields(doc),
         "_links": links,
-        "_actions": {"save": ctx.action(path), "restoretoOriginallocation": ctx.action(path)},
+        **_onedrive_actions_of(ctx, path),
     }
 
 
@@ -1447,7 +1869,7 @@ def _find_document(ctx: _Ctx, session: _Session, onedrive: int) -> DocRef:
     return doc
 
 
-@_route("GET", "v5/restoresessions/{session}/organization/onedrives")
+@_route("GET", "restoresessions/{session}/organization/onedrives")
 async def _onedrives(ctx: _Ctx) -> web.StreamResponse:
     session = ctx.session("Veod")
     paths = ctx.paths(session)
@@ -1554,18 +1976,50 @@ async def _save_documents(
     return await _stream(ctx, archive.getvalue(), f"{name}.zip")
 
 
-async def _onedrive_actions(
-    ctx: _Ctx, docs: list[DocRef], name: str, *, single: bool
+async def _onedrive_answer(  # noqa: PLR0917  the action's context, passed through
+    ctx: _Ctx,
+    session: _Session,
+    action: str,
+    options: Mapping[str, object],
+    docs: list[DocRef],
+    name: str,
+    *,
+    single: bool,
 ) -> web.StreamResponse:
-    action, options = await _read_action(ctx, ("save", "restoretooriginallocation"))
     if action == "restoretooriginallocation":
+        if ctx.version.async_restores:
+            return _restored(ctx, session, len(docs))
+        ctx.state.stats.restores += 1
         return _onedrive_restored(len(docs))
     as_zip = _flag(options, "aszip", default=not single)
     return await _save_documents(ctx, docs, name, as_zip=as_zip)
 
 
-@_route("POST", f"{_ONEDRIVE}/action")
-async def _onedrive_action(ctx: _Ctx) -> web.StreamResponse:
+_OD_V5_ACTIONS: Final = ("save", "restoretooriginallocation")
+# RESTSaveOneDriveDocumentOptions; RESTRestoreToOriginal (v8 adds oneDriveId, isFolder).
+_OD_ACTIONS: Final = {
+    "save": ("aszip",),
+    "restore": (
+        "documentaction",
+        "username",
+        "userpassword",
+        "usercode",
+        "applicationid",
+        "applicationcertificatepassword",
+        "applicationcertificate",
+        "officeregion",
+        "onedriveid",
+        "isfolder",
+        "restorepermissions",
+        "sendsharednotification",
+        "restorechangedfiles",
+        "restoredeletedfiles",
+    ),
+}
+
+
+@_actions(_ONEDRIVE, _OD_V5_ACTIONS, _OD_ACTIONS)
+async def _onedrive_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     org = session.org
@@ -1573,11 +2027,13 @@ async def _onedrive_action(ctx: _Ctx) -> web.StreamResponse:
     folders: list[int | None] = [None, *range(ctx.config.folders)]
     docs = [DocRef(org, onedrive, folder, index) for folder in folders for index in range(count)]
     name = str(ctx.data.onedrive_fields(org, onedrive)["name"])
-    return await _onedrive_actions(ctx, docs, name, single=False)
+    return await _onedrive_answer(ctx, session, action, options, docs, name, single=False)
 
 
-@_route("POST", f"{_ONEDRIVE}/folders/{{folder}}/action")
-async def _od_folder_action(ctx: _Ctx) -> web.StreamResponse:
+@_actions(f"{_ONEDRIVE}/folders/{{folder}}", _OD_V5_ACTIONS, _OD_ACTIONS)
+async def _od_folder_do(
+    ctx: _Ctx, action: str, options: Mapping[str, object]
+) -> web.StreamResponse:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     folder = _find_od_folder(ctx, session, onedrive, ctx.params["folder"])
@@ -1585,15 +2041,15 @@ async def _od_folder_action(ctx: _Ctx) -> web.StreamResponse:
         DocRef(session.org, onedrive, folder.folder, index) for index in range(ctx.config.documents)
     ]
     name = str(ctx.data.od_folder_fields(folder)["name"])
-    return await _onedrive_actions(ctx, docs, name, single=False)
+    return await _onedrive_answer(ctx, session, action, options, docs, name, single=False)
 
 
-@_route("POST", f"{_ONEDRIVE}/documents/{{document}}/action")
-async def _document_action(ctx: _Ctx) -> web.StreamResponse:
+@_actions(f"{_ONEDRIVE}/documents/{{document}}", _OD_V5_ACTIONS, _OD_ACTIONS)
+async def _document_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     doc = _find_document(ctx, session, onedrive)
-    return await _onedrive_actions(ctx, [doc], "document", single=True)
+    return await _onedrive_answer(ctx, session, action, options, [doc], "document", single=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1656,15 +2112,20 @@ async def _faults_middleware(
         stats.in_flight -= 1
 
 
-def make_app(config: SimulatorConfig) -> web.Application:
+def make_app(
+    config: SimulatorConfig, *, middlewares: Sequence[_Middleware] = ()
+) -> web.Application:
     """Build the simulator's ``aiohttp.web`` application (serve it however you like).
+
+    ``middlewares`` run inside the simulator's own (which counts requests and injects
+    faults): a contract test records every answer there.
 
     Example::
 
         app = make_app(SimulatorConfig(mailboxes=10))
         web.run_app(app, port=4443)
     """
-    app = web.Application(middlewares=[_faults_middleware])
+    app = web.Application(middlewares=[_faults_middleware, *middlewares])
     app[_STATE] = _State(config)
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     return app
@@ -1693,8 +2154,13 @@ class Simulator:
 
     @property
     def api(self) -> str:
-        """The API root, ``url + "/v5/"``."""
-        return f"{self.url}/v5/"
+        """The API root, ``url + "/v5/"`` (the version served)."""
+        return f"{self.url}/{self.config.api_version}/"
+
+    @property
+    def version(self) -> str:
+        """The REST API version served: ``"v5"`` ... ``"v8"``."""
+        return self.config.api_version
 
     @property
     def username(self) -> str:
@@ -1771,12 +2237,11 @@ class Simulator:
         """
         session = self._state.sessions[session_id.lower()]
         config = self.config
-        origin = self.url
-        if config.root_relative_links or not config.public_base_url:
-            config = attrs.evolve(config, root_relative_links=False, public_base_url=origin)
+        relative = _href_base(config, self.url) == ""
+        base = self.url if relative or not config.public_base_url else config.public_base_url
 
         def href(path: str, query: _Query = ()) -> str:
-            return _make_href(config, origin, path, query)
+            return _make_href(base.rstrip("/"), path, query)
 
         def pages(path: str, filters: _Query, total: int) -> Iterator[str]:
             for offset in _page_offsets(total, config.default_limit):
@@ -1792,15 +2257,19 @@ class Simulator:
     ) -> Iterator[str]:
         data = self._state.data
         config = self.config
-        paths = _Paths(data, session.id)
+        version = self._state.version
+        paths = _Paths(data, session.id, version)
         org = session.org
+        by_folder = version.items_folder_param
         yield href(paths.seed)
         if session.kind == "Vex":
             yield from pages(paths.mailboxes, (), config.mailboxes)
             for mailbox in range(config.mailboxes):
                 yield href(paths.mailbox(org, mailbox))
                 yield from pages(
-                    paths.folders(org, mailbox), (("parentId", "null"),), config.folders
+                    paths.folders(org, mailbox),
+                    (("parentId", version.top_folders),),
+                    config.folders,
                 )
                 yield from pages(paths.items(org, mailbox), (), data.items_per_mailbox)
                 for linear in range(data.folders_per_mailbox):
@@ -1808,7 +2277,7 @@ class Simulator:
                     folder_id = data.folder_id(folder)
                     yield href(paths.folder(folder))
                     yield from pages(
-                        paths.items(org, mailbox), (("folderId", folder_id),), config.items
+                        paths.items(org, mailbox), ((by_folder, folder_id),), config.items
                     )
                     if folder.sub is None and config.subfolders:
                         yield from pages(
@@ -1843,7 +2312,11 @@ class Simulator:
 
 @contextlib.asynccontextmanager
 async def open_simulator(
-    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: SimulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    middlewares: Sequence[_Middleware] = (),
 ) -> AsyncIterator[Simulator]:
     """Serve the simulator on ``host:port`` (0 = a free port) for the ``async with`` body.
 
@@ -1857,7 +2330,7 @@ async def open_simulator(
         RuntimeError: TLS was asked for and ``openssl`` is missing.
     """
     config = config or SimulatorConfig()
-    app = make_app(config)
+    app = make_app(config, middlewares=middlewares)
     material = await asyncio.to_thread(_tls.create_tls_material) if config.tls else None
     # Cancel handlers of vanished clients (slow faults sleep for long) and do not wait long
     # for stragglers on exit.

@@ -24,9 +24,15 @@ def _parser() -> argparse.ArgumentParser:
     faults = Faults()
     parser = argparse.ArgumentParser(
         prog="python -m halnav.simulator",
-        description="Serve a simulated Veeam Backup for Microsoft 365 REST API v5.",
+        description="Serve a simulated Veeam Backup for Microsoft 365 REST API (v5 to v8).",
     )
     serve = parser.add_argument_group("serving")
+    serve.add_argument(
+        "--api-version",
+        choices=("v5", "v6", "v7", "v8"),
+        default=defaults.api_version,
+        help="the REST API version to serve (default: %(default)s)",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4443, help="0 picks a free port")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a throwaway CA")
@@ -100,6 +106,7 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         outlook_installed=not args.no_outlook,
         faults=faults,
         tls=args.tls,
+        api_version=args.api_version,
     )
 
 
@@ -112,7 +119,7 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
             loop.add_signal_handler(signum, stop.set)
     async with open_simulator(config, host=host, port=port) as sim:
         lines = [
-            "halnav simulator: Veeam Backup for Microsoft 365 REST API v5",
+            f"halnav simulator: Veeam Backup for Microsoft 365 REST API {sim.version}",
             f"  url:           {sim.url}",
             f"  api:           {sim.api}",
             f"  username:      {sim.username}",

@@ -92,6 +92,10 @@ class Faults:
     matching requests are faulted. The token endpoint is faulted only when this matches it."""
 
 
+def _lower(text: str) -> str:
+    return text.lower()
+
+
 @attrs.frozen
 class SimulatorConfig:
     """Everything that shapes the simulated server; same config -> byte-identical documents.
@@ -129,6 +133,12 @@ class SimulatorConfig:
     """False: PST exports answer 500 like a server without 64-bit Outlook."""
     faults: Faults = Faults()
     tls: bool = False
+    api_version: str = attrs.field(
+        default="v5", converter=_lower, validator=attrs.validators.in_(("v5", "v6", "v7", "v8"))
+    )
+    """The REST API version served (``/v5/`` ... ``/v8/``); ``_versions.py`` says what differs."""
+    restore_seconds: float = attrs.field(default=0.2, validator=attrs.validators.ge(0.0))
+    """How long a v8 asynchronous restore runs before its session stops."""
 
 
 # ---------------------------------------------------------------------------------------------

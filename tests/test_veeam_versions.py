@@ -1,0 +1,269 @@
+"""The Veeam profile against the simulator in every REST API version (v5 to v8).
+
+The v6-v8 simulators are held to Veeam's OpenAPI specifications: every route they serve
+exists in the spec, and every answer these tests receive validates against the
+operation's response schema (``tests/contract.py``). The client is proven against those
+simulators through its public API only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp import web
+from contract import ContractRecorder, recording_middleware, requires_specs, route_in_spec
+
+from halnav import Download, veeam
+from halnav.errors import HalnavError, HTTPStatusError
+from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator, routes
+
+ALL_VERSIONS = ("v5", "v6", "v7", "v8")
+CONFIG = SimulatorConfig(organizations=2, mailboxes=2, folders=2, subfolders=1, items=4)
+
+
+@contextlib.asynccontextmanager
+async def simulated(
+    version: str, config: SimulatorConfig = CONFIG
+) -> AsyncIterator[tuple[Simulator, ContractRecorder]]:
+    """A simulator of ``version`` whose every v6+ answer is checked against the spec at exit."""
+    recorder = ContractRecorder()
+    middlewares = [recording_middleware(recorder)] if version != "v5" else []
+    config = attrs.evolve(config, api_version=version)
+    async with open_simulator(config, middlewares=middlewares) as sim:
+        yield sim, recorder
+    if version != "v5":
+        assert recorder.check() > 0
+
+
+@requires_specs
+@pytest.mark.parametrize("version", ["v6", "v7", "v8"])
+def test_every_simulator_route_exists_in_the_spec(version: str) -> None:
+    """A route the spec does not have would let the client pass against a server that lies."""
+    served = routes(version)
+    assert len(served) > 30
+    missing = [
+        f"{method} {path}" for method, path in served if not route_in_spec(version, method, path)
+    ]
+    assert missing == []
+
+
+def test_v5_serves_no_v6_endpoints_and_v6_no_v5_ones() -> None:
+    """The per-version route table: v5 has .../Action, v6+ the dedicated endpoints."""
+    v5 = {path.lower() for _method, path in routes("v5")}
+    v6 = {path.lower() for _method, path in routes("v6")}
+    assert "v5/organizations/{org}/action" in v5
+    assert "v5/organizations/{org}/explore" not in v5
+    assert "v6/organizations/{org}/explore" in v6
+    assert "v6/organizations/{org}/action" not in v6
+    assert not any(path.startswith("v6/token/logout") for path in v6)
+    assert "v7/token/logout" in {path.lower() for _m, path in routes("v7")}
+
+
+@requires_specs
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_main_journey_on_every_version(version: str, tmp_path: Path) -> None:
+    """Detect the version, list organizations, explore all, walk, search, export, stop."""
+    async with simulated(version) as (sim, _recorder):
+        async with veeam.open_navigator(
+            sim.url, username=sim.username, password=sim.password
+        ) as nav:
+            done = await veeam.walk(
+                nav,
+                output=tmp_path / "walk.jsonl",
+                search_query="subject:invoice",
+                export_dir=tmp_path / "pst",
+                export_limit=None,
+            )
+            assert nav.version == version
+        assert sorted(done.organizations) == sorted(sim.organization_ids)
+        per_session = sim.count_documents("vex")
+        assert done.crawl.documents == per_session * len(sim.organization_ids)
+        assert done.crawl.failures == 0
+        assert done.crawl.action_failures == 0
+        mailboxes = CONFIG.mailboxes * CONFIG.organizations
+        assert sim.stats.searches == mailboxes
+        assert len(list((tmp_path / "pst").iterdir())) == mailboxes
+        assert sim.stats.sessions_started == sim.stats.sessions_stopped == len(done.sessions)
+        assert sim.stats.logouts == (1 if version in ("v7", "v8") else 0)
+        records = [json.loads(line) for line in (tmp_path / "walk.jsonl").read_text().splitlines()]
+        assert all(record.get("status", 200) == 200 for record in records)
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_explicit_version_and_url_version_skip_detection(version: str) -> None:
+    """``version=`` (or a /vN/ URL) is used as given: no probe of the other versions."""
+    async with open_simulator(SimulatorConfig(api_version=version)) as sim:
+        for nav in (
+            veeam.open_navigator(
+                sim.url, username=sim.username, password=sim.password, version=version
+            ),
+            veeam.open_navigator(sim.api + "Organizations", token="x"),
+        ):
+            assert nav.version == version
+            await nav.aclose()
+        assert sim.stats.requests == 0
+
+
+async def test_detection_fails_clearly_on_a_server_that_is_not_veeam() -> None:
+    app = web.Application()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(HalnavError, match="no Veeam Backup for Microsoft 365 REST API"):
+            async with veeam.open_navigator(f"http://127.0.0.1:{port}", token="t") as nav:
+                await nav.get("Organizations")
+    finally:
+        await runner.cleanup()
+
+
+@requires_specs
+async def test_v8_organizations_are_read_on_every_page() -> None:
+    """35 tenants on a v8 server: two pages of organizations, all 35 are returned."""
+    config = SimulatorConfig(organizations=35, mailboxes=1, folders=1, items=1)
+    async with (
+        simulated("v8", config) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+    ):
+        found = await veeam.organizations(nav)
+        assert [org["id"] for org in found] == sim.organization_ids
+        assert len(found) == 35
+
+
+@requires_specs
+@pytest.mark.parametrize("version", ["v7", "v8"])
+async def test_refresh_mid_walk_sends_the_antiforgery_cookie(version: str, tmp_path: Path) -> None:
+    """Tokens expire during the walk; each refresh carries the grant's antiforgery cookie."""
+    config = SimulatorConfig(
+        organizations=1,
+        mailboxes=2,
+        folders=2,
+        items=30,
+        token_lifetime=0.4,
+        faults=Faults(latency=0.01),
+    )
+    async with simulated(version, config) as (sim, _recorder):
+        async with veeam.open_navigator(
+            sim.url, username=sim.username, password=sim.password
+        ) as nav:
+            done = await veeam.walk(nav, output=tmp_path / "walk.jsonl")
+        assert done.crawl.failures == 0
+        assert done.crawl.documents == sim.count_documents("vex")
+        assert sim.stats.token_grants == 1
+        assert sim.stats.token_refreshes >= 1
+        assert sim.stats.antiforgery_refusals == 0
+
+
+@pytest.mark.parametrize("version", ["v7", "v8"])
+async def test_a_refresh_without_the_antiforgery_cookie_is_refused(version: str) -> None:
+    """The simulator's check is real: the same refresh without the cookie is a 400."""
+    async with (
+        simulated(version) as (sim, _recorder),
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        form = {"grant_type": "password", "username": sim.username, "password": sim.password}
+        async with http.post(sim.api + "token", data=form) as response:
+            assert response.status == 200
+            assert ".AspNetCore.Antiforgery" in response.headers["Set-Cookie"]
+            refresh = (await response.json())["refresh_token"]
+        form = {"grant_type": "refresh_token", "refresh_token": refresh}
+        async with http.post(sim.api + "token", data=form) as response:
+            assert response.status == 400
+            assert "antiforgery" in (await response.json())["error_description"]
+        assert sim.stats.antiforgery_refusals == 1
+
+
+@requires_specs
+@pytest.mark.parametrize("version", ["v6", "v7", "v8"])
+async def test_action_bodies_are_bare_on_v6_and_wrapped_ones_are_refused(
+    version: str, tmp_path: Path
+) -> None:
+    """The profile sends RESTSearchOptions/RESTExportFolderToPst; a v5 body is a 400."""
+    async with (
+        simulated(version) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        assert org.actions == {}  # RESTBackupOrganization has no _actions
+        mailbox = (await nav.follow(org, "mailboxes")).items[0]
+        assert set(mailbox.actions) == {"exportToPst", "search", "restore"}
+        hits = await nav.act(mailbox, "search", json=veeam.search("subject:invoice"))
+        assert not isinstance(hits, Download)
+        assert "setId" in hits.state
+        # The organization-level search and export no _actions advertises.
+        everywhere = await nav.act(org, "search", json=veeam.search("subject:invoice"))
+        assert not isinstance(everywhere, Download)
+        assert len(everywhere.items) >= len(hits.items)
+        pst = await nav.act(
+            org,
+            "exporttoPst",
+            json=veeam.export_pst(content_keywords="invoice"),
+            to=tmp_path / "org.pst",
+        )
+        assert isinstance(pst, Download)
+        assert (tmp_path / "org.pst").read_bytes().startswith(b"!BDN")
+        # A v5-style body goes nowhere on v6+: the simulator checks bodies as strictly as
+        # the spec's schemas allow.
+        with pytest.raises(HTTPStatusError, match="unknown property 'search'"):
+            await nav.send("POST", mailbox.action("search").target, json={"search": {"query": "x"}})
+
+
+async def test_v5_refuses_a_bare_body_and_advertises_organization_actions() -> None:
+    async with (
+        simulated("v5") as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        assert set(org.actions) == {"exporttoPst", "search"}
+        with pytest.raises(HTTPStatusError, match="exactly one key"):
+            await nav.send("POST", org.action("search").target, json={"query": "x", "limit": 1})
+
+
+@requires_specs
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_restore_reports_its_outcome_on_every_version(version: str) -> None:
+    """v5-v7 answer statistics; v8 answers {sessionId} and is followed until it ends."""
+    async with (
+        simulated(version) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        mailbox = (await nav.follow(org, "mailboxes")).items[0]
+        body = veeam.restore_to_original(username="admin@tenant", password="s3cret!")
+        outcome = await veeam.restore(nav, mailbox, body, poll=0.05)
+        items = CONFIG.folders * (1 + CONFIG.subfolders) * CONFIG.items
+        if version == "v8":
+            assert outcome.session_id is not None
+            assert (outcome.state, outcome.result) == ("Stopped", "Success")
+            assert outcome.statistics["restoredItemsCount"] == items
+        else:
+            assert outcome.session_id is None
+            assert outcome.statistics["createdItemsCount"] == items
+        assert sim.stats.restores == 1
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_a_stopped_session_answers_500(version: str) -> None:
+    """After a stop, the session's resources answer 500 (v5 fact, kept in every version)."""
+    async with (
+        simulated(version) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+    ):
+        session = await veeam.start_session(nav, sim.organization_ids[0])
+        await session.stop()
+        with pytest.raises(HTTPStatusError) as raised:
+            await session.organization()
+        assert raised.value.status == 500
+        attached = await veeam.attach(nav, session.id)
+        assert attached.document["state"] == "Stopped"
