@@ -9,7 +9,9 @@
 
 Every failure halnav, the network or a file reports ends the command with one line
 ``halnav: error: <message>`` on stderr and exit status 1 (2 for usage errors, as
-argparse does); ``--debug`` shows the traceback instead. Ctrl-C exits with 130.
+argparse does); ``--debug`` shows the traceback instead. Ctrl-C exits with 130; SIGTERM
+is handled the same way by every command but repl (the command is cancelled, so its restore
+sessions are stopped and its output flushed) and exits with 143.
 Credentials come from options or the environment (``HALNAV_TOKEN``,
 ``HALNAV_USERNAME``, ``HALNAV_PASSWORD``) and are never printed.
 """
@@ -23,13 +25,15 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -40,6 +44,8 @@ from halnav.errors import HalnavError, InsecureTLSWarning
 
 __all__ = ["main"]
 
+_T = TypeVar("_T")
+
 _GRAPH_SUFFIXES: Final = (".dot", ".mmd", ".mermaid", ".json")
 _MAX_ITEMS_SHOWN: Final = 50
 _LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
@@ -47,6 +53,7 @@ _FROM_STDIN: Final = "-"  # --password - reads the password from stdin
 _EXIT_ERROR: Final = 1
 _EXIT_INTERRUPTED: Final = 130
 _EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+_EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -101,6 +108,13 @@ def _net_options() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--retries", type=_non_negative_int, metavar="N", help="extra attempts per request"
+    )
+    links = parent.add_argument_group("links")
+    links.add_argument(
+        "--rebase-links",
+        action="store_true",
+        help="treat links that name another host as links to the server you connected to "
+        "(a server configured with another public name)",
     )
     return parent
 
@@ -419,6 +433,12 @@ def _check_url(text: str) -> str:
     return text
 
 
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL (what ``--rebase-links`` pins links to)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _limits(args: argparse.Namespace) -> halnav.Limits | None:
     options: dict[str, Any] = {}
     if getattr(args, "timeout", None) is not None:
@@ -444,12 +464,14 @@ def _navigator(
             file=sys.stderr,
         )
     limits = _limits(args)
+    rebase = bool(getattr(args, "rebase_links", False))
     if creds.veeam:
         return veeam.open_navigator(
             url,
             username=creds.username,
             password=creds.password,
             token=creds.token,
+            rebase_links=rebase,  # pins links to the server root of url
             limits=limits,
             cafile=args.cafile,
             insecure=args.insecure,
@@ -461,6 +483,7 @@ def _navigator(
         limits=limits,
         cafile=args.cafile,
         insecure=args.insecure,
+        pin_origin=_origin(url) if rebase else None,
         graph=graph,
     )
 
@@ -553,6 +576,74 @@ def _body(text: str | None, option: str) -> Any:
 # -- commands -----------------------------------------------------------------------------------
 
 
+class _Terminated(BaseException):
+    """SIGTERM ended the command; raised by :func:`_run` once the command has cleaned up.
+
+    A BaseException like KeyboardInterrupt, so no ``except Exception`` takes it for an error.
+    Its notes are the cancellation's: what the cleanup could not do (a session not stopped).
+    """
+
+
+def _on_sigterm(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> bool:
+    """Have SIGTERM call ``callback`` on ``loop``; False where halnav leaves SIGTERM alone.
+
+    As ``asyncio.run`` does for SIGINT: only in the main thread and only when SIGTERM has
+    its default disposition (a program that embeds ``main`` may handle it itself).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    try:
+        loop.add_signal_handler(signal.SIGTERM, callback)
+    except (NotImplementedError, RuntimeError):  # no signal handlers on this loop (Windows)
+        return False
+    return True
+
+
+def _run(command: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run(command)``, where SIGTERM cancels the command as Ctrl-C does.
+
+    ``asyncio.run`` turns the first Ctrl-C into a cancellation of its main task and raises
+    KeyboardInterrupt once the task has unwound. SIGTERM gets the same treatment here: the
+    task is cancelled, so ``finally`` blocks and ``veeam.explore`` run their cleanup (its
+    stop request is shielded) and the crawl output is flushed; then :class:`_Terminated` is
+    raised. Later SIGTERMs do not cancel the cleanup again (SIGKILL still ends halnav at
+    once). The handler is removed when the command ends.
+    """
+    terminated = False
+
+    async def guarded() -> _T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def terminate() -> None:
+            nonlocal terminated
+            if not terminated:
+                terminated = True
+                task.cancel()
+
+        installed = _on_sigterm(loop, terminate)
+        try:
+            return await command
+        finally:
+            if installed:
+                loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError as exc:
+        if not terminated:
+            raise
+        stopped = _Terminated()
+        stopped.__notes__ = list(getattr(exc, "__notes__", ()))
+        raise stopped from None
+    if terminated:  # the command caught the cancellation and finished; it was still asked to stop
+        raise _Terminated
+    return result
+
+
 async def _with_nav(
     args: argparse.Namespace,
     url: str,
@@ -572,7 +663,7 @@ def _cmd_get(args: argparse.Namespace, creds: _Credentials) -> int:
         _print_document(await nav.get(url), as_json=args.json)
         return 0
 
-    return asyncio.run(_with_nav(args, url, creds, body))
+    return _run(_with_nav(args, url, creds, body))
 
 
 def _variables(pairs: Sequence[str]) -> dict[str, Any]:
@@ -594,7 +685,7 @@ def _cmd_follow(args: argparse.Namespace, creds: _Credentials) -> int:
         _print_document(doc, as_json=args.json)
         return 0
 
-    return asyncio.run(_with_nav(args, url, creds, body))
+    return _run(_with_nav(args, url, creds, body))
 
 
 async def _follow(
@@ -662,7 +753,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             print(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}")
             return 0
 
-    return asyncio.run(_with_nav(args, url, creds, body))
+    return _run(_with_nav(args, url, creds, body))
 
 
 @contextlib.contextmanager
@@ -768,6 +859,10 @@ def _finish_walk(
 def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     roots = [_check_url(root) for root in args.roots]
     _check_graph_file(args.graph)
+    if args.rebase_links and len({_origin(root).lower() for root in roots}) > 1:
+        raise ValueError(
+            "--rebase-links moves every link onto one server: give ROOTs on one origin"
+        )
     if (args.action_json or args.export_dir or args.action_limit) and not args.actions:
         raise ValueError("--action-json, --export-dir and --action-limit need --action NAME")
     payload = _body(args.action_json, "--action-json")
@@ -810,7 +905,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
 
     # A bulk walk indexes its graph only when asked to write it: on a big walk the graph
     # is a fifth of the client's CPU time and most of its memory.
-    return asyncio.run(_with_nav(args, roots[0], creds, body, graph=args.graph is not None))
+    return _run(_with_nav(args, roots[0], creds, body, graph=args.graph is not None))
 
 
 def _record_document(record: Mapping[str, Any]) -> halnav.Document:
@@ -915,7 +1010,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         )
         return 0 if done.crawl.failures == 0 else _EXIT_ERROR
 
-    return asyncio.run(_with_nav(args, server, creds, body, graph=args.graph is not None))
+    return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -929,7 +1024,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(text, flush=True)
 
     try:
-        summary = asyncio.run(
+        summary = _run(
             _demo.run_demo(
                 Path(args.out),
                 organizations=args.organizations,
@@ -1059,6 +1154,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             print(f"halnav: interrupted after {time.monotonic() - started:.1f} s", file=sys.stderr)
             return _EXIT_INTERRUPTED
+        except _Terminated as exc:
+            # The command has unwound: its restore sessions are stopped (or a note says why not).
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+            exc.args = (f"terminated (SIGTERM) after {time.monotonic() - started:.1f} s",)
+            print(f"halnav: {_one_line(exc, args.secrets)}", file=sys.stderr)
+            return _EXIT_TERMINATED
         except _HANDLED as exc:
             if args.debug:
                 raise
