@@ -166,6 +166,7 @@ async def run_demo(
     subfolders: int = 1,
     items: int = 40,
     latency: float = 0.0,
+    api_version: str = "v5",
     query: str = DEFAULT_QUERY,
     progress: Callable[[halnav.CrawlStatistics], None] | None = None,
     say: Callable[[str], None] | None = None,
@@ -194,6 +195,7 @@ async def run_demo(
         subfolders=subfolders,
         items=items,
         faults=Faults(latency=latency),
+        api_version=api_version,
     )
     with _quiet_logs():
         async with open_simulator(config) as sim, _report_stops(sim, tell):

@@ -93,7 +93,14 @@ def _net_options() -> argparse.ArgumentParser:
     auth.add_argument(
         "--veeam",
         action="store_true",
-        help="use the Veeam B365 v5 profile (action bodies, link base) with a --token",
+        help="use the Veeam B365 profile (action bodies, link base) with a --token",
+    )
+    auth.add_argument(
+        "--api-version",
+        choices=veeam.VERSIONS,
+        metavar="VERSION",
+        help="the Veeam REST API version: v5, v6, v7 or v8 (default: the one in the URL, "
+        "else the newest the server answers)",
     )
     tls = parent.add_argument_group("TLS")
     tls.add_argument("--cafile", metavar="PATH", help="trust the CA certificates in this PEM file")
@@ -291,6 +298,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     _walk_options(crawl)
 
+    orgs = command(
+        "veeam-orgs",
+        "List the organizations a Veeam B365 server backs up (every page): id and name.",
+        "halnav veeam-orgs https://vbo:4443 --username 'tech\\admin' --password -",
+    )
+    orgs.add_argument("server", metavar="SERVER", help="https://host:4443")
+    orgs.add_argument("--json", action="store_true", help="one JSON object per organization")
+
+    start = command(
+        "veeam-start",
+        "Start a restore session for an organization and leave it running; print its id "
+        "and the organization URL the other commands start from (stop it with veeam-stop).",
+        "halnav veeam-start https://vbo:4443 --org ORG_ID --username u --password -",
+    )
+    start.add_argument("server", metavar="SERVER", help="https://host:4443")
+    start.add_argument("--org", required=True, metavar="ID", help="organization id (veeam-orgs)")
+    start.add_argument(
+        "--type",
+        dest="session_type",
+        default="vex",
+        choices=("vex", "veod", "vesp", "vet"),
+        help="what to explore: Exchange, OneDrive, SharePoint, Teams (default: %(default)s)",
+    )
+    start.add_argument("--json", action="store_true", help="print the session as JSON")
+
+    stop = command(
+        "veeam-stop",
+        "Stop restore sessions (started with veeam-start, or elsewhere).",
+        "halnav veeam-stop https://vbo:4443 SESSION_ID --username u --password -",
+    )
+    stop.add_argument("server", metavar="SERVER", help="https://host:4443")
+    stop.add_argument("sessions", metavar="SESSION_ID", nargs="+", help="restore session ids")
+
     veeam_walk = command(
         "veeam-walk",
         "halnav's main job on a Veeam B365 server: explore organizations, walk every restore "
@@ -335,7 +375,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "sim",
-        help="Serve the embedded Veeam B365 v5 simulator (options: halnav sim --help).",
+        help="Serve the embedded Veeam B365 simulator, REST v5-v8 (options: halnav sim --help).",
         add_help=False,
     )
 
@@ -363,6 +403,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--latency", type=_non_negative_float, default=0.0, metavar="S", help="per request"
+    )
+    demo.add_argument(
+        "--api-version",
+        choices=veeam.VERSIONS,
+        default="v5",
+        metavar="VERSION",
+        help="the REST API version the simulator serves: v5, v6, v7 or v8 (default: v5)",
     )
     return parser
 
@@ -472,6 +519,7 @@ def _navigator(
             password=creds.password,
             token=creds.token,
             rebase_links=rebase,  # pins links to the server root of url
+            version=getattr(args, "api_version", None),
             limits=limits,
             cafile=args.cafile,
             insecure=args.insecure,
@@ -1013,6 +1061,70 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))
 
 
+def _veeam_server(args: argparse.Namespace, creds: _Credentials) -> tuple[str, _Credentials]:
+    server = _check_url(args.server)
+    if creds.token is None and creds.password is None:
+        raise ValueError(f"{args.command} needs --username and --password (or --token)")
+    return server, attrs.evolve(creds, veeam=True)
+
+
+def _printable(value: object) -> str:
+    """``value`` as text with control characters escaped: a server cannot drive the terminal."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _cmd_veeam_orgs(args: argparse.Namespace, creds: _Credentials) -> int:
+    server, creds = _veeam_server(args, creds)
+
+    async def body(nav: halnav.Navigator) -> int:
+        found = await veeam.organizations(nav)
+        if args.json:
+            for org in found:
+                print(_dumps(dict(org.state), indent=None))
+        else:
+            rows = [
+                (_printable(org.state.get("id", "?")), _printable(org.state.get("name", "")))
+                for org in found
+            ]
+            print("\n".join(_table([("ID", "NAME"), *rows], indent="")))
+        return 0
+
+    return _run(_with_nav(args, server, creds, body, graph=False))
+
+
+def _cmd_veeam_start(args: argparse.Namespace, creds: _Credentials) -> int:
+    server, creds = _veeam_server(args, creds)
+
+    async def body(nav: halnav.Navigator) -> int:
+        session = await veeam.start_session(nav, args.org, type=args.session_type)
+        state = str(session.document.state.get("state", "?"))
+        if args.json:
+            record = {"id": session.id, "organization": session.organization_url, "state": state}
+            print(_dumps(record, indent=None))
+        else:
+            print(f"restore session {session.id} ({state}); stop it with: halnav veeam-stop")
+            print(session.organization_url)
+        return 0
+
+    return _run(_with_nav(args, server, creds, body, graph=False))
+
+
+def _cmd_veeam_stop(args: argparse.Namespace, creds: _Credentials) -> int:
+    server, creds = _veeam_server(args, creds)
+
+    async def body(nav: halnav.Navigator) -> int:
+        for session_id in args.sessions:
+            session = await veeam.attach(nav, session_id)
+            await session.stop()
+            print(f"stopped restore session {session.id}")
+        return 0
+
+    return _run(_with_nav(args, server, creds, body, graph=False))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from halnav import _demo  # noqa: PLC0415  the demo starts a simulator: only when asked
 
@@ -1030,6 +1142,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 organizations=args.organizations,
                 mailboxes=args.mailboxes,
                 latency=args.latency,
+                api_version=args.api_version,
                 progress=progress,
                 say=say,
             )
@@ -1046,7 +1159,7 @@ def _run_sim(rest: list[str]) -> int:
 
     if "-h" in rest or "--help" in rest:
         print("usage: halnav sim [simulator options]\n")
-        print("Serve the embedded Veeam B365 REST v5 simulator until Ctrl-C.\n")
+        print("Serve the embedded Veeam B365 REST API simulator (v5 to v8) until Ctrl-C.\n")
         print(_SIM_EXAMPLE + "\n\nsimulator options:", flush=True)
     try:
         return simulator.run_cli(rest)
@@ -1107,6 +1220,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         "act": _cmd_act,
         "crawl": _cmd_crawl,
         "veeam-walk": _cmd_veeam_walk,
+        "veeam-orgs": _cmd_veeam_orgs,
+        "veeam-start": _cmd_veeam_start,
+        "veeam-stop": _cmd_veeam_stop,
         "repl": _cmd_repl,
     }
     return commands[args.command](args, creds)
