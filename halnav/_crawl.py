@@ -93,6 +93,7 @@ import asyncio
 import contextlib
 import glob
 import json
+import math
 import mimetypes
 import os
 import re
@@ -109,11 +110,30 @@ import attrs
 from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator
-from .errors import HTTPStatusError, MissingVariablesError, StateError, UnsafeLinkError
+from .errors import (
+    AuthenticationError,
+    ConnectError,
+    HTTPStatusError,
+    MissingVariablesError,
+    RequestTimeoutError,
+    RetryBudgetExceededError,
+    StateError,
+    TLSError,
+    UnsafeLinkError,
+)
 
 __all__ = ["ActionRule", "CrawlStatistics", "CrawlSummary", "Crawler", "Scope", "crawl"]
 
 _PAGING: Final = frozenset({"next", "prev", "previous", "first", "last"})
+# Rels that keep a collection whole: an allowed collection brings its pages and page items.
+_COLLECTION: Final = _PAGING | {"item"}
+# A root that fails with one of these means the walk cannot start at all.
+_CANNOT_START: Final = (AuthenticationError, ConnectError, TLSError)
+# Failures a later attempt may not have: retried once at the end of the walk, and on resume.
+_TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+# Failures that say the server (or the way to it) is gone, not that one resource is broken:
+# a run of them is an outage.
+_OUTAGE_STATUS: Final = frozenset({502, 503, 504})
 _FETCH: Final = 0
 _ACTION: Final = 1
 # A commit (fsync + one transaction) every this many records or _COMMIT_SECONDS. Not
@@ -121,9 +141,15 @@ _ACTION: Final = 1
 _COMMIT_RECORDS = 1000
 _COMMIT_SECONDS: Final = 0.5
 _FLUSH_SECONDS: Final = 0.5
+# Pause before the end-of-walk retry of transient failures. Not Final: tests shorten it.
+_RETRY_PAUSE = 1.0
 _BUFFER = 1 << 20  # output write buffer; not Final: tests/crawl_child.py shrinks it
 _STATE_FILE: Final = "state.sqlite3"
+_LOCK_FILE: Final = "lock"
 _SCHEMA_VERSION: Final = "1"
+# frontier.done: 0 pending, 1 done, 2 failed with a transient error (retried on resume).
+_DONE: Final = 1
+_RETRY: Final = 2
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
 # First bytes of the binary formats Veeam exports: PST, OLE (.msg), ZIP (split PSTs).
 _MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
@@ -137,7 +163,41 @@ def _plain(value: object) -> object:
 
 
 # One encoder for every record: json.dumps(..., separators=...) would build a new one per call.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain).encode
+# allow_nan=False: NaN/Infinity are not JSON; such records go through _strict below.
+_encode_fast = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_plain, allow_nan=False
+).encode
+
+
+def _strict(value: object) -> object:
+    """``value`` with NaN and infinities as ``null`` (strict JSON has no such numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(item) for item in value]
+    return value
+
+
+def _encode(record: Mapping[str, Any]) -> bytes:
+    """One record as a UTF-8 JSON line body: strict JSON, never fatal.
+
+    NaN and infinities become ``null``; U+2028/U+2029 are escaped (JavaScript readers split
+    lines there); a string that is not valid Unicode (a lone surrogate such as ``"\\ud800"``,
+    which a server can send as a JSON escape) is written as its JSON escape, not refused.
+    """
+    try:
+        text = _encode_fast(record)
+    except ValueError:
+        text = _encode_fast(_strict(record))
+    if "\u2028" in text or "\u2029" in text:
+        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Surrogates only occur inside JSON strings: "\\udXXX" there is a valid JSON escape.
+        return text.encode("utf-8", "backslashreplace")
 
 
 @attrs.frozen(kw_only=True)
@@ -152,10 +212,11 @@ class Scope:
     (roots are 0; ``next``-style paging hops add nothing; page items are at
     the page's depth + 1). Page items count as reached through the rel
     ``item`` and embedded resources through their ``_embedded`` rel, for
-    ``allow_rels``/``deny_rels`` as for ``max_depth`` (so a walk limited to
-    ``{"mailboxes"}`` writes the mailboxes page but not the mailboxes in it:
-    add ``"item"`` and ``"next"``). ``max_documents`` stops this run after that many
-    document records (what is left stays pending in the state, for a resume).
+    ``deny_rels`` as for ``max_depth``. ``allow_rels`` keeps a collection whole:
+    an allowed rel also brings that collection's pages (``next`` ...) and page items
+    (``item``) unless those are denied, so ``{"mailboxes"}`` walks every mailboxes
+    page and every mailbox on them (and no further). ``max_documents`` stops this run
+    after that many document records (what is left stays pending in the state, for a resume).
     ``same_origin`` keeps the walk on the roots' origins. Templated links are
     skipped unless ``follow_templated``, which expands them without variables
     (only templates whose variables are all optional, such as ``{?q}``).
@@ -220,10 +281,15 @@ class CrawlStatistics:
 class CrawlSummary:
     """The outcome of :meth:`Crawler.run`.
 
-    ``complete`` is true when the frontier was emptied (nothing left behind by
-    ``max_documents``); ``output`` is the output path (None for a stream or no
-    output). Counts include earlier runs of a resumed walk, so they match the
-    output file.
+    ``complete`` means complete: every document in scope was written and every action
+    ran; no failure, nothing left behind (by ``max_documents`` or an outage stop).
+    ``finished`` is true when the frontier was emptied (failures may remain).
+    ``stopped`` says why the walk stopped early (the server stopped answering), else
+    None; what was left stays pending in the state, for a resume. ``offsite_links``
+    counts the links held back because they lead to another origin, by origin
+    (``Scope(same_origin=False)`` follows them). ``output`` is the output path (None
+    for a stream or no output). Counts include earlier runs of a resumed walk, so they
+    match the output file.
     """
 
     documents: int
@@ -235,6 +301,29 @@ class CrawlSummary:
     complete: bool
     output: str | None
     failures_by_type: Mapping[str, int]
+    finished: bool = True
+    left: int = 0
+    """Queued work not done in this run (pending in the state)."""
+    stopped: str | None = None
+    offsite_links: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+
+
+class _CannotStartError(Exception):
+    """Ends the walk's TaskGroup when a root cannot be fetched at all."""
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A failure of the server as a whole: no connection, no answer, a gateway error."""
+    if isinstance(exc, HTTPStatusError):
+        return exc.status in _OUTAGE_STATUS
+    return isinstance(exc, ConnectError | RequestTimeoutError | RetryBudgetExceededError)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A failure another attempt may not have: connection, timeout, 408/429/5xx."""
+    if isinstance(exc, HTTPStatusError):
+        return exc.status in _TRANSIENT_STATUS
+    return isinstance(exc, ConnectError | RequestTimeoutError | RetryBudgetExceededError)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -299,7 +388,12 @@ class _State:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / _STATE_FILE
-        self.db = sqlite3.connect(self.path, isolation_level=None)
+        self._lock = _lock(directory / _LOCK_FILE)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+        except BaseException:
+            self._lock.close()
+            raise
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL survives a killed process; the output is fsynced before each
@@ -324,13 +418,42 @@ class _State:
             )
         except BaseException:
             self.db.close()
+            self._lock.close()
             raise
 
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        finally:
+            self._lock.close()  # releases the lock
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """Hold an exclusive lock on ``path`` while the returned file is open (POSIX flock).
+
+    Two walks on one state directory would both claim its frontier and write every
+    document twice; the second one is refused instead.
+
+    Raises:
+        StateError: another process (or walk) holds the lock.
+    """
+    handle = path.open("ab")
+    try:
+        import fcntl  # noqa: PLC0415  POSIX only; elsewhere the directory is not locked
+    except ImportError:  # pragma: no cover  (Windows)
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StateError(
+            f"the state directory {path.parent} is in use by another walk; "
+            "wait for it to end (or stop it) before resuming"
+        ) from None
+    return handle
 
 
 class Crawler:
@@ -347,6 +470,22 @@ class Crawler:
     ``workers`` defaults to ``nav.limits.concurrency``; per-host limits are
     the navigator's (``Limits.per_host``).
 
+    Outcomes are honest:
+
+    * a walk that cannot start (a root fails with an authentication, connection or TLS
+      error before any document was written) raises that error; a resumable walk keeps
+      the root pending, so the same walk runs again once the cause is fixed;
+    * with ``replace`` a path ``output`` is truncated when the first record is written,
+      not before: a walk that cannot start leaves yesterday's output as it was;
+    * fetches that fail with a transient error (connection, timeout, 408/429/5xx after
+      the navigator's retries) are tried once more at the end of the walk, and again on
+      resume;
+    * ``outage_after`` transient failures in a row with no success between stop the walk
+      (``summary.stopped``): the frontier is kept (pending in the state) instead of being
+      turned into failure records;
+    * a second walk on a ``state_dir`` in use is refused, and so is a resume whose
+      scope or action rules differ from the stored walk's (``max_documents`` may change).
+
     >>> async with halnav.Navigator("https://api.example/") as nav:       # doctest: +SKIP
     ...     summary = await Crawler(nav, ["/"], output="walk.jsonl").run()
 
@@ -354,8 +493,10 @@ class Crawler:
         ValueError: ``state_dir`` without a path ``output``; ``workers`` < 1;
             a root that carries ``user:password@`` in its URL.
     Raises (``run``):
-        ValueError: the state in ``state_dir`` belongs to other roots or
-            another output file, or the output is shorter than the state says.
+        ValueError: the state in ``state_dir`` belongs to other roots, another output
+            file or other options, or the output is shorter than the state says.
+        StateError: another walk is using ``state_dir``.
+        AuthenticationError, ConnectError, TLSError: the walk cannot start.
         OSError: the output or state cannot be written.
     """
 
@@ -371,8 +512,14 @@ class Crawler:
         progress: Callable[[CrawlStatistics], None] | None = None,
         progress_interval: float = 0.5,
         workers: int | None = None,
+        replace: bool = False,
+        outage_after: int | None = 20,
     ) -> None:
         self._nav = nav
+        self._replace = replace
+        if outage_after is not None and outage_after < 1:
+            raise ValueError(f"outage_after must be >= 1 or None, got {outage_after}")
+        self._outage_after = outage_after
         self._roots = [canonical_url(nav.url(root)) for root in roots]
         for root in self._roots:
             authority = root.partition("://")[2].split("/", 1)[0]
@@ -420,7 +567,7 @@ class Crawler:
         self._file: IO[bytes] | None = None
         self._db: _State | None = None
         # Resume batch: what finished, what was discovered, what was written.
-        self._finished: list[tuple[str, str, str]] = []
+        self._finished: list[tuple[int, str, str, str]] = []
         self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
         self._written: list[tuple[str]] = []
         self._last_commit = 0.0
@@ -443,6 +590,14 @@ class Crawler:
         self._busy = 0
         self._started = 0.0
         self._elapsed: float | None = None
+        self._offsite: Counter[str] = Counter()
+        self._deferred: list[_Work] = []  # transient failures, tried again at the end
+        self._final: set[str] = set()  # URLs on their last attempt of this run
+        self._transient_run = 0  # outage-like failures in a row
+        self._final_pass: int | None = None  # how many fetches the end-of-walk retry makes
+        self._final_failures: list[tuple[_Work, Exception]] = []
+        self._stopped: str | None = None
+        self._cannot_start: BaseException | None = None
 
     # -- public ----------------------------------------------------------------------
     def statistics(self) -> CrawlStatistics:
@@ -478,14 +633,23 @@ class Crawler:
         clean = False
         try:
             self._open()
-            async with asyncio.TaskGroup() as group:
-                for _ in range(self._workers):
-                    group.create_task(self._worker())
-                ticker = group.create_task(self._tick())
-                await self._queue.join()
-                for _ in range(self._workers):
-                    self._queue.put_nowait(None)
-                ticker.cancel()
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(self._workers):
+                        group.create_task(self._worker())
+                    ticker = group.create_task(self._tick())
+                    await self._queue.join()
+                    if self._deferred and self._stopped is None:
+                        await self._retry_deferred()
+                    for _ in range(self._workers):
+                        self._queue.put_nowait(None)
+                    ticker.cancel()
+            except BaseExceptionGroup as group_error:
+                if self._cannot_start is not None:
+                    raise self._cannot_start from None
+                if len(group_error.exceptions) == 1:
+                    raise group_error.exceptions[0] from None
+                raise
             clean = True
         except asyncio.CancelledError:
             clean = True  # cancellation only lands on awaits: every item is whole
@@ -495,6 +659,8 @@ class Crawler:
             self._close(commit=clean)
         if self._progress is not None:
             self._progress(self.statistics())
+        left = self._left + len(self._deferred)
+        finished = left == 0
         return CrawlSummary(
             documents=self._documents,
             failures=self._failures,
@@ -502,10 +668,37 @@ class Crawler:
             action_failures=self._action_failures,
             elapsed=self._elapsed,
             resumed=self._resumed,
-            complete=self._left == 0,
+            complete=finished and self._failures == 0 and self._action_failures == 0,
             output=str(self._path) if self._path is not None else None,
             failures_by_type=MappingProxyType(dict(self._failures_by_type)),
+            finished=finished,
+            left=left,
+            stopped=self._stopped,
+            offsite_links=MappingProxyType(dict(self._offsite)),
         )
+
+    async def _retry_deferred(self) -> None:
+        """Give fetches that failed transiently one more try, after a short pause."""
+        await asyncio.sleep(_RETRY_PAUSE)
+        retry, self._deferred = self._deferred, []
+        self._final_pass = len(retry)
+        for work in retry:
+            self._final.add(work[1])
+            self._queue.put_nowait(work)  # already in the state's frontier, pending
+        await self._queue.join()
+        failed, self._final_failures = self._final_failures, []
+        gone = bool(failed) and len(failed) == len(retry)  # no retry got through
+        if self._stopped is None and gone and all(_is_outage(exc) for _w, exc in failed):
+            last = failed[-1][1]
+            self._stopped = (
+                f"the server stopped answering: the last {len(failed)} requests failed "
+                f"(last: {type(last).__name__}: {last})"
+            )
+        if self._stopped is not None:
+            self._deferred.extend(work for work, _exc in failed)  # pending, for a resume
+            return
+        for work, exc in failed:
+            self._record_failure(work, exc, transient=True)
 
     # -- setup and teardown -----------------------------------------------------------
     def _elapsed_now(self) -> float:
@@ -523,8 +716,8 @@ class Crawler:
                 self._db.close()
                 self._db = None
                 raise
-        if self._path is not None:
-            self._file = self._path.open("ab", buffering=_BUFFER)
+        if self._path is not None and (self._resumed or not self._replace):
+            self._open_output()
         if not self._resumed:
             for root in self._roots:
                 if root not in self._seen:
@@ -533,16 +726,45 @@ class Crawler:
                 self._commit(force=True)  # the roots and the meta rows, before any fetch
         self._last_commit = time.monotonic()
 
+    def _open_output(self) -> None:
+        """Open the output: appended to, or (``replace``, a new walk) truncated now."""
+        assert self._path is not None
+        mode = "wb" if self._replace and not self._resumed else "ab"
+        self._file = self._path.open(mode, buffering=_BUFFER)
+
+    def _options(self) -> dict[str, Any]:
+        """What a resume must share with the stored walk (``max_documents`` may change)."""
+        scope = self._scope
+        return {
+            "allow_rels": None if self._allow is None else sorted(self._allow),
+            "deny_rels": sorted(self._deny),
+            "max_depth": scope.max_depth,
+            "same_origin": scope.same_origin,
+            "follow_templated": scope.follow_templated,
+            "actions": [
+                {
+                    "name": rule.name,
+                    "json": rule.json,
+                    "export_dir": rule.export_dir,
+                    "rels": None if rule.rels is None else sorted(rule.rels),
+                    "limit": rule.limit,
+                }
+                for rule in self._rules
+            ],
+        }
+
     def _load(self, state: _State, output: Path) -> None:
         meta = state.meta()
         target = str(output.resolve())
+        options = json.loads(json.dumps(self._options(), default=_plain))
         if not meta:
-            start = output.stat().st_size if output.exists() else 0
+            start = 0 if self._replace else (output.stat().st_size if output.exists() else 0)
             rows = {
                 "version": _SCHEMA_VERSION,
                 "roots": json.dumps(sorted(self._roots)),
                 "output": target,
                 "offset": str(start),
+                "options": json.dumps(options),
             }
             with state.db:
                 state.db.execute("BEGIN")
@@ -559,6 +781,14 @@ class Crawler:
             raise ValueError(
                 f"the state in {state.path} was written with output {meta['output']}; "
                 f"this walk writes to {target}"
+            )
+        stored = json.loads(meta.get("options", "null"))
+        if stored is not None and stored != options:
+            changed = sorted(key for key in options if stored.get(key) != options.get(key))
+            raise ValueError(
+                f"the walk in {state.path} was started with other options "
+                f"({', '.join(changed)} differ): run it with the same options to resume it, "
+                "or use another state directory to start a new walk"
             )
         offset = int(meta["offset"])
         size = output.stat().st_size if output.exists() else 0
@@ -591,8 +821,15 @@ class Crawler:
             if key in rule_index:
                 self._rule_counts[rule_index[key]] = count
         put = self._queue.put_nowait
+        # Fetches that failed transiently are tried again; their failure record stays in
+        # the output (the document's record follows if this attempt succeeds).
+        (retried,) = db.execute(
+            "SELECT COUNT(*) FROM frontier WHERE done = ? AND kind = 'fetch'", (_RETRY,)
+        ).fetchone()
+        self._failures -= retried
         pending = db.execute(
-            "SELECT kind, url, rule, depth, parent, rel, path FROM frontier WHERE done = 0"
+            "SELECT kind, url, rule, depth, parent, rel, path FROM frontier WHERE done != ?",
+            (_DONE,),
         )
         for kind, url, rule, depth, parent, rel, path in pending:
             if kind == "fetch":
@@ -655,7 +892,7 @@ class Crawler:
                 db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._written)
             if self._finished:
                 db.executemany(
-                    "UPDATE frontier SET done = 1 WHERE kind = ? AND url = ? AND rule = ?",
+                    "UPDATE frontier SET done = ? WHERE kind = ? AND url = ? AND rule = ?",
                     self._finished,
                 )
             if offset is not None:
@@ -698,6 +935,10 @@ class Crawler:
             if work is None:
                 queue.task_done()
                 return
+            if self._stopped is not None:  # the walk stopped: leave the rest pending
+                self._left += 1
+                queue.task_done()
+                continue
             self._busy += 1
             try:
                 if work[0] == _FETCH:
@@ -713,12 +954,14 @@ class Crawler:
     def _emit(self, record: dict[str, Any]) -> None:
         if not self._records:
             return
-        line = _encode(record) + "\n"
+        line = _encode(record) + b"\n"
         self._uncommitted += 1
+        if self._file is None and self._path is not None:
+            self._open_output()
         if self._file is not None:
-            self._file.write(line.encode())
+            self._file.write(line)
         elif self._stream is not None:
-            self._stream.write(line)
+            self._stream.write(line.decode())
 
     def _push(self, work: _Work) -> None:
         """Queue a fetch (the URL is marked seen) or an action; remember it for the state."""
@@ -730,9 +973,9 @@ class Crawler:
             self._new.append(("action", work[1], self._rule_keys[work[2]], 0, None, None, work[3]))
         self._queue.put_nowait(work)
 
-    def _done(self, kind: str, url: str, rule: str = "") -> None:
+    def _done(self, kind: str, url: str, rule: str = "", mark: int = _DONE) -> None:
         if self._db is not None:
-            self._finished.append((kind, url, rule))
+            self._finished.append((mark, kind, url, rule))
 
     async def _fetch(self, work: _Work) -> None:
         _kind, url, depth, parent, rel = work
@@ -749,15 +992,11 @@ class Crawler:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # failures are data: one record, and the walk goes on
-            self._failures += 1
-            self._failures_by_type[type(exc).__name__] += 1
-            self._emit(
-                {"url": url, "depth": depth, "parent": parent, "rel": rel, "error": _error(exc)}
-            )
-            self._done("fetch", url)
+            self._failed(work, exc)
             return
         finally:
             self._fetching -= 1
+        self._transient_run = 0
         # From here to the end: no await, so a commit never sees half of this item.
         doc = fetched.document
         self_url = doc.self_url
@@ -770,6 +1009,37 @@ class Crawler:
         self._write(doc, key, fetched.status, depth, parent, rel, embedded=False)
         seen[url] = True  # the request URL (done in the state) needs no second fetch
         self._done("fetch", url)
+
+    def _failed(self, work: _Work, exc: Exception) -> None:
+        """Record a failed fetch, defer a transient one, or stop the walk (see the class)."""
+        url, depth = work[1], work[2]
+        if depth == 0 and self._run_documents == 0 and isinstance(exc, _CANNOT_START):
+            self._cannot_start = exc  # run() raises it: nothing was walked
+            raise _CannotStartError
+        transient = _is_transient(exc)
+        if transient and self._final_pass is not None and self._stopped is None:
+            # The last attempt of the walk: decided when the whole pass is over.
+            self._final_failures.append((work, exc))
+            return
+        if transient:
+            self._transient_run = self._transient_run + 1 if _is_outage(exc) else 0
+            limit = self._outage_after
+            if limit is not None and self._transient_run >= limit and self._stopped is None:
+                self._stopped = (
+                    f"the server stopped answering: {self._transient_run} requests in a row "
+                    f"failed (last: {type(exc).__name__}: {exc})"
+                )
+            if self._stopped is not None or url not in self._final:
+                self._deferred.append(work)  # pending: tried again at the end, or on resume
+                return
+        self._record_failure(work, exc, transient=transient)
+
+    def _record_failure(self, work: _Work, exc: Exception, *, transient: bool) -> None:
+        _kind, url, depth, parent, rel = work
+        self._failures += 1
+        self._failures_by_type[type(exc).__name__] += 1
+        self._emit({"url": url, "depth": depth, "parent": parent, "rel": rel, "error": _error(exc)})
+        self._done("fetch", url, mark=_RETRY if transient else _DONE)
 
     def _write(  # noqa: PLR0917  called per document: positional arguments are cheaper
         self,
@@ -879,10 +1149,8 @@ class Crawler:
     def _plan(self, rel: str) -> int:
         """-1: do not follow ``rel``; 0: follow at the same depth (paging); 1: one deeper."""
         lowered = rel.lower()
-        if lowered in self._deny or (self._allow is not None and lowered not in self._allow):
-            plan = -1
-        else:
-            plan = 0 if lowered in _PAGING else 1
+        allowed = self._allow is None or lowered in self._allow or lowered in _COLLECTION
+        plan = -1 if lowered in self._deny or not allowed else (0 if lowered in _PAGING else 1)
         self._rel_plan[rel] = plan
         return plan
 
@@ -917,8 +1185,11 @@ class Crawler:
                     href = canonical_url(href)
                 if href in seen:
                     continue
-                if same_origin and _origin(href) not in origins:
-                    continue
+                if same_origin:
+                    origin = _origin(href)
+                    if origin not in origins:
+                        self._offsite[origin] += 1
+                        continue
                 self._push((_FETCH, href, child_depth, key, rel))
 
     # -- actions ----------------------------------------------------------------------

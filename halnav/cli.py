@@ -50,7 +50,20 @@ _GRAPH_SUFFIXES: Final = (".dot", ".mmd", ".mermaid", ".json")
 _MAX_ITEMS_SHOWN: Final = 50
 _LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
 _FROM_STDIN: Final = "-"  # --password - reads the password from stdin
+# Exit codes (README "Exit codes"): 0 done; 1 error (a walk that cannot start, bad input);
+# 2 usage; 3 a walk that finished with failures; 4 a walk stopped early (the server stopped
+# answering; re-run with --state to resume); 130 Ctrl-C; 141 closed pipe; 143 SIGTERM.
 _EXIT_ERROR: Final = 1
+_WALKS: Final = frozenset({"crawl", "veeam-walk"})
+_EXIT_CODES: Final = """exit status:
+  0    done (a walk: complete, or cut short by --max-documents as asked)
+  1    error: bad input, or a walk that cannot start (login, connection, TLS)
+  2    usage error
+  3    a walk (or demo) finished with failures: see the failure records
+  4    a walk stopped early: the server stopped answering (resume with --state)
+  130  Ctrl-C; 141 closed pipe; 143 SIGTERM (sessions halnav opened are stopped)"""
+_EXIT_FAILURES: Final = 3
+_EXIT_STOPPED: Final = 4
 _EXIT_INTERRUPTED: Final = 130
 _EXIT_BROKEN_PIPE: Final = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 _EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
@@ -178,7 +191,8 @@ def _parser() -> argparse.ArgumentParser:
             "halnav get https://vbo:4443/v5/Organizations --username 'tech\\admin' --password -",
             "halnav crawl https://vbo:4443/v5/RestoreSessions/ID/Organization --out walk.jsonl",
         )
-        + "\n\nRun 'halnav COMMAND --help' for the options of each command.",
+        + "\n\nRun 'halnav COMMAND --help' for the options of each command.\n\n"
+        + _EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"halnav {halnav.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -191,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
             name,
             help=summary,
             description=summary,
-            epilog=_examples(*examples),
+            epilog=_examples(*examples) + ("\n\n" + _EXIT_CODES if name in _WALKS else ""),
             formatter_class=_Formatter,
             parents=parents,
         )
@@ -257,7 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     crawl.add_argument(
         "--out",
         metavar="FILE.jsonl",
-        help="JSON Lines output (default: stdout); replaced unless --state DIR resumes a walk",
+        help="JSON Lines output ('-' or none: stdout); replaced once the walk writes its "
+        "first record, unless --state DIR resumes a walk",
     )
     crawl.add_argument(
         "--state",
@@ -348,7 +363,10 @@ def _parser() -> argparse.ArgumentParser:
         help="organization id to explore (repeatable; default: every organization)",
     )
     veeam_walk.add_argument(
-        "--out", metavar="FILE.jsonl", help="JSON Lines output (default: stdout); replaced"
+        "--out",
+        metavar="FILE.jsonl",
+        help="JSON Lines output ('-' or none: stdout); replaced once the walk writes its first "
+        "record",
     )
     veeam_walk.add_argument("--search", metavar="QUERY", help="search every mailbox for QUERY")
     veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
@@ -850,6 +868,10 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "action_failures": summary.action_failures,
         "elapsed": round(summary.elapsed, 3),
         "complete": summary.complete,
+        "finished": summary.finished,
+        "left": summary.left,
+        "stopped": summary.stopped,
+        "offsite_links": dict(summary.offsite_links),
         "resumed": summary.resumed,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
@@ -859,9 +881,17 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
 def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]:
     rate = summary.documents / summary.elapsed if summary.elapsed > 0 else 0.0
     by_type = ", ".join(f"{k} {v}" for k, v in sorted(summary.failures_by_type.items()))
+    if summary.complete:
+        state = ""
+    elif summary.stopped is not None:
+        state = f" (stopped early, {summary.left} left: {summary.stopped})"
+    elif not summary.finished:
+        state = f" (incomplete: a limit stopped the walk, {summary.left} left)"
+    else:
+        state = " (finished with failures)"
     lines = [
         f"crawled {summary.documents} documents in {summary.elapsed:.2f} s ({rate:.0f}/s)"
-        + ("" if summary.complete else " (incomplete: a limit stopped the walk)")
+        + state
         + (" (resumed)" if summary.resumed else ""),
         f"  failures: {summary.failures}" + (f" ({by_type})" if by_type else ""),
         f"  actions:  {summary.actions} ({summary.action_failures} failed)",
@@ -872,6 +902,59 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
     return lines
 
 
+def _walk_status(summary: halnav.CrawlSummary) -> int:
+    """The exit status of a walk: 4 stopped early, 3 finished with failures, else 0.
+
+    A walk cut short by ``--max-documents`` did what was asked: 0 (``complete`` is false).
+    """
+    if summary.stopped is not None:
+        return _EXIT_STOPPED
+    if summary.failures or summary.action_failures:
+        return _EXIT_FAILURES
+    return 0
+
+
+def _say_offsite(summary: halnav.CrawlSummary) -> None:
+    """Name the links a same-origin walk held back, and how to follow them."""
+    if not summary.offsite_links:
+        return
+    total = sum(summary.offsite_links.values())
+    top = sorted(summary.offsite_links.items(), key=lambda kv: -kv[1])[:3]
+    named = ", ".join(f"{_printable(origin)} ({count})" for origin, count in top)
+    more = f" and {len(summary.offsite_links) - 3} more" if len(summary.offsite_links) > 3 else ""
+    print(
+        f"halnav: note: {total} links to other origins were not followed: {named}{more}; "
+        "--rebase-links treats them as links to the server you connected to, "
+        "--any-origin follows them",
+        file=sys.stderr,
+    )
+
+
+def _say_stopped(summary: halnav.CrawlSummary, state: str | None) -> None:
+    if summary.stopped is None:
+        return
+    how = (
+        "run the same command again to resume it"
+        if state is not None
+        else "add --state DIR to make the next walk resumable"
+    )
+    print(f"halnav: error: walk stopped early: {summary.stopped}; {how}", file=sys.stderr)
+
+
+def _check_output(path: str | None, option: str) -> None:
+    """Fail before the first request when ``path`` cannot be written."""
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {path}: is a directory")
+    parent = target.parent if str(target.parent) else Path()
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ValueError(f"{option} {path}: not writable")
+
+
 def _has_state(directory: str | None) -> bool:
     """Whether ``--state DIR`` holds an earlier run (a new walk starts from an empty DIR)."""
     return directory is not None and Path(directory).is_dir() and any(Path(directory).iterdir())
@@ -880,6 +963,7 @@ def _has_state(directory: str | None) -> bool:
 def _check_graph_file(path: str | None) -> None:
     if path is not None and Path(path).suffix.lower() not in _GRAPH_SUFFIXES:
         raise ValueError(f"--graph {path}: use a .dot, .mmd or .json file name")
+    _check_output(path, "--graph")
 
 
 def _finish_walk(
@@ -891,9 +975,15 @@ def _finish_walk(
     extra: Mapping[str, Any] | None = None,
     extra_line: str | None = None,
 ) -> None:
-    """Write the graph if asked, then the summary: readable on a terminal, one JSON line if not."""
+    """Write the graph if asked, then the summary: readable on a terminal, one JSON line if not.
+
+    A resumed walk's graph is built from its whole output, so it holds every run's part.
+    """
     if graph is not None:
-        nav.graph.write(graph)
+        if summary.resumed and summary.output is not None:
+            _graph_from_records(summary.output)[0].write(graph)
+        else:
+            nav.graph.write(graph)
     if live:
         lines = _summary_lines(summary, graph)
         if extra_line is not None:
@@ -928,8 +1018,12 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         )
         for name in args.actions
     ]
-    if args.out and not _has_state(args.state):
-        Path(args.out).unlink(missing_ok=True)  # a new walk replaces the file; --state resumes it
+    to_stdout = args.out in (None, "-")
+    if args.state is not None and to_stdout:
+        raise ValueError("--state needs --out FILE: the state records how much of it is written")
+    _check_output(args.out, "--out")
+    if args.export_dir is not None and Path(args.export_dir).is_file():
+        raise ValueError(f"--export-dir {args.export_dir}: is a file")
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
@@ -938,10 +1032,11 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             nav,
             roots,
             scope=scope,
-            output=args.out if args.out else sys.stdout,
+            output=sys.stdout if to_stdout else args.out,
             state_dir=args.state,
             actions=rules,
             progress=progress,
+            replace=True,  # a new walk replaces --out once it has a record; --state resumes
         )
         try:
             summary = await crawler.run()
@@ -949,7 +1044,9 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             if progress is not None:
                 progress.clear()
         _finish_walk(nav, summary, args.graph, live=live)
-        return 0
+        _say_offsite(summary)
+        _say_stopped(summary, args.state)
+        return _walk_status(summary)
 
     # A bulk walk indexes its graph only when asked to write it: on a big walk the graph
     # is a fifth of the client's CPU time and most of its memory.
@@ -973,22 +1070,24 @@ def _record_document(record: Mapping[str, Any]) -> halnav.Document:
     return halnav.parse(data, str(record["url"]), lenient=True)
 
 
-def _cmd_graph(args: argparse.Namespace) -> int:
-    target = Path(args.out)
-    if target.suffix.lower() not in _GRAPH_SUFFIXES:
-        raise ValueError(f"-o {target}: use a .dot, .mmd or .json file name")
+def _graph_from_records(path: str | Path) -> tuple[halnav.Graph, int, int]:
+    """The link graph of a walk's records: ``(graph, documents, failures)``.
+
+    Raises:
+        ValueError: a line is not a crawl record.
+    """
     graph = halnav.Graph()
     documents = failures = 0
-    with Path(args.records).open(encoding="utf-8") as records:
+    with Path(path).open(encoding="utf-8") as records:
         for number, line in enumerate(records, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{args.records}:{number}: not a JSON line ({exc})") from None
+                raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
             if not isinstance(record, dict) or "url" not in record:
-                raise ValueError(f"{args.records}:{number}: not a crawl record")
+                raise ValueError(f"{path}:{number}: not a crawl record")
             if "error" in record and "action" not in record:
                 failures += 1
             elif "action" not in record:
@@ -998,6 +1097,14 @@ def _cmd_graph(args: argparse.Namespace) -> int:
                 else:
                     graph.add(_record_document(record))
                 documents += 1
+    return graph, documents, failures
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    target = Path(args.out)
+    if target.suffix.lower() not in _GRAPH_SUFFIXES:
+        raise ValueError(f"-o {target}: use a .dot, .mmd or .json file name")
+    graph, documents, failures = _graph_from_records(args.records)
     graph.write(target)
     stats = graph.statistics()
     print(
@@ -1020,8 +1127,8 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     if creds.token is None and creds.password is None:
         raise ValueError("veeam-walk needs --username and --password (or --token)")
     creds = attrs.evolve(creds, veeam=True)
-    if args.out:
-        Path(args.out).unlink(missing_ok=True)  # a new walk replaces the file
+    _check_output(args.out, "--out")
+    to_stdout = args.out in (None, "-")
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
@@ -1034,7 +1141,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         try:
             done = await veeam.walk(
                 nav,
-                output=args.out if args.out else sys.stdout,
+                output=sys.stdout if to_stdout else args.out,
                 organization_ids=args.orgs or None,
                 search_query=args.search,
                 export_dir=args.export_dir,
@@ -1056,7 +1163,9 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             },
             extra_line=f"  sessions: {len(done.sessions)} explored and stopped",
         )
-        return 0 if done.crawl.failures == 0 else _EXIT_ERROR
+        _say_offsite(done.crawl)
+        _say_stopped(done.crawl, None)
+        return _walk_status(done.crawl)
 
     return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))
 
@@ -1151,7 +1260,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.clear()
     print("\n".join(summary.lines()))
-    return 0 if summary.failures == 0 else _EXIT_ERROR
+    return 0 if summary.failures == 0 else _EXIT_FAILURES
 
 
 def _run_sim(rest: list[str]) -> int:

@@ -705,7 +705,8 @@ async def walk(
 
     Explores each organization (all of them by default) in its own restore session,
     walks all their Organization resources in ONE concurrent crawl (organization ->
-    mailboxes -> folders -> items, every page) writing JSON Lines to ``output``, runs
+    mailboxes -> folders -> items, every page) writing JSON Lines to ``output`` (a path
+    is replaced when the walk writes its first record, not before), runs
     ``search`` with ``search_query`` on every mailbox and, with ``export_dir``, exports
     up to ``export_limit`` mailboxes to PST (``None``: all of them). Every session is
     stopped when the walk ends, also on errors and cancellation. The navigator's graph
@@ -748,6 +749,7 @@ async def walk(
             output=output,
             actions=rules,
             progress=progress,
+            replace=True,  # new sessions: a new walk; the file is replaced at its first record
         )
         tell(f"stopping {len(sessions)} restore sessions")
     return Walk(org_ids, tuple(session.id for session in sessions), summary)

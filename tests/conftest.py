@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from halnav import _crawl
 from halnav._config import Limits
 from halnav._transport import Transport
 
@@ -20,6 +21,12 @@ FAST = Limits(
     read_timeout=2.0,
     total_timeout=10.0,
 )
+
+
+@pytest.fixture(autouse=True)
+def _quick_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end-of-walk retry of transient failures waits 1 s; tests need not."""
+    monkeypatch.setattr(_crawl, "_RETRY_PAUSE", 0.01)
 
 
 @pytest.fixture

@@ -434,7 +434,7 @@ async def test_crawl_replaces_its_output_and_resumes_with_state(
 def test_state_needs_a_file_output(capsys: pytest.CaptureFixture[str]) -> None:
     """--state without --out is one error line (the state counts bytes of a file)."""
     assert main(["crawl", "http://127.0.0.1:9/", "--state", "st"]) == 1
-    assert "state_dir" in one_error_line(capsys.readouterr().err)
+    assert "--state needs --out FILE" in one_error_line(capsys.readouterr().err)
 
 
 async def test_veeam_walk_explores_walks_acts_and_stops(

@@ -299,7 +299,10 @@ async def test_failures_are_records_and_the_walk_goes_on(tmp_path: Path) -> None
         "DocumentError": 1,
         "RequestTimeoutError": 1,
     }
-    assert summary.complete
+    # Finished, but with failures: not complete. The other origin's link was held back.
+    assert summary.finished
+    assert not summary.complete
+    assert list(summary.offsite_links.values()) == [1]
     assert summary.output == str(out)
     with pytest.raises(halnav.errors.StateError):
         await crawler.run()
@@ -571,6 +574,7 @@ async def test_state_needs_a_path_and_the_same_roots(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="output"):
             await crawl(nav, [root], output=tmp_path / "x.jsonl", state_dir=tmp_path / "s")
     assert {p.name for p in (tmp_path / "s").iterdir()} <= {
+        "lock",
         "state.sqlite3",
         "state.sqlite3-wal",
         "state.sqlite3-shm",
