@@ -87,6 +87,11 @@ class ApiVersion:
     def restore_action(self) -> str:
         return "restoretoOriginallocation" if self.wrapped_actions else "restore"
 
+    @property
+    def item_actions(self) -> tuple[str, str, str]:
+        """An item's ``_actions``, in the order it lists them: save, export, restore."""
+        return (self.save_action, self.export_action, self.restore_action)
+
 
 API_VERSIONS: Final = {
     version.name: version
