@@ -39,7 +39,7 @@ import peers
 from _server import Server, count_documents, simulator
 
 HERE = Path(__file__).resolve().parent
-ROW_NAMES = ("latency", "cpu", "peers", "parse", "memory", "pagination", "actions")
+ROW_NAMES = ("latency", "deep", "cpu", "peers", "parse", "memory", "pagination", "actions")
 
 
 @attrs.frozen
@@ -56,6 +56,7 @@ class Sizes:
     memory_docs: int
     pagination_items: int
     actions: int
+    deep_items: int  # the deep-collections row: items per folder (30 per page)
 
 
 FULL = Sizes(
@@ -69,6 +70,7 @@ FULL = Sizes(
     memory_docs=1_000_000,
     pagination_items=10_000,
     actions=500,
+    deep_items=1_500,  # 50 pages per folder
 )
 QUICK = Sizes(
     reps=2,
@@ -81,9 +83,12 @@ QUICK = Sizes(
     memory_docs=10_000,
     pagination_items=1_500,
     actions=100,
+    deep_items=600,
 )
 WALK_SHAPE: dict[str, Any] = {"folders": 10, "items": 10, "subfolders": 0, "onedrives": 0}
 WALK_LATENCY = 0.02
+DEEP_LATENCY = 0.1  # what a real Veeam server answers in, or slower
+DEEP_SHAPE: dict[str, Any] = {"mailboxes": 3, "folders": 1, "subfolders": 0, "onedrives": 0}
 WALK_CONCURRENCY = 64
 PAGINATION_READAHEAD = 32
 ACTION_LATENCY = 0.05
@@ -297,6 +302,50 @@ async def row_walks(sizes: Sizes, only: set[str]) -> list[Row]:
             if "peers" in only:
                 rows.extend(await _peer_rows(session, sizes, hal_rate, hal))
     return rows
+
+
+async def row_deep(sizes: Sizes) -> Row:
+    """Deep collections at realistic latency: folders of many pages, 100 ms per request.
+
+    The hand-written loop follows ``next`` one page at a time (a collection's pages are
+    sequential); halnav's walk fetches the following pages of a page that shows its
+    ``offset``/``limit`` in parallel when it has idle capacity.
+    """
+    options = {**DEEP_SHAPE, "items": sizes.deep_items, "latency": DEEP_LATENCY}
+    with simulator(**options) as server:
+        expected = count_documents(server.config)
+        async with restore_session(server) as session:
+            hal, base = await alternate(
+                sizes.reps,
+                lambda: halnav_walk(session, concurrency=WALK_CONCURRENCY),
+                lambda: baseline_walk(session, concurrency=WALK_CONCURRENCY),
+            )
+    notes = _check_counts(hal, base, expected)
+    hal_s = _median([r.seconds for r in hal])
+    base_s = _median([r.seconds for r in base])
+    notes.append(
+        f"requests: halnav {[r.requests for r in hal]}, baseline {[r.requests for r in base]} "
+        "(halnav's extra requests are pages read ahead past a collection's end)"
+    )
+    ratio = base_s / hal_s
+    pages = -(-sizes.deep_items // 30)
+    return Row(
+        name="deep",
+        title=f"deep collections ({expected:,} docs, {pages} pages/folder, 100 ms, c=64)",
+        figure=hal_s,
+        baseline=base_s,
+        unit="s",
+        baseline_label="aiohttp BFS, next one by one",
+        ratio=ratio,
+        goal=">= 4",
+        met=_met(ratio, ">= 4"),
+        details={
+            "simulator": options,
+            "halnav_runs": _runs_detail(hal),
+            "baseline_runs": _runs_detail(base),
+        },
+        notes=notes,
+    )
 
 
 async def _peer_rows(session: Session, sizes: Sizes, hal_rate: float, hal: list[Run]) -> list[Row]:
@@ -767,6 +816,7 @@ async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[
     rows: list[Row] = []
     steps: list[tuple[set[str], Callable[[], Awaitable[list[Row]]]]] = [
         ({"latency", "peers"}, lambda: row_walks(sizes, only)),
+        ({"deep"}, lambda: _one(row_deep(sizes))),
         ({"cpu"}, lambda: _one(row_cpu(sizes))),
         ({"parse"}, lambda: _one(row_parse(sizes))),
         ({"memory"}, lambda: _one(asyncio.to_thread(row_memory, sizes))),

@@ -109,7 +109,7 @@ import attrs
 
 from ._graph import canonical_url
 from ._model import Document
-from ._navigator import Download, Navigator
+from ._navigator import Download, Navigator, _page_plan
 from .errors import (
     AuthenticationError,
     ConnectError,
@@ -150,6 +150,8 @@ _SCHEMA_VERSION: Final = "1"
 # frontier.done: 0 pending, 1 done, 2 failed with a transient error (retried on resume).
 _DONE: Final = 1
 _RETRY: Final = 2
+# frontier.path of a fetch queued by read-ahead (a page no link named yet).
+_READAHEAD: Final = "readahead"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
 # First bytes of the binary formats Veeam exports: PST, OLE (.msg), ZIP (split PSTs).
 _MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
@@ -409,7 +411,7 @@ class _State:
                     depth INTEGER NOT NULL,
                     parent TEXT,
                     rel TEXT,
-                    path TEXT,                     -- reserved export file stem (actions)
+                    path TEXT,                     -- export stem (actions), readahead (fetches)
                     done INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (kind, url, rule)
                 ) WITHOUT ROWID;
@@ -570,6 +572,7 @@ class Crawler:
         self._finished: list[tuple[int, str, str, str]] = []
         self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
         self._written: list[tuple[str]] = []
+        self._unmarked: list[tuple[str]] = []  # read-ahead fetches a link has named
         self._last_commit = 0.0
         self._uncommitted = 0  # records written since the last commit
         self._resumed = False
@@ -598,6 +601,8 @@ class Crawler:
         self._final_failures: list[tuple[_Work, Exception]] = []
         self._stopped: str | None = None
         self._cannot_start: BaseException | None = None
+        self._speculative: set[str] = set()  # pages read ahead, not (yet) linked to
+        self._readahead = nav.limits.readahead
 
     # -- public ----------------------------------------------------------------------
     def statistics(self) -> CrawlStatistics:
@@ -833,6 +838,8 @@ class Crawler:
         )
         for kind, url, rule, depth, parent, rel, path in pending:
             if kind == "fetch":
+                if path == _READAHEAD:
+                    self._speculative.add(url)
                 put((_FETCH, url, depth, parent, rel))
             elif rule in rule_index:  # actions of rules this run does not have stay pending
                 if path is not None:
@@ -864,7 +871,7 @@ class Crawler:
         """Fsync the output, then record the finished batch in one transaction."""
         state = self._db
         assert state is not None
-        if not force and not (self._finished or self._new or self._written):
+        if not force and not (self._finished or self._new or self._written or self._unmarked):
             return
         offset = None
         if self._file is not None:
@@ -890,6 +897,11 @@ class Crawler:
                 )
             if self._written:
                 db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._written)
+            if self._unmarked:
+                db.executemany(
+                    "UPDATE frontier SET path = NULL WHERE kind = 'fetch' AND url = ?",
+                    self._unmarked,
+                )
             if self._finished:
                 db.executemany(
                     "UPDATE frontier SET done = ? WHERE kind = ? AND url = ? AND rule = ?",
@@ -902,6 +914,7 @@ class Crawler:
             )
         self._new.clear()
         self._written.clear()
+        self._unmarked.clear()
         self._finished.clear()
         self._uncommitted = 0
         self._last_commit = time.monotonic()
@@ -968,7 +981,8 @@ class Crawler:
         if work[0] == _FETCH:
             self._seen[work[1]] = False
             if self._db is not None:
-                self._new.append(("fetch", work[1], "", work[2], work[3], work[4], None))
+                mark = _READAHEAD if work[1] in self._speculative else None
+                self._new.append(("fetch", work[1], "", work[2], work[3], work[4], mark))
         elif self._db is not None:
             self._new.append(("action", work[1], self._rule_keys[work[2]], 0, None, None, work[3]))
         self._queue.put_nowait(work)
@@ -992,13 +1006,23 @@ class Crawler:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # failures are data: one record, and the walk goes on
-            self._failed(work, exc)
+            # Read ahead, and still named by no link (a link may have named it meanwhile).
+            if url in self._speculative:
+                self._speculation_failed(url, exc)
+            else:
+                self._failed(work, exc)
             return
         finally:
             self._fetching -= 1
         self._transient_run = 0
         # From here to the end: no await, so a commit never sees half of this item.
         doc = fetched.document
+        if url in self._speculative:
+            self._speculative.discard(url)
+            if not doc.items:  # read ahead past the end of the collection: not a page
+                self._seen[url] = True
+                self._done("fetch", url)
+                return
         self_url = doc.self_url
         key = canonical_url(self_url) if self_url is not None else canonical_url(fetched.url)
         seen = self._seen
@@ -1033,6 +1057,49 @@ class Crawler:
                 self._deferred.append(work)  # pending: tried again at the end, or on resume
                 return
         self._record_failure(work, exc, transient=transient)
+
+    def _speculation_failed(self, url: str, exc: Exception) -> None:
+        """A page read ahead failed: forget it, so a real ``next`` link to it is fetched
+        (and its failure recorded) as usual. Past the end of a collection, some APIs
+        answer 404: no failure record for a page no link named."""
+        self._speculative.discard(url)
+        self._seen.pop(url, None)
+        if not _is_transient(exc):
+            self._done("fetch", url)
+
+    def _read_ahead(self, page: Document, next_href: str, depth: int, parent: str) -> None:
+        """Queue the pages after ``next_href`` too, when workers are idle and ``page``
+        shows how its collection is paged (``offset``/``limit`` or ``page`` in the query).
+
+        Only idle capacity is used: a walk with work for every worker reads nothing
+        ahead. At most ``Limits.readahead`` pages, fewer near the start of a collection
+        and when ``totalCount`` says so; what lies past the end costs one request per
+        page and writes nothing.
+        """
+        idle = self._workers - self._busy - self._queue.qsize()
+        if idle <= 0:
+            return
+        plan = _page_plan(page, next_href)
+        if plan is None:
+            return
+        step, size = plan
+        if size <= 0 or len(page.items) < size:  # a short page is the last one
+            return
+        total, offset = page.state.get("totalCount"), page.state.get("offset")
+        # The window doubles along the collection (as paginate's does): page i looks
+        # 2 ** (i + 1) pages past its next, so a short collection wastes little past its
+        # end and a long one soon has readahead pages in flight.
+        index = offset // size if type(offset) is int and offset >= 0 else 0
+        count = min(idle, self._readahead, 2 ** min(index + 1, 16))
+        if type(total) is int and type(offset) is int:
+            count = min(count, max(0, math.ceil((total - offset - 2 * size) / size)))
+        seen = self._seen
+        for k in range(1, count + 1):
+            href = canonical_url(step(k))
+            if href in seen:
+                continue
+            self._speculative.add(href)
+            self._push((_FETCH, href, depth, parent, "next"))
 
     def _record_failure(self, work: _Work, exc: Exception, *, transient: bool) -> None:
         _kind, url, depth, parent, rel = work
@@ -1154,7 +1221,15 @@ class Crawler:
         self._rel_plan[rel] = plan
         return plan
 
+    def _linked(self, href: str) -> None:
+        """A link names ``href``: if it was read ahead, it is a real page from now on."""
+        if href in self._speculative:
+            self._speculative.discard(href)
+            if self._db is not None:
+                self._unmarked.append((href,))
+
     def _follow(self, doc: Document, key: str, depth: int) -> None:
+        speculative = self._speculative
         scope = self._scope
         max_depth = scope.max_depth
         same_origin = scope.same_origin
@@ -1181,9 +1256,13 @@ class Crawler:
                 else:
                     href = link.href
                     if href in seen:  # seen URLs are canonical: most links end here
+                        if speculative:
+                            self._linked(href)
                         continue
                     href = canonical_url(href)
                 if href in seen:
+                    if speculative:
+                        self._linked(href)
                     continue
                 if same_origin:
                     origin = _origin(href)
@@ -1191,6 +1270,8 @@ class Crawler:
                         self._offsite[origin] += 1
                         continue
                 self._push((_FETCH, href, child_depth, key, rel))
+                if rel == "next" and self._readahead > 1:
+                    self._read_ahead(doc, link.href, child_depth, key)
 
     # -- actions ----------------------------------------------------------------------
     def _match_actions(self, doc: Document, key: str, rel: str | None) -> None:
