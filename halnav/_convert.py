@@ -15,6 +15,8 @@ Every rule about what the JSON looks like lives here, not on the models:
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
 import re
 from collections.abc import Mapping
@@ -717,9 +719,12 @@ def make_converter() -> cattrs.Converter:
     Unstructures ``Document``/``Link``/``Action`` to JSON-ready data, and
     structures a document's state into your attrs classes with the Veeam
     reading rules: booleans also from ``"true"``/``"False"`` strings, datetimes
-    from Json.NET ISO strings or RFC 1123.
+    from Json.NET ISO strings or RFC 1123, enums by value or name in any case, and an
+    enum value the class does not know kept as the raw value (a newer server's
+    ``errorCode`` must not lose the document).
     """
     converter = cattrs.Converter(forbid_extra_keys=False)
+    converter.register_structure_hook_func(_is_enum, _structure_enum)
     converter.register_structure_hook(bool, _parse_bool)
     converter.register_structure_hook(datetime, _parse_datetime)
     converter.register_unstructure_hook(Link, _unstructure_link)
@@ -728,19 +733,43 @@ def make_converter() -> cattrs.Converter:
     return converter
 
 
+def _is_enum(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, enum.Enum)
+
+
+def _structure_enum(value: Any, cls: type[enum.Enum]) -> Any:
+    """``cls(value)``, else the member whose value or name matches in any case, else
+    ``value`` itself: an unknown enum value is kept, not fatal."""
+    with contextlib.suppress(ValueError):
+        return cls(value)
+    if isinstance(value, str):
+        lowered = value.lower()
+        for member in cls:
+            if member.name.lower() == lowered or str(member.value).lower() == lowered:
+                return member
+    return value
+
+
 _CONVERTER: Final = make_converter()
 
 
 def structure_state(doc: Document, cls: type[T], *, converter: cattrs.Converter | None = None) -> T:
     """Structure ``doc.state`` into ``cls`` (an attrs class or any type cattrs knows).
 
-    Unknown keys are ignored (tolerant reader).
+    Unknown keys are ignored and a ``null`` for a field that has a default is that field
+    absent (tolerant reader: Veeam writes ``null`` where a value is merely missing).
 
     Raises:
         DocumentError: the state does not fit ``cls``; says which field.
     """
+    state = dict(doc.state)
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
+            name = field.alias or field.name
+            if field.default is not attrs.NOTHING and state.get(name, 0) is None:
+                del state[name]
     try:
-        return (converter or _CONVERTER).structure(dict(doc.state), cls)
+        return (converter or _CONVERTER).structure(state, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
         detail = (
             "; ".join(cattrs.transform_error(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -973,3 +974,31 @@ def test_a_top_level_array_is_a_collection_of_page_items() -> None:
     assert doc.items[0].url == "https://vbo:4443/v7/Organizations/a"
     assert doc.items[1].url == "https://vbo:4443/v7/Organizations#/1"
     assert halnav.parse(b"[]", "https://vbo:4443/v7/Organizations").items == ()
+
+
+class Kind(enum.Enum):
+    """A target enum for ``structure_state``."""
+
+    VEX = "Vex"
+    VEOD = "Veod"
+
+
+@attrs.frozen
+class Session:
+    """Veeam fields that a server may null or extend."""
+
+    id: str
+    type: Kind
+    details: str = ""
+    result: str | None = "Success"
+
+
+def test_structure_state_is_tolerant_of_nulls_and_unknown_enum_values() -> None:
+    """A null is an absent field (its default), enums match in any case, and an enum value
+    the class does not know (a newer server's) is kept instead of losing the document."""
+    doc = halnav.parse({"id": "s", "type": "vex", "details": None, "result": None}, URL)
+    assert halnav.structure_state(doc, Session) == Session(id="s", type=Kind.VEX)
+    newer = halnav.parse({"id": "s", "type": "Vet"}, URL)
+    assert halnav.structure_state(newer, Session).type == "Vet"  # type: ignore[comparison-overlap]
+    with pytest.raises(DocumentError, match="required field missing"):
+        halnav.structure_state(halnav.parse({"type": "Vex"}, URL), Session)
