@@ -11,12 +11,22 @@ Parse any HAL document into immutable values::
 from __future__ import annotations
 
 from . import errors
-from ._auth import Auth, BearerAuth, PasswordGrant, ProviderAuth, TokenProvider, password_auth
+from ._auth import (
+    Auth,
+    BearerAuth,
+    ClientCredentialsGrant,
+    OAuth2Grant,
+    PasswordGrant,
+    ProviderAuth,
+    TokenProvider,
+    discover_token_endpoint,
+    password_auth,
+)
 from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node, canonical_url
-from ._model import Action, Document, FormProperty, Link, Selector, parse_selector
+from ._model import Action, Answer, Document, FormProperty, Link, Selector, parse_selector
 from ._navigator import (
     ActionBody,
     ActionResolver,
@@ -39,8 +49,10 @@ __all__ = [
     "ActionNotFoundError",
     "ActionResolver",
     "ActionRule",
+    "Answer",
     "Auth",
     "BearerAuth",
+    "ClientCredentialsGrant",
     "CrawlStatistics",
     "CrawlSummary",
     "Crawler",
@@ -59,6 +71,7 @@ __all__ = [
     "Navigator",
     "NavigatorStatistics",
     "Node",
+    "OAuth2Grant",
     "ParseOptions",
     "PasswordGrant",
     "ProviderAuth",
@@ -67,6 +80,7 @@ __all__ = [
     "TokenProvider",
     "canonical_url",
     "crawl",
+    "discover_token_endpoint",
     "errors",
     "make_converter",
     "parse",

@@ -26,6 +26,7 @@ repr, a message or a log line.
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 import logging
@@ -33,7 +34,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import quote_plus
 
 import attrs
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, hdrs
@@ -45,9 +47,12 @@ __all__ = [
     "Auth",
     "AuthContext",
     "BearerAuth",
+    "ClientCredentialsGrant",
+    "OAuth2Grant",
     "PasswordGrant",
     "ProviderAuth",
     "TokenProvider",
+    "discover_token_endpoint",
     "error_detail",
     "is_json_type",
     "password_auth",
@@ -55,8 +60,13 @@ __all__ = [
 
 _log = logging.getLogger("halnav.auth")
 
-#: ``post_form(url, fields) -> (status, content_type, body)``
-PostForm = Callable[[str, Mapping[str, str]], Awaitable[tuple[int, str, bytes]]]
+
+class PostForm(Protocol):
+    """``post_form(url, fields, headers=None) -> (status, content_type, body)``."""
+
+    def __call__(
+        self, url: str, fields: Mapping[str, str], headers: Mapping[str, str] | None = None
+    ) -> Awaitable[tuple[int, str, bytes]]: ...
 
 
 @attrs.frozen
@@ -64,10 +74,12 @@ class AuthContext:
     """What a transport hands an :class:`Auth` when it opens.
 
     ``is_trusted(url)`` says whether credentials may go to that URL's origin.
-    ``post_form(url, fields)`` POSTs an ``application/x-www-form-urlencoded``
-    body without any auth middleware and returns ``(status, media type,
-    body)``; it raises :class:`~halnav.errors.TransportError` subclasses for
-    connection failures and timeouts.
+    ``post_form(url, fields, headers=None)`` POSTs an
+    ``application/x-www-form-urlencoded`` body (with ``headers``, e.g. the HTTP
+    Basic client authentication of RFC 6749 section 2.3.1) without any auth
+    middleware and returns ``(status, media type, body)``; it raises
+    :class:`~halnav.errors.TransportError` subclasses for connection failures and
+    timeouts.
     """
 
     is_trusted: Callable[[URL], bool]
@@ -213,25 +225,28 @@ class ProviderAuth:
         return bearer
 
 
-class PasswordGrant:
-    """OAuth2 resource-owner password grant with refresh (Veeam ``POST /v5/token``).
+ClientAuth = Literal["basic", "form"]
 
-    Sends ``grant_type=password&username=..&password=..`` (plus ``extra``
-    fields) form-encoded to ``token_url``; keeps ``access_token``,
-    ``refresh_token`` and the expiry (``expires_in``, else ``.expires`` as
-    RFC 1123 or ISO 8601). Refreshes with ``grant_type=refresh_token`` when
-    fewer than ``refresh_margin`` seconds remain (at most half the token's
-    lifetime, so short-lived tokens are not refreshed on every call) or when
-    forced after a 401; a refused refresh (400/401) falls back to the password
-    grant. Concurrent callers share one token request (single flight).
 
-    The password is only ever sent to a trusted origin. Use it through
-    :func:`password_auth` / :class:`ProviderAuth`; the transport binds it to
-    its session when it opens.
+class OAuth2Grant:
+    """An OAuth2 token grant with refresh: the machinery every grant halnav sends shares.
 
-    Example::
+    Keeps ``access_token``, ``refresh_token`` and the expiry (``expires_in``, else
+    ``.expires`` as RFC 1123 or ISO 8601). Refreshes with ``grant_type=refresh_token``
+    when fewer than ``refresh_margin`` seconds remain (at most half the token's lifetime,
+    so short-lived tokens are not refreshed on every call) or when forced after a 401; a
+    refused refresh (400/401) falls back to the first grant. A refresh token the server
+    sends with the new access token replaces the old one (rotation); concurrent callers
+    share one token request (single flight), so a rotated token is never used twice.
 
-        auth = password_auth("https://vbo:4443/v5/token", "tech\\\\admin", pw)
+    Client authentication (RFC 6749 section 2.3): with ``client_id`` and
+    ``client_secret``, HTTP Basic by default (``client_auth="basic"``: servers MUST
+    support it, some accept nothing else) or ``client_id``/``client_secret`` form fields
+    (``client_auth="form"``); with a ``client_id`` only (a public client), the id as a
+    form field. It applies to every request to the token endpoint.
+
+    Credentials only ever go to a trusted origin. The transport binds the grant to its
+    session when it opens (use it through :class:`ProviderAuth`).
 
     Raises (from :meth:`get_token`):
         AuthenticationError: the token endpoint refused the grant (message
@@ -244,19 +259,25 @@ class PasswordGrant:
     def __init__(
         self,
         token_url: str,
-        username: str,
-        password: str,
         *,
         refresh_margin: float = 60.0,
         extra: Mapping[str, str] | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_auth: ClientAuth = "basic",
     ) -> None:
         if refresh_margin < 0:
             raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        if client_secret is not None and client_id is None:
+            raise ValueError("client_secret needs a client_id")
+        if client_auth not in ("basic", "form"):
+            raise ValueError(f"client_auth must be 'basic' or 'form', got {client_auth!r}")
         self._token_url = token_url
-        self._username = username
-        self._password = password
         self._margin = refresh_margin
         self._extra = dict(extra or {})
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._client_auth: ClientAuth = client_auth
         self._context: AuthContext | None = None
         self._access: str | None = None
         self._refresh: str | None = None
@@ -266,15 +287,20 @@ class PasswordGrant:
         self._failure: BaseException | None = None
         self._lock = asyncio.Lock()
 
+    def _first_grant(self) -> dict[str, str]:
+        """The form fields of the grant that starts a session (not a refresh)."""
+        raise NotImplementedError
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._client_secret, self._access, self._refresh)
+
     def __repr__(self) -> str:
-        return (
-            f"PasswordGrant(token_url={self._token_url!r}, username={self._username!r},"
-            " password='***')"
-        )
+        client = f", client_id={self._client_id!r}" if self._client_id else ""
+        return f"{type(self).__name__}(token_url={self._token_url!r}{client})"
 
     def redact(self, text: str) -> str:
-        """``text`` with the password and the current tokens replaced by ``***``."""
-        return _redact(text, (self._password, self._access, self._refresh))
+        """``text`` with the secrets and the current tokens replaced by ``***``."""
+        return _redact(text, self._secrets())
 
     @property
     def token_url(self) -> str:
@@ -288,13 +314,13 @@ class PasswordGrant:
 
     def retarget(self, token_url: str) -> None:
         """Use ``token_url`` from now on (before the first grant: a profile that detects
-        the API version learns the endpoint only when it connects).
+        the API version, or discovers the endpoint, learns it only when it connects).
 
         Raises:
             StateError: a token was already obtained from another endpoint.
         """
         if self._access is not None and token_url != self._token_url:
-            raise StateError("this PasswordGrant already holds a token from another endpoint")
+            raise StateError("this grant already holds a token from another endpoint")
         self._token_url = token_url
 
     def bind(self, context: AuthContext) -> None:
@@ -342,20 +368,32 @@ class PasswordGrant:
             except AuthenticationError as exc:
                 if exc.status not in (400, 401):
                     raise
-                _log.debug("refresh refused by %s (HTTP %s); using the password grant",
+                _log.debug("refresh refused by %s (HTTP %s); starting over",
                            self._token_url, exc.status)  # fmt: skip
             else:
                 return
-        await self._grant(
-            {"grant_type": "password", "username": self._username, "password": self._password}
-        )
+        await self._grant(self._first_grant())
+
+    def _client_authentication(self, fields: dict[str, str]) -> dict[str, str] | None:
+        """Add the client's credentials to ``fields``, or return the Basic header."""
+        client_id, secret = self._client_id, self._client_secret
+        if client_id is None:
+            return None
+        if secret is None or self._client_auth == "form":
+            fields["client_id"] = client_id
+            if secret is not None:
+                fields["client_secret"] = secret
+            return None
+        # RFC 6749 section 2.3.1: id and secret form-urlencoded, then Basic.
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+        return {hdrs.AUTHORIZATION: "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     async def _grant(self, fields: dict[str, str]) -> None:
         context = self._context
         if context is None:
             raise StateError(
-                "PasswordGrant is not bound to a session; pass it to a Transport "
-                "(auth=password_auth(...)) or call bind() first"
+                f"{type(self).__name__} is not bound to a session; pass it to a Transport "
+                "(auth=ProviderAuth(grant)) or call bind() first"
             )
         if not context.is_trusted(URL(self._token_url, encoded=True)):
             raise UnsafeLinkError(
@@ -365,11 +403,10 @@ class PasswordGrant:
             )
         for key, value in self._extra.items():
             fields.setdefault(key, value)
-        status, content_type, body = await context.post_form(self._token_url, fields)
+        headers = self._client_authentication(fields)
+        status, content_type, body = await context.post_form(self._token_url, fields, headers)
         if status != 200:
-            detail = error_detail(content_type, body)
-            if self._password and self._password in detail:
-                detail = detail.replace(self._password, "***")
+            detail = self.redact(error_detail(content_type, body))
             raise AuthenticationError("POST", self._token_url, status, detail)
         self._store(status, body)
 
@@ -391,6 +428,96 @@ class PasswordGrant:
         else:
             margin = min(self._margin, lifetime / 2)
             self._refresh_at = time.monotonic() + lifetime - margin
+
+
+class PasswordGrant(OAuth2Grant):
+    """OAuth2 resource-owner password grant with refresh (Veeam ``POST /vN/token``).
+
+    Sends ``grant_type=password&username=..&password=..`` (plus ``extra`` fields and the
+    client authentication, see :class:`OAuth2Grant`) form-encoded to ``token_url``.
+    The password is only ever sent to a trusted origin.
+
+    Example::
+
+        auth = password_auth("https://vbo:4443/v5/token", "tech\\\\admin", pw)
+        auth = password_auth(url, user, pw, client_id="app", client_secret=secret)
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        username: str,
+        password: str,
+        *,
+        refresh_margin: float = 60.0,
+        extra: Mapping[str, str] | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_auth: ClientAuth = "basic",
+    ) -> None:
+        super().__init__(
+            token_url,
+            refresh_margin=refresh_margin,
+            extra=extra,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth=client_auth,
+        )
+        self._username = username
+        self._password = password
+
+    def _first_grant(self) -> dict[str, str]:
+        return {"grant_type": "password", "username": self._username, "password": self._password}
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._password, *super()._secrets())
+
+    def __repr__(self) -> str:
+        client = f", client_id={self._client_id!r}" if self._client_id else ""
+        return (
+            f"PasswordGrant(token_url={self._token_url!r}, username={self._username!r},"
+            f" password='***'{client})"
+        )
+
+
+class ClientCredentialsGrant(OAuth2Grant):
+    """OAuth2 ``client_credentials`` grant (RFC 6749 section 4.4): a service account.
+
+    The client authenticates itself (HTTP Basic by default, see :class:`OAuth2Grant`);
+    ``scope`` is sent when given. Servers usually issue no refresh token for this grant:
+    a new token is simply requested again.
+
+    Example::
+
+        auth = ProviderAuth(ClientCredentialsGrant(url, client_id="svc", client_secret=s))
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        *,
+        client_id: str,
+        client_secret: str | None = None,
+        client_auth: ClientAuth = "basic",
+        scope: str | None = None,
+        refresh_margin: float = 60.0,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            token_url,
+            refresh_margin=refresh_margin,
+            extra=extra,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth=client_auth,
+        )
+        self._scope = scope
+
+    def _first_grant(self) -> dict[str, str]:
+        fields = {"grant_type": "client_credentials"}
+        if self._scope:
+            fields["scope"] = self._scope
+        return fields
 
 
 def _lifetime(doc: Mapping[str, object]) -> float | None:
@@ -425,8 +552,14 @@ def password_auth(
     *,
     refresh_margin: float = 60.0,
     extra: Mapping[str, str] | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    client_auth: ClientAuth = "basic",
 ) -> ProviderAuth:
-    """Bearer auth from an OAuth2 password grant (the Veeam ``/v5/token`` shape).
+    """Bearer auth from an OAuth2 password grant (the Veeam ``/vN/token`` shape).
+
+    A confidential client adds ``client_id`` and ``client_secret`` (HTTP Basic unless
+    ``client_auth="form"``), a public client only ``client_id``.
 
     Example::
 
@@ -434,7 +567,55 @@ def password_auth(
                   trusted_origins=["https://vbo:4443"])
     """
     return ProviderAuth(
-        PasswordGrant(token_url, username, password, refresh_margin=refresh_margin, extra=extra)
+        PasswordGrant(
+            token_url,
+            username,
+            password,
+            refresh_margin=refresh_margin,
+            extra=extra,
+            client_id=client_id,
+            client_secret=client_secret,
+            client_auth=client_auth,
+        )
+    )
+
+
+async def discover_token_endpoint(issuer: str, *, session: Any = None) -> str:
+    """The ``token_endpoint`` of an OAuth2 authorization server (RFC 8414 metadata).
+
+    Reads ``{issuer}/.well-known/oauth-authorization-server`` (then the OpenID Connect
+    ``/.well-known/openid-configuration``) over HTTPS-verified aiohttp and returns the
+    token endpoint it names.
+
+    Raises:
+        HalnavError: no metadata, or metadata without a ``token_endpoint``.
+    """
+    import aiohttp  # noqa: PLC0415  only when discovery is asked for
+
+    base = issuer.rstrip("/")
+    owned = session is None
+    http = aiohttp.ClientSession() if owned else session
+    try:
+        for suffix in (
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ):
+            try:
+                async with http.get(base + suffix, allow_redirects=False) as response:
+                    if response.status != 200:
+                        continue
+                    metadata = json.loads(await response.read())
+            except (aiohttp.ClientError, ValueError):
+                continue
+            endpoint = metadata.get("token_endpoint") if isinstance(metadata, dict) else None
+            if isinstance(endpoint, str) and endpoint.startswith(("https://", "http://")):
+                return endpoint
+    finally:
+        if owned:
+            await http.close()
+    raise HalnavError(
+        f"{base}: no OAuth2 authorization server metadata with a token_endpoint "
+        "(tried /.well-known/oauth-authorization-server and /.well-known/openid-configuration)"
     )
 
 

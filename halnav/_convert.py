@@ -162,6 +162,9 @@ class _Parser:
                 raise self.fail(path, f"expected a link object, got a string {raw[:80]!r}")
             raw = {"href": raw}
         elif not isinstance(raw, dict):
+            if self.options.lenient:  # "next": null on a last page (Django REST framework)
+                problems.append(f"{path}: {type(raw).__name__} where a link was expected; no link")
+                return None
             raise self.fail(path, f"expected a link object, got {type(raw).__name__}")
         href = raw.get("href")
         if not isinstance(href, str):
@@ -216,6 +219,9 @@ class _Parser:
                     out[rel] = (Link(href, rel, context),)
                     continue
             where = f"{doc_path}._links.{rel}"
+            if value is None and self.options.lenient:
+                problems.append(f"{where}: null; no link")  # no such rel, not an empty one
+                continue
             if rel == "curies":
                 self.curies(value, base, where, curies)
                 continue

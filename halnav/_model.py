@@ -26,6 +26,7 @@ from .errors import (
 __all__ = [
     "EMPTY",
     "Action",
+    "Answer",
     "Document",
     "Form",
     "FormProperty",
@@ -319,6 +320,20 @@ def _short(url: str) -> str:
     return ".../" + "/".join(parts[-2:]) + (url[len(path) :] if "?" in url else "")
 
 
+@attrs.frozen
+class Answer:
+    """What HTTP said about an action's answer (``send``/``act``/``invoke``).
+
+    ``location`` is the ``Location`` header resolved against the request URL (a 201's
+    created resource, a 202's status monitor), else ``None``; ``headers`` are the
+    response headers (case-insensitive).
+    """
+
+    status: int
+    headers: Mapping[str, str] = EMPTY
+    location: str | None = None
+
+
 @attrs.frozen(repr=False)
 class Document:
     """A parsed HAL resource.
@@ -331,7 +346,8 @@ class Document:
     action name to its Action, ``embedded`` each rel to its embedded Documents,
     ``items`` the page items (Veeam ``results``, Eve ``_items``, or the single
     array in ``_embedded``). ``curies`` maps prefixes to their templates.
-    ``problems`` lists what a tolerant parse skipped.
+    ``problems`` lists what a tolerant parse skipped. ``answer`` (status, headers,
+    ``location``) is set when the document is the answer of an action.
 
     >>> doc.link("mailboxes").href                  # doctest: +SKIP
     >>> doc.find_link("nope") is None               # doctest: +SKIP
@@ -348,8 +364,15 @@ class Document:
     items: tuple[Document, ...] = ()
     curies: Mapping[str, str] = EMPTY
     problems: tuple[str, ...] = ()
+    answer: Answer | None = attrs.field(default=None, eq=False)
+    """Set on the answer of an action (``send``/``act``/``invoke``): status, headers, Location."""
 
     # -- identity ---------------------------------------------------------
+    @property
+    def location(self) -> str | None:
+        """The ``Location`` of the action answer this document is (``None`` otherwise)."""
+        return self.answer.location if self.answer is not None else None
+
     @property
     def self_url(self) -> str | None:
         """The ``self`` href, if the document has one."""

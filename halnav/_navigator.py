@@ -17,7 +17,7 @@ from ._auth import Auth, BearerAuth
 from ._config import Limits
 from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
 from ._graph import Graph
-from ._model import Action, Document, Link, parse_selector
+from ._model import Action, Answer, Document, Link, parse_selector
 from ._transport import Response, Transport, TransportStatistics
 from .errors import (
     DeprecatedLinkWarning,
@@ -61,6 +61,9 @@ class Download:
     size: int
     path: Path | None = None
     body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict, eq=False)
+    location: str | None = None
+    """The ``Location`` header resolved against the request URL, if any."""
 
     def __repr__(self) -> str:
         where = f" -> {self.path}" if self.path is not None else ""
@@ -511,6 +514,12 @@ class Navigator:
         page at a time. No task outlives a ``yield``: each window is fetched
         completely before its items are handed out.
 
+        How a collection ends: a page read ahead that fails (servers answer
+        404, 410 or 416 past the last page) ends the window there, and the
+        walk goes on from the last page that came, by its own ``next`` link;
+        so only a page that a ``next`` link names is a failure when it fails.
+        An empty page, a short page or a page without ``next`` is the end.
+
         Raises:
             TransportError, DocumentError: as for ``get`` (items already
                 yielded stay yielded).
@@ -533,7 +542,16 @@ class Navigator:
                     return
                 count = min(window, self._limits.readahead)
                 window *= 2
-                pages = await self._get_many([step(k) for k in range(count)])
+                settled = await self._get_settled([step(k) for k in range(count)])
+                if isinstance(settled[0], BaseException):
+                    raise settled[0]  # the page next names: a real failure
+                pages = []
+                for fetched in settled:
+                    if isinstance(fetched, BaseException):
+                        # Read ahead past the end (404/410/416), or a failure: go on from
+                        # the last page that came, by its own next link.
+                        break
+                    pages.append(fetched)
                 for fetched in pages[:-1]:
                     for item in fetched.items:
                         yield item
@@ -544,9 +562,17 @@ class Navigator:
                 return  # a server whose next links loop
             seen.add(page.canonical_url)
 
-    async def _get_many(self, urls: list[str]) -> list[Document]:
+    async def _get_settled(self, urls: list[str]) -> list[Document | Exception]:
+        """GET ``urls`` concurrently; each a Document or the exception its GET raised."""
+
+        async def one(url: str) -> Document | Exception:
+            try:
+                return await self.get(url)
+            except Exception as exc:  # settled per page; cancellation still propagates
+                return exc
+
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self.get(url)) for url in urls]
+            tasks = [group.create_task(one(url)) for url in urls]
         return [task.result() for task in tasks]
 
     # -- actions ----------------------------------------------------------
@@ -664,6 +690,8 @@ class Navigator:
             method, url, json=json, data=data, params=query or None, to=to
         )
         self._actions += 1
+        raw_location = response.headers.get("Location")
+        location = urljoin(url, raw_location) if raw_location else None
         if response.path is not None or (response.body and not _is_json(response)):
             return response.status, Download(
                 url=response.url,
@@ -672,8 +700,11 @@ class Navigator:
                 size=response.size,
                 path=response.path,
                 body=response.body,
+                headers=response.headers,
+                location=location,
             )
         doc = self._document(response)
+        doc = attrs.evolve(doc, answer=Answer(response.status, response.headers, location))
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc

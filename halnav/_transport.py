@@ -649,8 +649,14 @@ class Transport:
                 raise LimitExceededError(url, "response body", limit)
         return bytes(chunks)
 
-    async def _post_form(self, url: str, fields: Mapping[str, str]) -> tuple[int, str, bytes]:
-        """POST a form for auth (token grants): no middlewares, no slot, no retries."""
+    async def _post_form(
+        self, url: str, fields: Mapping[str, str], headers: Mapping[str, str] | None = None
+    ) -> tuple[int, str, bytes]:
+        """POST a form for auth (token grants): no middlewares, no slot, no retries.
+
+        ``headers`` (client authentication) are sent only because the caller checked the
+        origin is trusted; redirects are not followed.
+        """
         session = self._session
         if session is None or self._state is not _State.OPEN:
             raise StateError("the Transport is not open")
@@ -664,6 +670,7 @@ class Transport:
                 headers={
                     "Accept": "application/json",
                     "User-Agent": self._base_headers["User-Agent"],
+                    **(headers or {}),
                 },
                 allow_redirects=False,
                 timeout=self._timeout,

@@ -805,9 +805,18 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
 
     async def body(nav: halnav.Navigator) -> int:
         doc = await nav.get(url)
-        doc.action(args.action)  # fail before creating anything when the action is not there
+        if nav.find_action(doc, args.action) is None:
+            doc.action(args.action)  # fail before creating anything: names what doc offers
         with _scratch_file(out) as target:
             answer = await nav.act(doc, args.action, json=payload, to=target)
+            location = answer.location
+            if isinstance(answer, halnav.Document):
+                status = answer.answer.status if answer.answer is not None else 200
+            else:
+                status = answer.status
+            if location is not None or status != 200:
+                where = f"; Location: {_printable(location)}" if location else ""
+                print(f"halnav: HTTP {status}{where}", file=sys.stderr)
             if isinstance(answer, halnav.Document):
                 _print_document(answer, as_json=args.print_json)
                 return 0

@@ -611,12 +611,18 @@ def test_string_self_lenient_names_embedded() -> None:
     assert doc.embedded["e"][0].url == "https://h/e/1"
 
 
-@pytest.mark.parametrize("link", [3, None, True])
-def test_non_object_link_is_error(link: object) -> None:
-    """A link that is neither an object nor a string is a DocumentError, even when lenient."""
+@pytest.mark.parametrize("link", [3, None, True, [None, {"href": "/a"}]])
+def test_non_object_link_is_error_when_strict_and_no_link_when_lenient(link: object) -> None:
+    """A link that is neither an object nor a string (DRF writes ``"next": null`` on a last
+    page) is a DocumentError naming its path when strict; lenient, it is no link."""
     with pytest.raises(DocumentError) as info:
-        halnav.parse({"_links": {"x": link}}, URL, lenient=True)
-    assert info.value.path == "$._links.x"
+        halnav.parse({"_links": {"x": link, "self": {"href": "/s"}}}, URL)
+    assert info.value.path in ("$._links.x", "$._links.x[0]")
+    doc = halnav.parse({"_links": {"x": link, "self": {"href": "/s"}}}, URL, lenient=True)
+    expected = ["https://h/a"] if isinstance(link, list) else []
+    assert [found.href for found in doc.links.get("x", ())] == expected
+    assert doc.find_link("self") is not None
+    assert doc.problems
 
 
 # -- pages ----------------------------------------------------------------------------
