@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TextIO, TypeVar
+from typing import Any, Final, Literal, TextIO, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -102,6 +102,24 @@ def _net_options() -> argparse.ArgumentParser:
         "--password",
         metavar="PASSWORD",
         help="password (env HALNAV_PASSWORD); '-' reads it from stdin without echo",
+    )
+    auth.add_argument(
+        "--token-url",
+        metavar="URL",
+        help="an OAuth2 token endpoint (env HALNAV_TOKEN_URL): the password grant with "
+        "--username/--password, else the client credentials grant; not the Veeam profile",
+    )
+    auth.add_argument("--client-id", metavar="ID", help="OAuth2 client id (env HALNAV_CLIENT_ID)")
+    auth.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help="OAuth2 client secret (env HALNAV_CLIENT_SECRET); '-' reads it from stdin",
+    )
+    auth.add_argument(
+        "--client-auth",
+        choices=("basic", "form"),
+        default="basic",
+        help="send the client id and secret as HTTP Basic (default) or as form fields",
     )
     auth.add_argument(
         "--veeam",
@@ -449,10 +467,37 @@ class _Credentials:
     username: str | None = None
     password: str | None = None
     veeam: bool = False
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_auth: str = "basic"
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.token, self.password) if s)
+        return tuple(s for s in (self.token, self.password, self.client_secret) if s)
+
+    def oauth2(self) -> halnav.ProviderAuth | None:
+        """The generic OAuth2 grant (``--token-url``): password, else client credentials."""
+        if self.token_url is None:
+            return None
+        client_auth: Literal["basic", "form"] = "form" if self.client_auth == "form" else "basic"
+        if self.username is not None and self.password is not None:
+            return halnav.password_auth(
+                self.token_url,
+                self.username,
+                self.password,
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                client_auth=client_auth,
+            )
+        assert self.client_id is not None
+        grant = halnav.ClientCredentialsGrant(
+            self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            client_auth=client_auth,
+        )
+        return halnav.ProviderAuth(grant)
 
     def __repr__(self) -> str:
         kind = "token" if self.token else "password" if self.password else "none"
@@ -483,11 +528,35 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         password = _read_password()
         if not password:
             raise ValueError("--password -: no password on stdin")
+    token_url = getattr(args, "token_url", None) or os.environ.get("HALNAV_TOKEN_URL") or None
+    client_id = getattr(args, "client_id", None) or os.environ.get("HALNAV_CLIENT_ID") or None
+    secret = getattr(args, "client_secret", None) or os.environ.get("HALNAV_CLIENT_SECRET") or None
+    if secret == _FROM_STDIN:
+        if password is not None and args.password == _FROM_STDIN:
+            raise ValueError("--password - and --client-secret -: only one can read stdin")
+        secret = _read_password()
+    if secret is not None and client_id is None:
+        raise ValueError("--client-secret needs --client-id (or HALNAV_CLIENT_ID)")
+    if token_url is not None:
+        _check_url(token_url)
+        if token is not None:
+            raise ValueError("give --token, or --token-url with a grant, not both")
+        if password is None and client_id is None:
+            raise ValueError(
+                "--token-url needs --username and --password (password grant) or "
+                "--client-id (client credentials grant)"
+            )
+    elif client_id is not None:
+        raise ValueError("--client-id goes with --token-url (the OAuth2 token endpoint)")
     return _Credentials(
         token=token,
         username=username,
         password=password,
-        veeam=bool(args.veeam) or password is not None,
+        veeam=bool(args.veeam) or (password is not None and token_url is None),
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=secret,
+        client_auth=getattr(args, "client_auth", None) or "basic",
     )
 
 
@@ -543,9 +612,12 @@ def _navigator(
             insecure=args.insecure,
             graph=graph,
         )
+    auth: halnav.ProviderAuth | str | None = creds.oauth2() or creds.token
+    extra_origins = [_origin(creds.token_url)] if creds.token_url else []
     return halnav.Navigator(
         url,
-        auth=creds.token,
+        auth=auth,
+        trusted_origins=extra_origins,
         limits=limits,
         cafile=args.cafile,
         insecure=args.insecure,
