@@ -35,6 +35,15 @@ from ._navigator import (
     Navigator,
     NavigatorStatistics,
 )
+from ._records import (
+    ActionRecord,
+    DocumentRecord,
+    ErrorInfo,
+    FailureRecord,
+    Record,
+    parse_record,
+    read_records,
+)
 from .errors import (
     ActionNotFoundError,
     DocumentError,
@@ -47,6 +56,7 @@ __all__ = [
     "Action",
     "ActionBody",
     "ActionNotFoundError",
+    "ActionRecord",
     "ActionResolver",
     "ActionRule",
     "Answer",
@@ -58,7 +68,10 @@ __all__ = [
     "Crawler",
     "Document",
     "DocumentError",
+    "DocumentRecord",
     "Download",
+    "ErrorInfo",
+    "FailureRecord",
     "Fetched",
     "FormProperty",
     "Graph",
@@ -75,6 +88,7 @@ __all__ = [
     "ParseOptions",
     "PasswordGrant",
     "ProviderAuth",
+    "Record",
     "Scope",
     "Selector",
     "TokenProvider",
@@ -84,8 +98,10 @@ __all__ = [
     "errors",
     "make_converter",
     "parse",
+    "parse_record",
     "parse_selector",
     "password_auth",
+    "read_records",
     "structure_state",
     "unstructure",
 ]

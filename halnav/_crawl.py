@@ -32,43 +32,9 @@ Depth
     Roots are depth 0; a link adds 1, except the paging rels ``next``,
     ``prev``, ``first`` and ``last`` (a page belongs to the same collection).
 
-Output: JSON Lines, UTF-8, one object per line, in completion order
-    document::
-
-        {"url": str,            # canonical self (else the canonical fetched URL)
-         "status": int,         # HTTP status of the response that carried it
-         "depth": int, "parent": str | null, "rel": str | null,  # how it was reached
-         "embedded": bool,      # true: a page item / _embedded resource, not fetched itself
-         "state": {...},        # the fields without _links, _embedded, _actions, _templates,
-                                # and without a Veeam page's "results"
-         "links": {rel: [href, ...]},                      # every link, templated ones too
-         "actions": {name: {"method": str, "uri": str}},
-         "items": [url, ...],   # only on pages: the items that have their own record
-         "inline": [{"rel", "state", "links", "actions"}, ...]}  # only when there are
-                                # self-less items / embedded resources
-
-    failure (a fetch that failed; the walk goes on)::
-
-        {"url": str, "depth": int, "parent": str | null, "rel": str | null,
-         "error": {"type": "HTTPStatusError", "status": 404 | null, "message": str}}
-
-    action (see :class:`ActionRule`)::
-
-        {"url": str,            # the document the action ran on
-         "action": str,         # the rule's name, as given
-         "status": int,
-         "result": {...},       # JSON answer: its state (a page's: {"offset", "limit"})
-         "links": {rel: [href, ...]},                  # only when the answer has links
-         "items": [{"url": str | null, "state": {...}}, ...]}  # only for a paged answer:
-                                # its first page (e.g. search hits); further pages are
-                                # not requested (their next link is in "links")
-        {"url": str, "action": str, "status": int,
-         "result": {"path": str | null, "bytes": int, "content_type": str}}   # binary
-        {"url": str, "action": str,
-         "error": {"type": str, "status": int | null, "message": str}}        # failed
-
-    ``type`` is the exception class name and ``message`` its text (halnav
-    error messages never contain credentials).
+Output
+    JSON Lines, one record per document, failure and action, in completion order: the
+    format (and its reader, :func:`halnav.read_records`) is in :mod:`halnav._records`.
 
 Resume (``state_dir``)
     ``state_dir/state.sqlite3`` (WAL) holds the roots, the output path, the
@@ -84,7 +50,8 @@ Resume (``state_dir``)
     (including those in flight when the process died) is queued again.
     Guarantee: after a SIGKILL at any point, re-running the same walk leaves
     an output in which every document appears exactly once, and the union
-    equals an uninterrupted walk.
+    equals an uninterrupted walk. The schema and every SQL statement are in
+    :mod:`halnav._resume`.
 """
 
 from __future__ import annotations
@@ -97,7 +64,6 @@ import math
 import mimetypes
 import os
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -110,6 +76,17 @@ import attrs
 from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator, _page_plan
+from ._records import (
+    action_failure_record,
+    action_record,
+    document_record,
+    download_result,
+    encode_line,
+    failure_record,
+    inline_record,
+    plain,
+)
+from ._resume import PendingFetch, ResumeStore
 from .errors import (
     AuthenticationError,
     ConnectError,
@@ -144,62 +121,9 @@ _FLUSH_SECONDS: Final = 0.5
 # Pause before the end-of-walk retry of transient failures. Not Final: tests shorten it.
 _RETRY_PAUSE = 1.0
 _BUFFER = 1 << 20  # output write buffer; not Final: tests/crawl_child.py shrinks it
-_STATE_FILE: Final = "state.sqlite3"
-_LOCK_FILE: Final = "lock"
-_SCHEMA_VERSION: Final = "1"
-# frontier.done: 0 pending, 1 done, 2 failed with a transient error (retried on resume).
-_DONE: Final = 1
-_RETRY: Final = 2
-# frontier.path of a fetch queued by read-ahead (a page no link named yet).
-_READAHEAD: Final = "readahead"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
 # First bytes of the binary formats Veeam exports: PST, OLE (.msg), ZIP (split PSTs).
 _MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
-
-
-def _plain(value: object) -> object:
-    """JSON fallback: documents hold read-only mappings (MappingProxyType)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-# One encoder for every record: json.dumps(..., separators=...) would build a new one per call.
-# allow_nan=False: NaN/Infinity are not JSON; such records go through _strict below.
-_encode_fast = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), default=_plain, allow_nan=False
-).encode
-
-
-def _strict(value: object) -> object:
-    """``value`` with NaN and infinities as ``null`` (strict JSON has no such numbers)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(item) for item in value]
-    return value
-
-
-def _encode(record: Mapping[str, Any]) -> bytes:
-    """One record as a UTF-8 JSON line body: strict JSON, never fatal.
-
-    NaN and infinities become ``null``; U+2028/U+2029 are escaped (JavaScript readers split
-    lines there); a string that is not valid Unicode (a lone surrogate such as ``"\\ud800"``,
-    which a server can send as a JSON escape) is written as its JSON escape, not refused.
-    """
-    try:
-        text = _encode_fast(record)
-    except ValueError:
-        text = _encode_fast(_strict(record))
-    if "\u2028" in text or "\u2029" in text:
-        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        # Surrogates only occur inside JSON strings: "\\udXXX" there is a valid JSON escape.
-        return text.encode("utf-8", "backslashreplace")
 
 
 @attrs.frozen(kw_only=True)
@@ -328,22 +252,6 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectError | RequestTimeoutError | RetryBudgetExceededError)
 
 
-def _error(exc: BaseException) -> dict[str, Any]:
-    status = exc.status if isinstance(exc, HTTPStatusError) else None
-    return {"type": type(exc).__name__, "status": status, "message": str(exc)}
-
-
-def _links(doc: Document) -> dict[str, list[str]]:
-    return {rel: [link.href for link in links] for rel, links in doc.links.items()}
-
-
-def _actions(doc: Document) -> dict[str, dict[str, str]]:
-    return {
-        name: {"method": action.method, "uri": action.target}
-        for name, action in doc.actions.items()
-    }
-
-
 def _origin(url: str) -> str:
     """``scheme://host[:port]`` of a canonical absolute URL."""
     start = url.find("//")
@@ -378,84 +286,6 @@ def _extension(content_type: str, path: Path) -> str:
 # A work item. Fetch: (_FETCH, url, depth, parent, rel).
 # Action: (_ACTION, url, rule index, export stem or None, Document or None (refetched)).
 _Work = tuple[Any, ...]
-
-
-class _State:
-    """The SQLite resume state: frontier, written identities, counters, output offset.
-
-    sqlite3 is synchronous: it runs on the event loop, so every transaction is
-    one small batch (a few hundred rows, executemany) every ~0.5 s.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / _STATE_FILE
-        self._lock = _lock(directory / _LOCK_FILE)
-        try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-        except BaseException:
-            self._lock.close()
-            raise
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL survives a killed process; the output is fsynced before each
-            # commit, so the state never claims bytes the output does not hold.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS frontier (
-                    kind TEXT NOT NULL,            -- 'fetch' or 'action'
-                    url TEXT NOT NULL,
-                    rule TEXT NOT NULL,            -- '' for fetches; '<index>:<name>' for actions
-                    depth INTEGER NOT NULL,
-                    parent TEXT,
-                    rel TEXT,
-                    path TEXT,                     -- export stem (actions), readahead (fetches)
-                    done INTEGER NOT NULL DEFAULT 0,
-                    PRIMARY KEY (kind, url, rule)
-                ) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS seen (url TEXT PRIMARY KEY) WITHOUT ROWID;
-                """
-            )
-        except BaseException:
-            self.db.close()
-            self._lock.close()
-            raise
-
-    def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-
-    def close(self) -> None:
-        try:
-            self.db.close()
-        finally:
-            self._lock.close()  # releases the lock
-
-
-def _lock(path: Path) -> IO[bytes]:
-    """Hold an exclusive lock on ``path`` while the returned file is open (POSIX flock).
-
-    Two walks on one state directory would both claim its frontier and write every
-    document twice; the second one is refused instead.
-
-    Raises:
-        StateError: another process (or walk) holds the lock.
-    """
-    handle = path.open("ab")
-    try:
-        import fcntl  # noqa: PLC0415  POSIX only; elsewhere the directory is not locked
-    except ImportError:  # pragma: no cover  (Windows)
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise StateError(
-            f"the state directory {path.parent} is in use by another walk; "
-            "wait for it to end (or stop it) before resuming"
-        ) from None
-    return handle
 
 
 class Crawler:
@@ -567,12 +397,7 @@ class Crawler:
         self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._seen: dict[str, bool] = {}  # canonical URL -> written (True) or only queued
         self._file: IO[bytes] | None = None
-        self._db: _State | None = None
-        # Resume batch: what finished, what was discovered, what was written.
-        self._finished: list[tuple[int, str, str, str]] = []
-        self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
-        self._written: list[tuple[str]] = []
-        self._unmarked: list[tuple[str]] = []  # read-ahead fetches a link has named
+        self._store: ResumeStore | None = None
         self._last_commit = 0.0
         self._uncommitted = 0  # records written since the last commit
         self._resumed = False
@@ -714,12 +539,12 @@ class Crawler:
     def _open(self) -> None:
         if self._state_dir is not None:
             assert self._path is not None
-            self._db = _State(self._state_dir)
+            self._store = ResumeStore(self._state_dir)
             try:
-                self._load(self._db, self._path)
+                self._load(self._store, self._path)
             except BaseException:
-                self._db.close()
-                self._db = None
+                self._store.close()
+                self._store = None
                 raise
         if self._path is not None and (self._resumed or not self._replace):
             self._open_output()
@@ -727,7 +552,7 @@ class Crawler:
             for root in self._roots:
                 if root not in self._seen:
                     self._push((_FETCH, root, 0, None, None))
-            if self._db is not None:
+            if self._store is not None:
                 self._commit(force=True)  # the roots and the meta rows, before any fetch
         self._last_commit = time.monotonic()
 
@@ -758,54 +583,43 @@ class Crawler:
             ],
         }
 
-    def _load(self, state: _State, output: Path) -> None:
-        meta = state.meta()
+    def _load(self, store: ResumeStore, output: Path) -> None:
+        stored = store.walk()
         target = str(output.resolve())
-        options = json.loads(json.dumps(self._options(), default=_plain))
-        if not meta:
+        options = json.loads(json.dumps(self._options(), default=plain))
+        if stored is None:
             start = 0 if self._replace else (output.stat().st_size if output.exists() else 0)
-            rows = {
-                "version": _SCHEMA_VERSION,
-                "roots": json.dumps(sorted(self._roots)),
-                "output": target,
-                "offset": str(start),
-                "options": json.dumps(options),
-            }
-            with state.db:
-                state.db.execute("BEGIN")
-                state.db.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
+            store.begin_walk(roots=self._roots, output=target, offset=start, options=options)
             return
-        roots = json.loads(meta["roots"])
-        if roots != sorted(self._roots):
+        if stored.roots != sorted(self._roots):
             raise ValueError(
-                f"the state in {state.path} belongs to a walk from {', '.join(roots)}; "
+                f"the state in {store.path} belongs to a walk from {', '.join(stored.roots)}; "
                 f"this walk starts from {', '.join(sorted(self._roots))}. "
                 "Use another state_dir (or delete it to start over)"
             )
-        if meta["output"] != target:
+        if stored.output != target:
             raise ValueError(
-                f"the state in {state.path} was written with output {meta['output']}; "
+                f"the state in {store.path} was written with output {stored.output}; "
                 f"this walk writes to {target}"
             )
-        stored = json.loads(meta.get("options", "null"))
-        if stored is not None and stored != options:
-            changed = sorted(key for key in options if stored.get(key) != options.get(key))
+        if stored.options is not None and stored.options != options:
+            changed = sorted(key for key in options if stored.options.get(key) != options.get(key))
             raise ValueError(
-                f"the walk in {state.path} was started with other options "
+                f"the walk in {store.path} was started with other options "
                 f"({', '.join(changed)} differ): run it with the same options to resume it, "
                 "or use another state directory to start a new walk"
             )
-        offset = int(meta["offset"])
+        offset = stored.offset
         size = output.stat().st_size if output.exists() else 0
         if size < offset:
             raise ValueError(
-                f"{output} holds {size} bytes but the state in {state.path} committed "
+                f"{output} holds {size} bytes but the state in {store.path} committed "
                 f"{offset}: the output was changed; delete the state to start over"
             )
         # Records written after the last commit belong to items that are still pending.
         with output.open("r+b") as file:
             file.truncate(offset)
-        counters = json.loads(meta.get("counters", "{}"))
+        counters = stored.counters
         self._documents = int(counters.get("documents", 0))
         self._failures = int(counters.get("failures", 0))
         self._action_count = int(counters.get("actions", 0))
@@ -814,42 +628,32 @@ class Crawler:
         self._failures_by_type.update(counters.get("failures_by_type", {}))
         self._documents_at_start = self._documents
         seen = self._seen
-        db = state.db
-        for (url,) in db.execute("SELECT url FROM frontier WHERE kind = 'fetch'"):
+        for url in store.queued_urls():
             seen[url] = False
-        for (url,) in db.execute("SELECT url FROM seen"):
+        for url in store.written_urls():
             seen[url] = True
         rule_index = {key: i for i, key in enumerate(self._rule_keys)}
-        for key, count in db.execute(
-            "SELECT rule, COUNT(*) FROM frontier WHERE kind = 'action' GROUP BY rule"
-        ):
+        for key, count in store.action_counts().items():
             if key in rule_index:
                 self._rule_counts[rule_index[key]] = count
         put = self._queue.put_nowait
         # Fetches that failed transiently are tried again; their failure record stays in
         # the output (the document's record follows if this attempt succeeds).
-        (retried,) = db.execute(
-            "SELECT COUNT(*) FROM frontier WHERE done = ? AND kind = 'fetch'", (_RETRY,)
-        ).fetchone()
-        self._failures -= retried
-        pending = db.execute(
-            "SELECT kind, url, rule, depth, parent, rel, path FROM frontier WHERE done != ?",
-            (_DONE,),
-        )
-        for kind, url, rule, depth, parent, rel, path in pending:
-            if kind == "fetch":
-                if path == _READAHEAD:
-                    self._speculative.add(url)
-                put((_FETCH, url, depth, parent, rel))
-            elif rule in rule_index:  # actions of rules this run does not have stay pending
-                if path is not None:
-                    self._reserved.add(path)
-                put((_ACTION, url, rule_index[rule], path, None))
+        self._failures -= store.retried_fetches()
+        for item in store.pending():
+            if isinstance(item, PendingFetch):
+                if item.readahead:
+                    self._speculative.add(item.url)
+                put((_FETCH, item.url, item.depth, item.parent, item.rel))
+            elif item.rule in rule_index:  # actions of rules this run does not have stay pending
+                if item.stem is not None:
+                    self._reserved.add(item.stem)
+                put((_ACTION, item.url, rule_index[item.rule], item.stem, None))
         self._resumed = True
 
     def _close(self, *, commit: bool) -> None:
         try:
-            if self._db is not None and commit:
+            if self._store is not None and commit:
                 self._commit(force=True)
             else:
                 self._flush()
@@ -857,9 +661,9 @@ class Crawler:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def _flush(self) -> None:
         if self._file is not None:
@@ -869,9 +673,9 @@ class Crawler:
 
     def _commit(self, *, force: bool = False) -> None:
         """Fsync the output, then record the finished batch in one transaction."""
-        state = self._db
-        assert state is not None
-        if not force and not (self._finished or self._new or self._written or self._unmarked):
+        store = self._store
+        assert store is not None
+        if not force and not store.dirty:
             return
         offset = None
         if self._file is not None:
@@ -886,36 +690,7 @@ class Crawler:
             "bytes_exported": self._bytes_exported,
             "failures_by_type": dict(self._failures_by_type),
         }
-        db = state.db
-        with db:  # one transaction: rolled back whole if anything fails
-            db.execute("BEGIN")
-            if self._new:
-                db.executemany(
-                    "INSERT OR IGNORE INTO frontier (kind, url, rule, depth, parent, rel, path)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    self._new,
-                )
-            if self._written:
-                db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._written)
-            if self._unmarked:
-                db.executemany(
-                    "UPDATE frontier SET path = NULL WHERE kind = 'fetch' AND url = ?",
-                    self._unmarked,
-                )
-            if self._finished:
-                db.executemany(
-                    "UPDATE frontier SET done = ? WHERE kind = ? AND url = ? AND rule = ?",
-                    self._finished,
-                )
-            if offset is not None:
-                db.execute("UPDATE meta SET value = ? WHERE key = 'offset'", (str(offset),))
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('counters', ?)", (json.dumps(counters),)
-            )
-        self._new.clear()
-        self._written.clear()
-        self._unmarked.clear()
-        self._finished.clear()
+        store.commit(offset=offset, counters=counters)
         self._uncommitted = 0
         self._last_commit = time.monotonic()
 
@@ -935,7 +710,7 @@ class Crawler:
                 self._progress(self.statistics())
             if now >= next_flush:
                 next_flush = now + _FLUSH_SECONDS
-                if self._db is not None:
+                if self._store is not None:
                     if now - self._last_commit >= _COMMIT_SECONDS:
                         self._commit()
                 else:
@@ -961,13 +736,13 @@ class Crawler:
             finally:
                 self._busy -= 1
                 queue.task_done()
-            if self._db is not None and self._uncommitted >= _COMMIT_RECORDS:
+            if self._store is not None and self._uncommitted >= _COMMIT_RECORDS:
                 self._commit()
 
     def _emit(self, record: dict[str, Any]) -> None:
         if not self._records:
             return
-        line = _encode(record) + b"\n"
+        line = encode_line(record)
         self._uncommitted += 1
         if self._file is None and self._path is not None:
             self._open_output()
@@ -978,23 +753,25 @@ class Crawler:
 
     def _push(self, work: _Work) -> None:
         """Queue a fetch (the URL is marked seen) or an action; remember it for the state."""
+        store = self._store
         if work[0] == _FETCH:
             self._seen[work[1]] = False
-            if self._db is not None:
-                mark = _READAHEAD if work[1] in self._speculative else None
-                self._new.append(("fetch", work[1], "", work[2], work[3], work[4], mark))
-        elif self._db is not None:
-            self._new.append(("action", work[1], self._rule_keys[work[2]], 0, None, None, work[3]))
+            if store is not None:
+                readahead = work[1] in self._speculative
+                store.queue_fetch(work[1], work[2], work[3], work[4], readahead=readahead)
+        elif store is not None:
+            store.queue_action(work[1], self._rule_keys[work[2]], work[3])
         self._queue.put_nowait(work)
 
-    def _done(self, kind: str, url: str, rule: str = "", mark: int = _DONE) -> None:
-        if self._db is not None:
-            self._finished.append((mark, kind, url, rule))
+    def _done(self, url: str, *, retry: bool = False) -> None:
+        """The fetch of ``url`` is finished (``retry``: failed transiently)."""
+        if self._store is not None:
+            self._store.fetch_done(url, retry=retry)
 
     async def _fetch(self, work: _Work) -> None:
         _kind, url, depth, parent, rel = work
         if self._seen.get(url):  # written meanwhile (as a page item, or under its self)
-            self._done("fetch", url)
+            self._done(url)
             return
         cap = self._scope.max_documents
         if cap is not None and self._run_documents + self._fetching >= cap:
@@ -1021,18 +798,18 @@ class Crawler:
             self._speculative.discard(url)
             if not doc.items:  # read ahead past the end of the collection: not a page
                 self._seen[url] = True
-                self._done("fetch", url)
+                self._done(url)
                 return
         self_url = doc.self_url
         key = canonical_url(self_url) if self_url is not None else canonical_url(fetched.url)
         seen = self._seen
         if seen.get(key):
             seen[url] = True
-            self._done("fetch", url)
+            self._done(url)
             return
         self._write(doc, key, fetched.status, depth, parent, rel, embedded=False)
         seen[url] = True  # the request URL (done in the state) needs no second fetch
-        self._done("fetch", url)
+        self._done(url)
 
     def _failed(self, work: _Work, exc: Exception) -> None:
         """Record a failed fetch, defer a transient one, or stop the walk (see the class)."""
@@ -1065,7 +842,7 @@ class Crawler:
         self._speculative.discard(url)
         self._seen.pop(url, None)
         if not _is_transient(exc):
-            self._done("fetch", url)
+            self._done(url)
 
     def _read_ahead(self, page: Document, next_href: str, depth: int, parent: str) -> None:
         """Queue the pages after ``next_href`` too, when workers are idle and ``page``
@@ -1105,8 +882,8 @@ class Crawler:
         _kind, url, depth, parent, rel = work
         self._failures += 1
         self._failures_by_type[type(exc).__name__] += 1
-        self._emit({"url": url, "depth": depth, "parent": parent, "rel": rel, "error": _error(exc)})
-        self._done("fetch", url, mark=_RETRY if transient else _DONE)
+        self._emit(failure_record(url, depth, parent, rel, exc))
+        self._done(url, retry=transient)
 
     def _write(  # noqa: PLR0917  called per document: positional arguments are cheaper
         self,
@@ -1121,8 +898,8 @@ class Crawler:
     ) -> None:
         """Write ``doc``'s record (and those of its items), then queue its links and actions."""
         self._seen[key] = True
-        if self._db is not None:
-            self._written.append((key,))
+        if self._store is not None:
+            self._store.wrote(key)
         self._documents += 1
         self._run_documents += 1
         children: list[tuple[Document, str, str]] = []
@@ -1140,22 +917,9 @@ class Crawler:
         if items:
             page = self._collect(items, "item", children, inline)
         if inline is not None:
-            record: dict[str, Any] = {
-                "url": key,
-                "status": status,
-                "depth": depth,
-                "parent": parent,
-                "rel": rel,
-                "embedded": embedded,
-                "state": doc.state,
-                "links": _links(doc),
-                "actions": _actions(doc) if doc.actions else {},
-            }
-            if page is not None:
-                record["items"] = page
-            if inline:
-                record["inline"] = inline
-            self._emit(record)
+            self._emit(
+                document_record(doc, key, status, depth, parent, rel, embedded, page, inline)
+            )
         self._follow(doc, key, depth)
         if self._rules:
             self._match_actions(doc, key, rel)
@@ -1197,14 +961,7 @@ class Crawler:
             raw = child.self_url
             if raw is None:
                 if inline is not None:
-                    inline.append(
-                        {
-                            "rel": rel,
-                            "state": child.state,
-                            "links": _links(child),
-                            "actions": _actions(child),
-                        }
-                    )
+                    inline.append(inline_record(rel, child))
                 continue
             # A seen URL is canonical already: skip canonicalising it again.
             child_key = raw if raw in seen else canonical_url(raw)
@@ -1225,8 +982,8 @@ class Crawler:
         """A link names ``href``: if it was read ahead, it is a real page from now on."""
         if href in self._speculative:
             self._speculative.discard(href)
-            if self._db is not None:
-                self._unmarked.append((href,))
+            if self._store is not None:
+                self._store.linked(href)
 
     def _follow(self, doc: Document, key: str, depth: int) -> None:
         speculative = self._speculative
@@ -1318,37 +1075,23 @@ class Crawler:
             raise
         except Exception as exc:  # failures are data (OSError from the export file too)
             self._action_failures += 1
-            self._emit({"url": url, "action": rule.name, "error": _error(exc)})
+            self._emit(action_failure_record(url, rule.name, exc))
         else:
             self._action_count += 1
-            record: dict[str, Any] = {
-                "url": url,
-                "action": rule.name,
-                "status": status,
-                "result": result,
-            }
-            if isinstance(answer, Document):
-                if answer.links:
-                    record["links"] = _links(answer)
-                if answer.items:
-                    record["items"] = [
-                        {"url": item.self_url, "state": item.state} for item in answer.items
-                    ]
-            self._emit(record)
-        self._done("action", url, rule_key)
+            json_answer = answer if isinstance(answer, Document) else None
+            self._emit(action_record(url, rule.name, status, result, json_answer))
+        if self._store is not None:
+            self._store.action_done(url, rule_key)
 
-    def _result(self, answer: Document | Download, stem: str | None) -> Any:
+    def _result(self, answer: Document | Download, stem: str | None) -> Mapping[str, Any]:
         if isinstance(answer, Document):
             return answer.state
         path = answer.path
         if path is not None and stem is not None:
             path = self._place(path, stem, _extension(answer.content_type, path))
             self._bytes_exported += answer.size
-        return {
-            "path": str(path) if path is not None else None,
-            "bytes": answer.size,
-            "content_type": answer.content_type,
-        }
+        where = str(path) if path is not None else None
+        return download_result(where, answer.size, answer.content_type)
 
     def _place(self, download: Path, stem: str, ext: str) -> Path:
         """Move the finished download to ``stem + ext`` without overwriting any file.

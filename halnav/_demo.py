@@ -14,12 +14,11 @@ the link graph as Mermaid, stops the sessions and returns a :class:`DemoSummary`
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
@@ -135,17 +134,16 @@ def _read_walk(path: Path) -> _Walk:
     searches = hits = 0
     more = False
     exports = []
-    with path.open(encoding="utf-8") as records:
-        for line in records:
-            record: dict[str, Any] = json.loads(line)
-            action = str(record.get("action", "")).lower()
-            result = record.get("result")
-            if action == "search" and result is not None:
-                searches += 1
-                hits += len(record.get("items") or ())  # the first page of hits
-                more = more or "next" in (record.get("links") or {})
-            elif action == "exporttopst" and isinstance(result, dict) and result.get("path"):
-                exports.append((Path(result["path"]), int(result.get("bytes") or 0)))
+    for record in halnav.read_records(path):
+        if not isinstance(record, halnav.ActionRecord) or record.result is None:
+            continue  # documents, failures and failed actions
+        action, result = record.action.lower(), record.result
+        if action == "search":
+            searches += 1
+            hits += len(record.items or ())  # the first page of hits
+            more = more or "next" in record.links
+        elif action == "exporttopst" and result.get("path"):
+            exports.append((Path(result["path"]), int(result.get("bytes") or 0)))
     return _Walk(searches, hits, more, tuple(exports))
 
 

@@ -39,10 +39,9 @@ WITH_CTRL_C = (
 )
 
 
-def documents(records: Path) -> list[dict[str, Any]]:
+def documents(records: Path) -> list[halnav.DocumentRecord]:
     """The document records of a crawl's JSON Lines (not its failures and actions)."""
-    lines = [json.loads(line) for line in records.read_text().splitlines()]
-    return [r for r in lines if "action" not in r and "error" not in r]
+    return [r for r in halnav.read_records(records) if isinstance(r, halnav.DocumentRecord)]
 
 
 def summary_of(err: str) -> dict[str, Any]:
@@ -80,7 +79,7 @@ async def test_crawl_with_rebase_links_reaches_every_document(tmp_path: Path) ->
         assert len(expected) == s.sim.count_documents()
     assert status == 0, err
     walked = documents(records)
-    selves = {href for r in walked for href in r["links"]["self"]}
+    selves = {href for r in walked for href in r.links["self"]}
     assert selves == expected
     assert len(walked) == len(expected)
     summary = summary_of(err)
@@ -233,7 +232,7 @@ async def test_signal_stops_every_restore_session(
     assert started == stats.sessions_started == len(sim.organization_ids)
     assert stats.sessions_stopped == stats.sessions_started
     assert states == ["Stopped"] * len(sim.organization_ids)
-    walked = [json.loads(line) for line in records.read_text().splitlines()]  # whole lines only
+    walked = list(halnav.read_records(records))  # whole lines only
     assert 5 <= len(walked) < sim.count_documents() * len(sim.organization_ids)
 
 

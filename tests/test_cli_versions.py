@@ -9,6 +9,7 @@ import attrs
 import pytest
 from test_cli import halnav_process
 
+import halnav
 from halnav.simulator import SimulatorConfig, open_simulator
 
 VERSIONS = ("v5", "v6", "v7", "v8")
@@ -44,10 +45,11 @@ async def test_veeam_walk_runs_to_completion_on_every_version(version: str, tmp_
         stats = sim.stats
         assert stats.sessions_started == stats.sessions_stopped == CONFIG.organizations
         expected = sim.count_documents("vex") * CONFIG.organizations
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    documents = [r for r in records if "status" in r and "action" not in r]
+    records = list(halnav.read_records(out))
+    documents = [r for r in records if isinstance(r, halnav.DocumentRecord)]
     assert len(documents) == expected
-    assert not [r for r in records if "error" in r]
+    assert not [r for r in records if isinstance(r, halnav.FailureRecord)]
+    assert not [r for r in records if isinstance(r, halnav.ActionRecord) and r.failed]
     mailboxes = CONFIG.organizations * CONFIG.mailboxes
     assert len(list(exports.iterdir())) == mailboxes  # --export-limit 0: all of them
     assert stats.searches == mailboxes

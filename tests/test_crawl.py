@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import signal
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import crawl_child
@@ -20,21 +19,41 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import halnav
-from halnav import ActionRule, Crawler, CrawlStatistics, Limits, Scope, crawl, veeam
+from halnav import (
+    ActionRecord,
+    ActionRule,
+    Crawler,
+    CrawlStatistics,
+    DocumentRecord,
+    ErrorInfo,
+    FailureRecord,
+    Limits,
+    Record,
+    Scope,
+    crawl,
+    veeam,
+)
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
 SMALL = SimulatorConfig(mailboxes=3, folders=2, subfolders=1, items=40)
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every line of a JSON Lines file, parsed (fails on a torn line)."""
-    with path.open(encoding="utf-8") as file:
-        return [json.loads(line) for line in file]
+R = TypeVar("R", DocumentRecord, FailureRecord, ActionRecord)
 
 
-def documents(records: list[dict[str, Any]]) -> list[str]:
+def read_records(path: Path) -> list[Record]:
+    """Every record of a walk's output, read with halnav's reader (fails on a torn line)."""
+    return list(halnav.read_records(path))
+
+
+def of_kind(records: Iterable[Record], kind: type[R]) -> list[R]:
+    """The records of one kind, in order."""
+    return [r for r in records if isinstance(r, kind)]
+
+
+def documents(records: Iterable[Record]) -> list[str]:
     """URLs of the document records, in order (with repeats, if any)."""
-    return [r["url"] for r in records if "state" in r]
+    return [r.url for r in of_kind(records, DocumentRecord)]
 
 
 @attrs.frozen
@@ -211,28 +230,29 @@ async def test_records_have_the_documented_shape(tmp_path: Path) -> None:
     out = tmp_path / "walk.jsonl"
     async with explored() as walk, navigator(walk) as nav:
         await crawl(nav, [walk.root], output=str(out))
-    records = {r["url"]: r for r in read_records(out)}
+    records = {r.url: r for r in of_kind(read_records(out), DocumentRecord)}
     # The simulator writes the seed page's casing: .../RestoreSessions/{id}/organization.
     root = records[walk.root.removesuffix("/Organization") + "/organization"]
-    assert root["depth"] == 0
-    assert root["parent"] is None
-    assert root["rel"] is None
-    assert root["status"] == 200
-    assert root["embedded"] is False
-    assert set(root["actions"]) == {"exporttoPst", "search"}
-    assert root["actions"]["search"]["method"] == "POST"
-    page_url = root["links"]["mailboxes"][0] + "?offset=0&limit=30"
+    assert root.depth == 0
+    assert root.parent is None
+    assert root.rel is None
+    assert root.status == 200
+    assert root.embedded is False
+    assert set(root.actions) == {"exporttoPst", "search"}
+    assert root.actions["search"]["method"] == "POST"
+    page_url = root.links["mailboxes"][0] + "?offset=0&limit=30"
     page = records[page_url]
-    assert page["rel"] == "mailboxes"
-    assert page["depth"] == 1
-    assert page["state"] == {"offset": 0, "limit": 30}
-    assert len(page["items"]) == 3
-    mailbox = records[page["items"][0]]
-    assert mailbox["embedded"] is True
-    assert mailbox["rel"] == "item"
-    assert mailbox["parent"] == page_url
-    assert mailbox["depth"] == 2
-    assert "@" in mailbox["state"]["email"]
+    assert page.rel == "mailboxes"
+    assert page.depth == 1
+    assert page.state == {"offset": 0, "limit": 30}
+    assert page.items is not None
+    assert len(page.items) == 3
+    mailbox = records[page.items[0]]
+    assert mailbox.embedded is True
+    assert mailbox.rel == "item"
+    assert mailbox.parent == page_url
+    assert mailbox.depth == 2
+    assert "@" in mailbox.state["email"]
 
 
 # -- failures ----------------------------------------------------------------------------------
@@ -246,23 +266,21 @@ async def test_failures_are_records_and_the_walk_goes_on(tmp_path: Path) -> None
         crawler = Crawler(nav, [root], output=out, progress=seen.append, progress_interval=0.05)
         summary = await crawler.run()
     records = read_records(out)
-    failures = {r["url"].rsplit("/", 1)[1]: r for r in records if "error" in r}
+    failures = {r.url.rsplit("/", 1)[1]: r for r in of_kind(records, FailureRecord)}
     assert set(failures) == {"missing", "boom", "bad", "slow"}
-    assert failures["missing"]["error"]["type"] == "HTTPStatusError"
-    assert failures["missing"]["error"]["status"] == 404
-    assert "Thing not found." in failures["missing"]["error"]["message"]
-    assert failures["missing"]["rel"] == "missing"
-    assert failures["missing"]["depth"] == 1
-    assert failures["missing"]["parent"] == root
-    assert failures["boom"]["error"]["status"] == 500
-    assert failures["bad"]["error"] == {
-        "type": "DocumentError",
-        "status": None,
-        "message": failures["bad"]["error"]["message"],
-    }
-    assert "malformed JSON" in failures["bad"]["error"]["message"]
-    assert failures["slow"]["error"]["type"] == "RequestTimeoutError"
-    assert failures["slow"]["error"]["status"] is None
+    assert failures["missing"].error.type == "HTTPStatusError"
+    assert failures["missing"].error.status == 404
+    assert "Thing not found." in failures["missing"].error.message
+    assert failures["missing"].rel == "missing"
+    assert failures["missing"].depth == 1
+    assert failures["missing"].parent == root
+    assert failures["boom"].error.status == 500
+    assert failures["bad"].error == ErrorInfo(
+        type="DocumentError", status=None, message=failures["bad"].error.message
+    )
+    assert "malformed JSON" in failures["bad"].error.message
+    assert failures["slow"].error.type == "RequestTimeoutError"
+    assert failures["slow"].error.status is None
 
     urls = documents(records)
     base = root.removesuffix("/api")
@@ -278,15 +296,15 @@ async def test_failures_are_records_and_the_walk_goes_on(tmp_path: Path) -> None
             *(f"{base}/api/things/{n}" for n in range(5)),
         ]
     )
-    by_url = {r["url"]: r for r in records if "state" in r}
-    assert by_url[f"{base}/api/notes/1"]["rel"] == "note"
-    assert by_url[f"{base}/api/notes/1"]["embedded"] is True
-    assert by_url[root]["inline"] == [
+    by_url = {r.url: r for r in of_kind(records, DocumentRecord)}
+    assert by_url[f"{base}/api/notes/1"].rel == "note"
+    assert by_url[f"{base}/api/notes/1"].embedded is True
+    assert by_url[root].inline == [
         {"rel": "note", "state": {"text": "no self"}, "links": {}, "actions": {}}
     ]
-    assert by_url[f"{base}/api/page?offset=0&limit=3"]["inline"][0]["state"] == {"anonymous": True}
-    assert by_url[f"{base}/api/page?offset=3&limit=3"]["depth"] == 1  # next adds no depth
-    assert by_url[f"{base}/api/things/4"]["depth"] == 2
+    assert by_url[f"{base}/api/page?offset=0&limit=3"].inline[0]["state"] == {"anonymous": True}
+    assert by_url[f"{base}/api/page?offset=3&limit=3"].depth == 1  # next adds no depth
+    assert by_url[f"{base}/api/things/4"].depth == 2
     assert not any(path.startswith("/api/things") for path in app.hits)  # items: no refetch
     assert "/api/things" not in app.hits  # a templated link is never sent
     assert not other.hits  # another origin
@@ -317,7 +335,7 @@ async def test_output_stream_and_no_output() -> None:
     stream = io.StringIO()
     async with faulty() as (_app, root, _other), quick_navigator(root) as nav:
         streamed = await crawl(nav, [root], output=stream, scope=Scope(max_depth=1))
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    lines = [halnav.parse_record(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == streamed.documents + streamed.failures
     assert streamed.output is None
     async with faulty() as (_app, root, _other), quick_navigator(root) as nav:
@@ -346,7 +364,7 @@ async def test_scope_allow_and_deny_rels(tmp_path: Path) -> None:
             summary = await crawl(nav, [root], output=out, scope=Scope(deny_rels=deny))
         records = read_records(out)
         assert summary.failures == 0
-        assert not any("error" in r for r in records)
+        assert not of_kind(records, FailureRecord)
         assert not any(u.endswith("/api/notes/1") for u in documents(records))
         assert "/api/missing" not in app.hits
 
@@ -356,8 +374,8 @@ async def test_scope_max_depth(tmp_path: Path) -> None:
     out = tmp_path / "walk.jsonl"
     async with faulty() as (_app, root, _other), quick_navigator(root) as nav:
         await crawl(nav, [root], output=out, scope=Scope(max_depth=1))
-    by_url = {r["url"]: r for r in read_records(out) if "state" in r}
-    assert max(r["depth"] for r in by_url.values()) == 1
+    by_url = {r.url: r for r in of_kind(read_records(out), DocumentRecord)}
+    assert max(r.depth or 0 for r in by_url.values()) == 1
     assert any(u.endswith("/api/chain/1") for u in by_url)
     assert not any(u.endswith("/api/chain/2") for u in by_url)
     assert any(u.endswith("offset=3&limit=3") for u in by_url)  # the second page, same depth
@@ -437,21 +455,22 @@ async def test_search_action_runs_on_every_mailbox(tmp_path: Path) -> None:
             scope=Scope(allow_rels=frozenset({"mailboxes", "item", "next"})),
         )
         records = read_records(out)
-        hits = [r for r in records if r.get("action") == "Search"]
+        hits = [r for r in of_kind(records, ActionRecord) if r.action == "Search"]
         assert len(hits) == 3 == summary.actions
         assert summary.action_failures == 0
-        mailboxes = {r["url"]: r for r in records if "email" in r.get("state", {})}
-        assert {r["url"] for r in hits} == set(mailboxes)
+        mailboxes = {r.url for r in of_kind(records, DocumentRecord) if "email" in r.state}
+        assert {r.url for r in hits} == mailboxes
         for record in hits:
-            assert record["status"] == 200
-            mailbox = await nav.get(record["url"])
+            assert record.status == 200
+            assert record.items is not None
+            mailbox = await nav.get(record.url)
             direct = await nav.act(mailbox, "search", json=query)
             assert isinstance(direct, halnav.Document)
             want = [item.self_url for item in direct.items]
-            assert [item["url"] for item in record["items"]] == want
+            assert [item["url"] for item in record.items] == want
             assert len(want) == 8  # "#4" and "#40" in each of four folders
-            assert all("#4" in item["state"]["subject"] for item in record["items"])
-            assert record["result"] == {"offset": 0, "limit": 30}
+            assert all("#4" in item["state"]["subject"] for item in record.items)
+            assert record.result == {"offset": 0, "limit": 30}
 
 
 async def test_export_pst_limit_one_never_overwrites(tmp_path: Path) -> None:
@@ -477,9 +496,9 @@ async def test_export_pst_limit_one_never_overwrites(tmp_path: Path) -> None:
     assert files == [f"{first['email']}-1.pst", f"{first['email']}.pst"]
     assert (exports / f"{first['email']}-1.pst").stat().st_size == size
     assert (exports / f"{first['email']}.pst").read_bytes() == b"someone else's"
-    (record,) = [r for r in read_records(out) if "action" in r]
-    assert record["url"] == first.canonical_url
-    assert record["result"] == {
+    (record,) = of_kind(read_records(out), ActionRecord)
+    assert record.url == first.canonical_url
+    assert record.result == {
         "path": str(exports / f"{first['email']}-1.pst"),
         "bytes": size,
         "content_type": "application/octet-stream",
@@ -495,11 +514,15 @@ async def test_action_failures_are_records(tmp_path: Path) -> None:
     async with explored(config) as walk, navigator(walk) as nav:
         rule = ActionRule(name="exporttoPst", export_dir=str(tmp_path), limit=2, where=is_mailbox)
         summary = await crawl(nav, [walk.root], output=out, actions=[rule])
-    failed = [r for r in read_records(out) if "action" in r]
+    failed = of_kind(read_records(out), ActionRecord)
     assert len(failed) == 2 == summary.action_failures
-    assert failed[0]["error"]["type"] == "HTTPStatusError"
-    assert failed[0]["error"]["status"] == 500
-    assert "Outlook" in failed[0]["error"]["message"]
+    error = failed[0].error
+    assert failed[0].failed
+    assert error is not None
+    assert failed[0].result is None
+    assert error.type == "HTTPStatusError"
+    assert error.status == 500
+    assert "Outlook" in error.message
     assert not list(tmp_path.glob("*.pst"))
 
 
@@ -535,7 +558,7 @@ async def test_resume_after_sigkill_writes_each_document_once(
     urls = documents(records)
     assert Counter(urls).most_common(1)[0][1] == 1
     assert set(urls) == expected
-    assert not any("error" in r for r in records)
+    assert not of_kind(records, FailureRecord)
 
 
 async def test_resume_truncates_uncommitted_records(tmp_path: Path) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
+import halnav
 from halnav._demo import run_demo
 
 
@@ -25,9 +25,9 @@ async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path:
     assert pst.parent == tmp_path / "exports"
     assert pst.suffix == ".pst"
     assert pst.stat().st_size == size > 0
-    lines = summary.walk.read_text().splitlines()
-    assert len(lines) == summary.documents + summary.actions
-    assert all(json.loads(line)["url"] for line in lines)
+    records = list(halnav.read_records(summary.walk))
+    assert len(records) == summary.documents + summary.actions
+    assert all(record.url for record in records)
     assert summary.graph.read_text().startswith("flowchart")
     assert any("explored 2 organizations" in line for line in said)
     text = "\n".join(summary.lines())

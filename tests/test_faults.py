@@ -14,25 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import os
 import random
 import signal
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import attrs
 import crawl_child
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from test_crawl import of_kind, read_records
 
 import halnav
-from halnav import Crawler, Limits, Navigator, crawl, veeam
+from halnav import Crawler, DocumentRecord, FailureRecord, Limits, Navigator, Record, crawl, veeam
 from halnav.errors import ConnectError
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
@@ -77,20 +76,14 @@ def navigator(sim: Simulator, limits: Limits | None = None) -> Navigator:
     )
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every line of a JSON Lines file, parsed (fails on a torn line)."""
-    with path.open(encoding="utf-8") as file:
-        return [json.loads(line) for line in file]
-
-
-def written(records: list[dict[str, Any]]) -> list[str]:
+def written(records: Iterable[Record]) -> list[str]:
     """URLs of the document records, in order, with repeats if any."""
-    return [r["url"] for r in records if "state" in r]
+    return [r.url for r in of_kind(records, DocumentRecord)]
 
 
-def failed(records: list[dict[str, Any]]) -> list[str]:
+def failed(records: Iterable[Record]) -> list[str]:
     """URLs of the failure records, in order, with repeats if any."""
-    return [r["url"] for r in records if "error" in r]
+    return [r.url for r in of_kind(records, FailureRecord)]
 
 
 def open_sockets() -> int:
@@ -190,7 +183,7 @@ async def test_fault_walk_loses_nothing_and_writes_nothing_twice(tmp_path: Path)
     records = read_records(tmp_path / "walk.jsonl")
     documents = [moved(url) for url in written(records)]
     failures = [moved(url) for url in failed(records)]
-    by_type = Counter(r["error"]["type"] for r in records if "error" in r)
+    by_type = Counter(r.error.type for r in of_kind(records, FailureRecord))
     calls = transport.requests - transport.retries  # attempts that were not retries
     print(
         f"\nfault walk: {len(documents)} documents written of {len(ref.expected)} expected, "
@@ -217,19 +210,18 @@ async def test_fault_walk_loses_nothing_and_writes_nothing_twice(tmp_path: Path)
     missing = must - set(documents) - stop
     assert not missing, sorted(missing)[:5]
     # Every failure says what happened.
-    for record in records:
-        if "error" in record:
-            error = record["error"]
-            assert error["type"] in {
-                "HTTPStatusError",
-                "DocumentError",
-                "ConnectError",
-                "RequestTimeoutError",
-            }
-            assert error["message"]
-            assert record["url"] in error["message"] or error["type"] == "DocumentError"
-            if error["type"] == "HTTPStatusError":
-                assert error["status"] in {429, 500, 502, 503, 504}
+    for record in of_kind(records, FailureRecord):
+        error = record.error
+        assert error.type in {
+            "HTTPStatusError",
+            "DocumentError",
+            "ConnectError",
+            "RequestTimeoutError",
+        }
+        assert error.message
+        assert record.url in error.message or error.type == "DocumentError"
+        if error.type == "HTTPStatusError":
+            assert error.status in {429, 500, 502, 503, 504}
     assert summary.documents == len(documents)
     assert summary.failures == len(failures)
     # Retries stayed within the client-wide budget.
@@ -283,12 +275,11 @@ async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> 
     )
 
 
-def contents(records: list[dict[str, Any]]) -> dict[str, tuple[object, ...]]:
+def contents(records: Iterable[Record]) -> dict[str, tuple[object, ...]]:
     """Document URL -> what was written about it (not how it was reached: that races)."""
     return {
-        r["url"]: (r["status"], r["embedded"], r["state"], r["links"], r["actions"])
-        for r in records
-        if "state" in r
+        r.url: (r.status, r.embedded, r.state, r.links, r.actions)
+        for r in of_kind(records, DocumentRecord)
     }
 
 

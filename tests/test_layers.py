@@ -21,7 +21,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_transport": frozenset({"_auth", "_config", "errors"}),
     "_graph": frozenset({"_model", "errors"}),
     "_navigator": CORE,
-    "_crawl": CORE | {"_navigator"},
+    # The crawl record format (writer builders and reader) and the resume store: leaves the
+    # crawl core uses, each knowing one on-disk format and nothing of HTTP.
+    "_records": frozenset({"_model", "errors"}),
+    "_resume": frozenset({"errors"}),
+    "_crawl": CORE | {"_navigator", "_records", "_resume"},
 }
 # Pairs that must never import each other, in either direction (the navigator composes them).
 APART = [("_transport", "_convert")]
@@ -128,6 +132,12 @@ def test_core_modules_exist() -> None:
         ("_navigator", "from ._convert import parse\nfrom ._graph import G\n", []),
         ("_crawl", "from ._navigator import Navigator\n", []),
         ("_crawl", "from .repl import main\n", ["halnav._crawl imports halnav.repl"]),
+        ("_crawl", "from ._records import encode_line\nfrom ._resume import ResumeStore\n", []),
+        ("_records", "from ._model import Document\nfrom .errors import X\n", []),
+        ("_records", "from ._navigator import N\n", ["halnav._records imports halnav._navigator"]),
+        ("_records", "from ._crawl import Crawler\n", ["halnav._records imports halnav._crawl"]),
+        ("_resume", "from ._records import plain\n", ["halnav._resume imports halnav._records"]),
+        ("_resume", "from ._model import Document\n", ["halnav._resume imports halnav._model"]),
         ("veeam", "from halnav import Navigator\nfrom . import errors\n", []),
         ("veeam", "from ._model import Document\n", ["halnav.veeam imports halnav._model"]),
         ("veeam", "import halnav._navigator\n", ["halnav.veeam imports halnav._navigator"]),

@@ -12,6 +12,7 @@ import json
 import socket
 import time
 import warnings
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -294,10 +295,11 @@ async def test_crawl_depth_and_document_caps_bound_an_infinite_api(tmp_path: Pat
     async with site() as (_app, origin), Navigator(origin) as nav:
         deep = await crawl(nav, ["/t/r"], scope=Scope(max_depth=4), output=tmp_path / "d.jsonl")
         capped = await crawl(nav, ["/t/r"], scope=Scope(max_documents=10), output=tmp_path / "c")
-    depths = [json.loads(line)["depth"] for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    records = list(halnav.read_records(tmp_path / "d.jsonl"))
+    depths = Counter(r.depth for r in records if isinstance(r, halnav.DocumentRecord))
     assert deep.complete
-    assert deep.documents == len(depths) == 1 + 2 + 4 + 8 + 16
-    assert max(depths) == 4
+    assert deep.documents == len(records) == 1 + 2 + 4 + 8 + 16
+    assert depths == {0: 1, 1: 2, 2: 4, 3: 8, 4: 16}
     assert capped.documents == 10
     assert not capped.complete
     assert len((tmp_path / "c").read_text().splitlines()) == 10
@@ -314,7 +316,7 @@ async def test_self_links_and_cycles_end(tmp_path: Path) -> None:
             summary = await asyncio.wait_for(
                 crawl(nav, ["/self"], output=tmp_path / "walk.jsonl"), 10
             )
-    urls = [json.loads(line)["url"] for line in (tmp_path / "walk.jsonl").read_text().splitlines()]
+    urls = [r.url for r in halnav.read_records(tmp_path / "walk.jsonl")]
     assert sorted(urls) == sorted(f"{origin}{p}" for p in ("/self", "/a", "/b", "/c"))
     assert summary.complete
     assert all(hits == 1 for hits in app.hits.values())
