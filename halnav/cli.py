@@ -1134,50 +1134,36 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     return _run(_with_nav(args, roots[0], creds, body, graph=args.graph is not None))
 
 
-def _record_document(record: Mapping[str, Any]) -> halnav.Document:
-    links: dict[str, list[dict[str, Any]]] = {}
-    for rel, hrefs in dict(record.get("links") or {}).items():
-        targets = hrefs if isinstance(hrefs, list) else [hrefs]
-        links[str(rel)] = [
-            {"href": str(href), **({"templated": True} if "{" in str(href) else {})}
-            for href in targets
-        ]
-    actions = {
-        str(name): {"method": str(spec.get("method", "POST")), "uri": str(spec.get("uri", ""))}
-        for name, spec in dict(record.get("actions") or {}).items()
-        if isinstance(spec, Mapping)
+def _record_document(record: halnav.DocumentRecord) -> halnav.Document:
+    links: dict[str, list[dict[str, Any]]] = {
+        rel: [{"href": href, **({"templated": True} if "{" in href else {})} for href in hrefs]
+        for rel, hrefs in record.links.items()
     }
-    data = {**dict(record.get("state") or {}), "_links": links, "_actions": actions}
-    return halnav.parse(data, str(record["url"]), lenient=True)
+    actions = {
+        name: {"method": str(spec.get("method", "POST")), "uri": str(spec.get("uri", ""))}
+        for name, spec in record.actions.items()
+    }
+    data = {**dict(record.state), "_links": links, "_actions": actions}
+    return halnav.parse(data, record.url, lenient=True)
 
 
 def _graph_from_records(path: str | Path) -> tuple[halnav.Graph, int, int]:
     """The link graph of a walk's records: ``(graph, documents, failures)``.
 
     Raises:
-        ValueError: a line is not a crawl record.
+        ValueError: a line is not a crawl record (``path:line: ...``).
     """
     graph = halnav.Graph()
     documents = failures = 0
-    with Path(path).open(encoding="utf-8") as records:
-        for number, line in enumerate(records, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from None
-            if not isinstance(record, dict) or "url" not in record:
-                raise ValueError(f"{path}:{number}: not a crawl record")
-            if "error" in record and "action" not in record:
-                failures += 1
-            elif "action" not in record:
-                parent, rel = record.get("parent"), record.get("rel")
-                if isinstance(parent, str) and isinstance(rel, str):
-                    graph.add(_record_document(record), parent=parent, rel=rel)  # the walked edge
-                else:
-                    graph.add(_record_document(record))
-                documents += 1
+    for record in halnav.read_records(path):
+        if isinstance(record, halnav.FailureRecord):
+            failures += 1
+        elif isinstance(record, halnav.DocumentRecord):
+            if record.parent is not None and record.rel is not None:
+                graph.add(_record_document(record), parent=record.parent, rel=record.rel)
+            else:
+                graph.add(_record_document(record))
+            documents += 1
     return graph, documents, failures
 
 
