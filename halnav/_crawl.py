@@ -77,6 +77,7 @@ from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator, _page_plan
 from ._records import (
+    GzipMembers,
     action_failure_record,
     action_record,
     document_record,
@@ -84,6 +85,7 @@ from ._records import (
     encode_line,
     failure_record,
     inline_record,
+    is_gzip,
     plain,
 )
 from ._resume import PendingFetch, ResumeStore
@@ -396,7 +398,7 @@ class Crawler:
 
         self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._seen: dict[str, bool] = {}  # canonical URL -> written (True) or only queued
-        self._file: IO[bytes] | None = None
+        self._file: IO[bytes] | GzipMembers | None = None
         self._store: ResumeStore | None = None
         self._last_commit = 0.0
         self._uncommitted = 0  # records written since the last commit
@@ -560,7 +562,9 @@ class Crawler:
         """Open the output: appended to, or (``replace``, a new walk) truncated now."""
         assert self._path is not None
         mode = "wb" if self._replace and not self._resumed else "ab"
-        self._file = self._path.open(mode, buffering=_BUFFER)
+        raw = self._path.open(mode, buffering=_BUFFER)
+        # .gz: whole gzip members, one per flush/commit, so a commit's offset is a member end.
+        self._file = GzipMembers(raw) if is_gzip(self._path) else raw
 
     def _options(self) -> dict[str, Any]:
         """What a resume must share with the stored walk (``max_documents`` may change)."""

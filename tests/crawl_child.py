@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import zlib
 from pathlib import Path
 
 from halnav import Crawler, Limits, _crawl, veeam
@@ -32,6 +33,24 @@ async def main(server: str, root: str, output: str, state_dir: str, concurrency:
     ) as nav:
         summary = await Crawler(nav, [root], output=output, state_dir=state_dir).run()
     print(f"resumed={summary.resumed} documents={summary.documents}", flush=True)
+
+
+def lines_in(out: Path) -> int:
+    """Lines written so far; for ``.gz``, of the whole gzip members (a cut tail is ignored)."""
+    data = out.read_bytes()
+    if not out.name.endswith(".gz"):
+        return data.count(b"\n")
+    count = 0
+    while data:
+        unpack = zlib.decompressobj(31)
+        try:
+            count += unpack.decompress(data).count(b"\n")
+        except zlib.error:
+            break
+        if not unpack.eof:
+            break
+        data = unpack.unused_data
+    return count
 
 
 async def run_child(
@@ -57,7 +76,7 @@ async def run_child(
     try:
         if kill_at is not None:
             while proc.returncode is None:
-                if out.exists() and out.read_bytes().count(b"\n") >= kill_at:
+                if out.exists() and lines_in(out) >= kill_at:
                     proc.send_signal(signal.SIGKILL)
                     break
                 await asyncio.sleep(0.002)

@@ -536,12 +536,21 @@ async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> 
     )
 
 
-@pytest.mark.parametrize("kills", [(0.2,), (0.6,), (0.3, 0.7)])
+@pytest.mark.parametrize(
+    ("kills", "name"),
+    [
+        ((0.2,), "walk.jsonl"),
+        ((0.6,), "walk.jsonl"),
+        ((0.3, 0.7), "walk.jsonl"),
+        ((0.4,), "walk.jsonl.gz"),  # gzip members: a commit's offset is a member's end
+        ((0.2, 0.6), "walk.jsonl.gz"),
+    ],
+)
 async def test_resume_after_sigkill_writes_each_document_once(
-    tmp_path: Path, kills: tuple[float, ...]
+    tmp_path: Path, kills: tuple[float, ...], name: str
 ) -> None:
     """A walk SIGKILLed at some point and re-run writes every expected document exactly once."""
-    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+    out, state = tmp_path / name, tmp_path / "state"
     config = attrs.evolve(SMALL, mailboxes=4, faults=Faults(latency=0.01))
     async with explored(config) as walk:
         expected = walk.sim.expected_documents(walk.session_id)

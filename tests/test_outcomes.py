@@ -347,3 +347,20 @@ def test_exit_codes_are_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 130 |", "| 141 |", "| 143 |"):
         assert code in readme, code
+
+
+async def test_compressed_output_is_gzip_and_reads_back(tmp_path: Path) -> None:
+    app, _hits = hal_app()
+    runner, port = await start(app)
+    out = tmp_path / "walk.jsonl.gz"
+    try:
+        status, _stdout, err = await halnav_process(
+            "crawl", f"http://127.0.0.1:{port}/list", "--out", str(out)
+        )
+    finally:
+        await runner.cleanup()
+    assert status == 0, err
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    assert len([r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]) == (
+        ALL_DOCS
+    )
