@@ -140,6 +140,8 @@ class _Parser:
             raise LimitExceededError(self.root_url, f"href at {path}", self.options.max_href_length)
         if href.startswith(_HTTP_PREFIXES):
             url = href
+        elif (joined := _simple_join(base, href)) is not None:
+            url = joined
         else:
             try:
                 url = urljoin(base, href)
@@ -592,6 +594,29 @@ def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     if not mapping:
         return EMPTY
     return mapping if type(mapping) is MappingProxyType else MappingProxyType(dict(mapping))
+
+
+def _simple_join(base: str, href: str) -> str | None:
+    """``urljoin(base, href)`` for the two shapes Veeam v6+ write, without urllib; else None.
+
+    ``/v6/...`` (root-relative) is ``base``'s origin + ``href``; ``v6/...`` against a base
+    that ends in ``/`` (the profile's ``link_base``) is ``base + href``. Anything urljoin
+    would treat differently (``//host``, dot segments, a scheme, ``?``/``#`` only, a
+    backslash, a base with a query) takes the general path. urljoin gives the same result
+    for both shapes (tests/test_convert.py checks it on a table).
+    """
+    if not href or "/." in href or href[0] in ".?#" or "\\" in href:
+        return None
+    if not base.startswith(_HTTP_PREFIXES) or "?" in base or "#" in base:
+        return None
+    if href[0] == "/":
+        if href.startswith("//"):
+            return None
+        slash = base.find("/", base.index("://") + 3)
+        return (base if slash < 0 else base[:slash]) + href
+    if base.endswith("/") and ":" not in href.partition("/")[0]:
+        return base + href
+    return None
 
 
 def _pointer(url: str, *keys: str) -> str:
