@@ -83,6 +83,7 @@ __all__ = [
     "restore",
     "restore_to_original",
     "search",
+    "search_hits",
     "start_session",
     "version_of",
     "walk",
@@ -462,6 +463,42 @@ async def organizations(nav: Navigator) -> list[Document]:
     """
     listing = await nav.get("Organizations")
     return [item async for item in nav.paginate(listing)]
+
+
+async def search_hits(
+    nav: Navigator, doc: Document, query: str, *, page_size: int | None = None
+) -> AsyncIterator[Document]:
+    """Every hit of a ``search`` of ``doc`` (organization, mailbox or folder), page by page.
+
+    A search answer is a page, but its pages cannot be walked by ``next`` links: v5 links
+    them to the POST-only action URI, v6+ give none. Each page is a new POST with
+    ``offset``/``limit`` in the query (and v6+'s ``setId``, so the server reuses its
+    result set). Stops at the first short or empty page.
+
+    Raises:
+        ActionNotFoundError: ``doc`` cannot be searched.
+        TransportError, DocumentError: as for :meth:`~halnav.Navigator.act`.
+    """
+    body = search(query)
+    params: dict[str, str] = {"offset": "0"}
+    if page_size is not None:
+        params["limit"] = str(page_size)
+    offset = 0
+    while True:
+        _status, answer = await nav.invoke(doc, "search", json=body, params=params)
+        if isinstance(answer, Download):
+            raise HalnavError(f"search of {doc.url} answered a download, not a page of hits")
+        for hit in answer.items:
+            yield hit
+        limit = answer.state.get("limit")
+        full = isinstance(limit, int) and len(answer.items) >= limit
+        if not answer.items or not full:
+            return
+        offset += len(answer.items)
+        params = {"offset": str(offset), "limit": str(limit)}
+        set_id = answer.state.get("setId")
+        if isinstance(set_id, str):
+            params["setId"] = set_id
 
 
 @attrs.define

@@ -267,3 +267,23 @@ async def test_a_stopped_session_answers_500(version: str) -> None:
         assert raised.value.status == 500
         attached = await veeam.attach(nav, session.id)
         assert attached.document["state"] == "Stopped"
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_search_hits_reads_every_page_of_hits(version: str) -> None:
+    """A mailbox search with more hits than a page: every hit, each once, on every version."""
+    config = SimulatorConfig(organizations=1, mailboxes=1, folders=2, items=60)
+    async with (
+        simulated(version, config) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        mailbox = (await nav.follow(org, "mailboxes")).items[0]
+        everything = await nav.invoke(
+            mailbox, "search", json=veeam.search("a"), params={"limit": "10000"}
+        )
+        expected = [hit["id"] for hit in everything[1].items]  # type: ignore[union-attr]
+        assert len(expected) > 30  # more than one default page
+        ids = [hit["id"] async for hit in veeam.search_hits(nav, mailbox, "a", page_size=25)]
+        assert ids == expected
