@@ -234,6 +234,9 @@ class CrawlSummary:
     """Queued work not done in this run (pending in the state)."""
     stopped: str | None = None
     offsite_links: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    rule_matches: tuple[tuple[str, int], ...] = ()
+    """``(rule name, documents it was run on)`` per :class:`ActionRule`, in rule order: a
+    rule that matched no document ran nowhere (and says so, rather than nothing)."""
 
 
 class _CannotStartError(Exception):
@@ -507,6 +510,10 @@ class Crawler:
             left=left,
             stopped=self._stopped,
             offsite_links=MappingProxyType(dict(self._offsite)),
+            rule_matches=tuple(
+                (rule.name, count)
+                for rule, count in zip(self._rules, self._rule_counts, strict=True)
+            ),
         )
 
     async def _retry_deferred(self) -> None:

@@ -1011,6 +1011,14 @@ def _say_offsite(summary: halnav.CrawlSummary) -> None:
     )
 
 
+def _say_unmatched(summary: halnav.CrawlSummary, hint: str) -> None:
+    """Name each action rule that ran on no document: asked-for work that did not happen."""
+    for name, count in summary.rule_matches:
+        if count == 0 and summary.finished:
+            print(f"halnav: note: action {_printable(name)!r} ran on no document: {hint}",
+                  file=sys.stderr)  # fmt: skip
+
+
 def _say_stopped(summary: halnav.CrawlSummary, state: str | None) -> None:
     if summary.stopped is None:
         return
@@ -1126,6 +1134,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
                 progress.clear()
         _finish_walk(nav, summary, args.graph, live=live)
         _say_offsite(summary)
+        _say_unmatched(summary, "no document in the walk offered it (check the name and scope)")
         _say_stopped(summary, args.state)
         return _walk_status(summary)
 
@@ -1231,6 +1240,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             extra_line=f"  sessions: {len(done.sessions)} explored and stopped",
         )
         _say_offsite(done.crawl)
+        _say_unmatched(done.crawl, "no document was recognised as a mailbox that offers it")
         _say_stopped(done.crawl, None)
         return _walk_status(done.crawl)
 

@@ -364,3 +364,19 @@ async def test_compressed_output_is_gzip_and_reads_back(tmp_path: Path) -> None:
     assert len([r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]) == (
         ALL_DOCS
     )
+
+
+async def test_an_action_that_ran_nowhere_is_named() -> None:
+    """--action NAME that no document offers: the walk says so instead of nothing."""
+    app, _hits = hal_app()
+    runner, port = await start(app)
+    try:
+        status, _stdout, err = await halnav_process(
+            "crawl", f"http://127.0.0.1:{port}/list", "--action", "frobnicate", "--out", "-"
+        )
+    finally:
+        await runner.cleanup()
+    assert status == 0, err
+    assert "action 'frobnicate' ran on no document" in err
+    summary = json.loads(err.split("summary ", 1)[1].splitlines()[0])
+    assert summary["actions"] == 0
