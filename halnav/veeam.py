@@ -97,20 +97,15 @@ VERSION: Final = "v5"
 
 _log = logging.getLogger("halnav.veeam")
 
-# v5 action names -> v6+ ones (lowercased; API-NOTES section 4 and the v6-v8 specs).
-_V6_NAMES: Final = {
-    "exporttopst": "exportToPst",
-    "savetomsg": "save",
-    "restoretooriginallocation": "restore",
-    "search": "search",
-}
-_V5_NAMES: Final = {new.lower(): old for old, new in _V6_NAMES.items()}
-_V5_NAMES_CASED: Final = {
-    "exporttopst": "exporttoPst",
-    "savetomsg": "savetoMsg",
-    "restoretooriginallocation": "restoretoOriginallocation",
-    "search": "search",
-}
+# An action's name in v5 and in v6+ (API-NOTES section 4, the v6-v8 specs), lowercased:
+# each name maps to the other generation's. Names match case-insensitively.
+_NAME_PAIRS: Final = (
+    ("exporttopst", "exporttopst"),
+    ("savetomsg", "save"),
+    ("restoretooriginallocation", "restore"),
+    ("search", "search"),
+)
+_OTHER_NAME: Final = {**dict(_NAME_PAIRS), **{v6: v5 for v5, v6 in _NAME_PAIRS}}
 # The v6+ organization (RESTBackupOrganization) has no _actions; these endpoints exist.
 _ORGANIZATION_ACTIONS: Final = {"search": "searchExchange", "exporttopst": "exportToPst"}
 _SEED_PATH: Final = re.compile(r"/RestoreSessions/[^/]+/organization/?$", re.IGNORECASE)
@@ -194,7 +189,7 @@ def _body_for(version: str, action: Action, body: Any) -> Any:
     on v6+.
     """
     name = action.name.lower()
-    same = {name, _V6_NAMES.get(name, name).lower(), _V5_NAMES.get(name, name)}
+    same = {name, _OTHER_NAME.get(name, name)}
     options = body
     if isinstance(body, Mapping) and len(body) == 1:
         (key,) = body
@@ -213,17 +208,15 @@ def _resolve_action(version: str, doc: Document, name: str) -> Action | None:
     ``_actions`` although ``.../organization/searchExchange`` and ``.../exportToPst`` exist.
     """
     lowered = name.lower()
-    other = _V5_NAMES.get(lowered) if not _wrapped(version) else _V6_NAMES.get(lowered)
-    if other is None and not _wrapped(version):
-        other = _V6_NAMES.get(lowered)
-    if other is not None and other.lower() != lowered:
-        found = doc.find_action(other)
+    other = _OTHER_NAME.get(lowered, lowered)
+    if other != lowered:
+        found = doc.find_action(other)  # the other generation's name for it
         if found is not None:
             return found
     if _wrapped(version):
         return None
-    canonical = _V5_NAMES.get(lowered, lowered)
-    segment = _ORGANIZATION_ACTIONS.get(canonical)
+    # _ORGANIZATION_ACTIONS is keyed by the v5 names; the v5 name of a v6 name is "other".
+    segment = _ORGANIZATION_ACTIONS.get(lowered) or _ORGANIZATION_ACTIONS.get(other)
     url = doc.url.partition("#")[0].partition("?")[0]
     if segment is None or _SEED_PATH.search(urlsplit(url).path) is None:
         return None
