@@ -53,6 +53,18 @@ async def cli(*args: str) -> int:
     return await asyncio.to_thread(main, list(args))
 
 
+async def access_token(sim: Simulator) -> str:
+    """A bearer token from the simulator's password grant (for --token tests)."""
+    async with veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav:
+        answer = await nav.send(
+            "POST",
+            "token",
+            data={"grant_type": "password", "username": sim.username, "password": sim.password},
+        )
+    assert isinstance(answer, halnav.Document)
+    return str(answer.state["access_token"])
+
+
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
 
@@ -127,20 +139,7 @@ async def test_token_from_the_environment_with_the_veeam_profile(
 ) -> None:
     """HALNAV_TOKEN plus --veeam authenticates without a password."""
     async with served() as s:
-        async with veeam.open_navigator(
-            s.sim.url, username=s.sim.username, password=s.sim.password
-        ) as nav:
-            answer = await nav.send(
-                "POST",
-                "token",
-                data={
-                    "grant_type": "password",
-                    "username": s.sim.username,
-                    "password": s.sim.password,
-                },
-            )
-        assert isinstance(answer, halnav.Document)
-        token = str(answer.state["access_token"])
+        token = await access_token(s.sim)
         monkeypatch.setenv("HALNAV_TOKEN", token)
         assert await cli("follow", s.org, "mailboxes", "--veeam") == 0
     captured = capsys.readouterr()

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
-from test_cli import CONFIG, clean_env, halnav_process, one_error_line, served
+from test_cli import CONFIG, access_token, clean_env, halnav_process, one_error_line, served
 
 import halnav
 from halnav import veeam
@@ -118,20 +118,7 @@ async def test_get_with_rebase_links_shows_links_on_the_connected_server() -> No
     async with served(RENAMED) as s:
         plain = await halnav_process("get", s.org, *s.login)
         rebased = await halnav_process("get", s.org, "--rebase-links", *s.login)
-        async with veeam.open_navigator(
-            s.sim.url, username=s.sim.username, password=s.sim.password
-        ) as nav:
-            answer = await nav.send(
-                "POST",
-                "token",
-                data={
-                    "grant_type": "password",
-                    "username": s.sim.username,
-                    "password": s.sim.password,
-                },
-            )
-        assert isinstance(answer, halnav.Document)
-        token = str(answer.state["access_token"])
+        token = await access_token(s.sim)
         generic = await halnav_process("get", s.org, "--token", token, "--rebase-links")
     status, out, err = plain
     assert status == 0, err
