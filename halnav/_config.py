@@ -44,7 +44,9 @@ class Limits:
     Sizes (hostile-input guards):
         ``max_response_bytes`` per JSON body (binary downloads are streamed
         and not limited), ``max_json_depth`` nesting, ``max_links`` per
-        document, ``max_href_length`` characters per href.
+        document, ``max_href_length`` characters per href, ``max_items`` page items
+        and embedded resources per document (a parse also stops when the URLs it
+        makes up for items without ``self`` pass 32 MiB: see ``ParseOptions``).
     Paging:
         ``readahead`` pages fetched in parallel when the page size is known.
     """
@@ -64,6 +66,7 @@ class Limits:
     max_json_depth: int = 128
     max_links: int = 100_000
     max_href_length: int = 8192
+    max_items: int = 100_000
     readahead: int = 32
 
     def __attrs_post_init__(self) -> None:

@@ -60,7 +60,10 @@ class ParseOptions:
     (``scheme://host:port``) replaces the origin of every absolute href, for
     servers that advertise another host name than the one you reach them
     by (Veeam's configured public name). The limits guard
-    against hostile documents.
+    against hostile documents: ``max_items`` bounds the page items and embedded
+    resources of one document, ``max_pointer_bytes`` the URLs made up for those without
+    ``self`` (each is its carrier's URL plus a JSON pointer, so a long rel times many
+    items would otherwise cost far more memory than the document's size).
     """
 
     lenient: bool = False
@@ -69,6 +72,8 @@ class ParseOptions:
     max_depth: int = 128
     max_links: int = 100_000
     max_href_length: int = 8192
+    max_items: int = 100_000
+    max_pointer_bytes: int = 32 * 1024 * 1024
 
 
 DEFAULT_OPTIONS: Final = ParseOptions()
@@ -124,12 +129,14 @@ def parse(
 class _Parser:
     """One parse: carries the options and the running link count across the recursion."""
 
-    __slots__ = ("links_seen", "options", "root_url")
+    __slots__ = ("items_seen", "links_seen", "options", "pointer_bytes", "root_url")
 
     def __init__(self, options: ParseOptions, root_url: str) -> None:
         self.options = options
         self.root_url = root_url
         self.links_seen = 0
+        self.items_seen = 0
+        self.pointer_bytes = 0
 
     def fail(self, path: str, reason: str) -> DocumentError:
         return DocumentError(self.root_url, path, reason)
@@ -392,7 +399,10 @@ class _Parser:
         path: str,
         depth: int,
         owned: bool,
+        index: int = -1,
     ) -> Document:
+        """``index`` >= 0: an array element, and ``url`` the array's JSON pointer URL (the
+        element's own pointer URL is built only if it has no ``self``: see item_pointer)."""
         if depth > self.options.max_depth:
             raise LimitExceededError(self.root_url, f"_embedded nesting at {path}", depth - 1)
         if not isinstance(raw, dict):
@@ -421,6 +431,9 @@ class _Parser:
                     base = self_href
                 if path != "$":
                     url = self_href
+        if index >= 0 and self_href is None:
+            url = self.item_pointer(url, index)
+        if raw_links is not None:
             links, own_curies = self.links(raw_links, base, url, path, problems)
             if own_curies:
                 curies = {**parent_curies, **own_curies}
@@ -447,7 +460,7 @@ class _Parser:
             del state["results"]  # a Veeam page envelope: results are the page items
             items = self.item_list(
                 results,
-                _pointer(url, "results"),
+                self.pointer(url, "results"),
                 base,
                 curies,
                 f"{path}.results",
@@ -459,7 +472,7 @@ class _Parser:
             del state["_items"]  # Eve
             items = self.item_list(
                 raw_items,
-                _pointer(url, "_items"),
+                self.pointer(url, "_items"),
                 base,
                 curies,
                 f"{path}._items",
@@ -499,7 +512,7 @@ class _Parser:
         it becomes a Document with no state and no links whose ``items`` are the elements
         (identified by ``url#/0``, ``url#/1``, ... unless they have a ``self``).
         """
-        items = self.item_list(raw, _pointer(url), base, EMPTY, "$", 0, owned, indexed=True)
+        items = self.item_list(raw, self.pointer(url), base, EMPTY, "$", 0, owned, indexed=True)
         return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, ())
 
     def item_list(
@@ -516,15 +529,46 @@ class _Parser:
     ) -> tuple[Document, ...]:
         # Items without a self are identified by ``pointer``: their parent's URL plus a
         # JSON pointer (RFC 6901) from the nearest ancestor that has a URL of its own.
+        self.items_seen += len(raw)
+        if self.items_seen > self.options.max_items:
+            raise LimitExceededError(
+                self.root_url,
+                f"items and embedded resources in one document (at {where})",
+                self.options.max_items,
+            )
         if not indexed:  # a single embedded object, not an array
             return (self.document(raw[0], pointer, base, curies, where, depth + 1, owned),)
         document = self.document  # a list comprehension, not a generator: this is the hot loop
         return tuple(
             [
-                document(item, f"{pointer}/{i}", base, curies, f"{where}[{i}]", depth + 1, owned)
+                document(item, pointer, base, curies, f"{where}[{i}]", depth + 1, owned, i)
                 for i, item in enumerate(raw)
             ]
         )
+
+    def pointer(self, url: str, *keys: str) -> str:
+        """``url`` extended by a JSON pointer to ``keys`` (see item_pointer)."""
+        return self.counted(_pointer(url, *keys))
+
+    def item_pointer(self, pointer: str, index: int) -> str:
+        """The URL of an array element without ``self``: ``pointer`` plus ``/index``.
+
+        Such an element keeps a string of its own, as long as its carrier's URL plus the
+        quoted rels on the way. Their total in one document is bounded
+        (``max_pointer_bytes``), so that no small document costs much memory; elements
+        with a ``self`` build none.
+        """
+        return self.counted(f"{pointer}/{index}")
+
+    def counted(self, url: str) -> str:
+        self.pointer_bytes += len(url)
+        if self.pointer_bytes > self.options.max_pointer_bytes:
+            raise LimitExceededError(
+                self.root_url,
+                "bytes of the URLs of items without self in one document",
+                self.options.max_pointer_bytes,
+            )
+        return url
 
     def embedded(
         self,
@@ -549,7 +593,7 @@ class _Parser:
             indexed = isinstance(value, list)
             docs = self.item_list(
                 value if indexed else [value],
-                _pointer(url, "_embedded", rel),
+                self.pointer(url, "_embedded", rel),
                 base,
                 curies,
                 f"{where}.{rel}",

@@ -764,6 +764,38 @@ def test_max_links_counts_arrays_and_singles() -> None:
     assert len(parse_document(array, URL, ParseOptions(max_links=6)).links["item"]) == 6
 
 
+def test_max_items_counts_page_items_and_embedded_resources() -> None:
+    page = {"offset": 0, "limit": 3, "results": [{"n": i} for i in range(3)]}
+    embedded = {"_embedded": {"a": [{}, {}], "b": {"c": 1}}}
+    for body, count in ((page, 3), (embedded, 3)):
+        with pytest.raises(LimitExceededError, match="items and embedded") as info:
+            parse_document(json.loads(json.dumps(body)), URL, ParseOptions(max_items=count - 1))
+        assert info.value.limit == count - 1
+        assert parse_document(body, URL, ParseOptions(max_items=count)).url == URL
+
+
+def test_items_without_self_cost_memory_in_proportion_to_the_document() -> None:
+    """A long rel times many self-less items: each item's URL repeats the quoted rel, so
+    their total is bounded (this 68 KiB document used to cost 624 MiB)."""
+    rel = "r" * 34_000
+    body = json.dumps({"_embedded": {rel: [{}] * 11_000}}, separators=(",", ":")).encode()
+    assert len(body) < 70_000
+    with pytest.raises(LimitExceededError, match="items without self") as info:
+        halnav.parse(body, URL)
+    assert info.value.limit == 32 * 1024 * 1024
+    small = halnav.parse(json.dumps({"_embedded": {rel: [{}] * 100}}).encode(), URL)
+    assert small.embedded[rel][99].url == f"{URL}#/_embedded/{rel}/99"
+
+
+def test_items_with_self_build_no_pointer_url() -> None:
+    """Only self-less items pay for a pointer URL: 11,000 items with self and a long rel
+    parse within the same budget."""
+    rel = "r" * 34_000
+    items = [{"_links": {"self": {"href": f"https://h/i/{i}"}}} for i in range(11_000)]
+    doc = halnav.parse(json.dumps({"_embedded": {rel: items}}).encode(), URL)
+    assert doc.embedded[rel][10_999].url == "https://h/i/10999"
+
+
 @pytest.mark.parametrize("href", ["/" + "a" * 20, "{/x}" + "a" * 20])
 def test_max_href_length(href: str) -> None:
     """An href longer than ``max_href_length`` raises LimitExceededError, templated or not."""
