@@ -44,6 +44,15 @@ from ._records import (
     parse_record,
     read_records,
 )
+from ._sinks import (
+    ActionAnswered,
+    ActionFailed,
+    CrawlEvent,
+    CrawlSink,
+    DocumentWritten,
+    FetchFailed,
+    LinkSkipped,
+)
 from .errors import (
     ActionNotFoundError,
     DocumentError,
@@ -54,7 +63,9 @@ from .errors import (
 
 __all__ = [
     "Action",
+    "ActionAnswered",
     "ActionBody",
+    "ActionFailed",
     "ActionNotFoundError",
     "ActionRecord",
     "ActionResolver",
@@ -63,15 +74,19 @@ __all__ = [
     "Auth",
     "BearerAuth",
     "ClientCredentialsGrant",
+    "CrawlEvent",
+    "CrawlSink",
     "CrawlStatistics",
     "CrawlSummary",
     "Crawler",
     "Document",
     "DocumentError",
     "DocumentRecord",
+    "DocumentWritten",
     "Download",
     "ErrorInfo",
     "FailureRecord",
+    "FetchFailed",
     "Fetched",
     "FormProperty",
     "Graph",
@@ -80,6 +95,7 @@ __all__ = [
     "Limits",
     "Link",
     "LinkNotFoundError",
+    "LinkSkipped",
     "MissingVariablesError",
     "Navigator",
     "NavigatorStatistics",

@@ -57,38 +57,35 @@ Resume (``state_dir``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
 import json
 import math
-import mimetypes
 import os
-import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any, Final, TextIO
+from typing import Any, Final, TextIO
 
 import attrs
 
+from ._exports import Exports, head_of
 from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator, _page_plan
-from ._records import (
-    GzipMembers,
-    action_failure_record,
-    action_record,
-    document_record,
-    download_result,
-    encode_line,
-    failure_record,
-    inline_record,
-    is_gzip,
-    plain,
-)
+from ._records import download_result, plain
 from ._resume import PendingFetch, ResumeStore
+from ._seen import SeenSet
+from ._sinks import (
+    ActionAnswered,
+    ActionFailed,
+    CrawlEvent,
+    CrawlSink,
+    DocumentWritten,
+    FetchFailed,
+    LinkSkipped,
+    RecordSink,
+    Tally,
+)
 from .errors import (
     AuthenticationError,
     ConnectError,
@@ -113,8 +110,6 @@ _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
 # Failures that say the server (or the way to it) is gone, not that one resource is broken:
 # a run of them is an outage.
 _OUTAGE_STATUS: Final = frozenset({502, 503, 504})
-_FETCH: Final = 0
-_ACTION: Final = 1
 # A commit (fsync + one transaction) every this many records or _COMMIT_SECONDS. Not
 # Final: tests/crawl_child.py commits more often, so its kills land between commits.
 _COMMIT_RECORDS = 1000
@@ -123,9 +118,6 @@ _FLUSH_SECONDS: Final = 0.5
 # Pause before the end-of-walk retry of transient failures. Not Final: tests shorten it.
 _RETRY_PAUSE = 1.0
 _BUFFER = 1 << 20  # output write buffer; not Final: tests/crawl_child.py shrinks it
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@-]+")
-# First bytes of the binary formats Veeam exports: PST, OLE (.msg), ZIP (split PSTs).
-_MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
 
 
 @attrs.frozen(kw_only=True)
@@ -266,31 +258,25 @@ def _origin(url: str) -> str:
     return url if end < 0 else url[:end]
 
 
-def _stem(doc: Document) -> str:
-    """A safe file name (without extension) from the document's email, name or id."""
-    for key in ("email", "name", "id"):
-        value = doc.state.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            safe = _UNSAFE_NAME.sub("_", str(value)).strip("._")
-            if safe:
-                return safe[:120]
-    return "export"
+@attrs.frozen
+class _Fetch:
+    """Work: fetch ``url``, reached from ``parent`` (a document key) through ``rel``."""
+
+    url: str
+    depth: int
+    parent: str | None
+    rel: str | None
 
 
-def _extension(content_type: str, path: Path) -> str:
-    if content_type in ("", "application/octet-stream", "binary/octet-stream"):
-        try:
-            with path.open("rb") as file:
-                head = file.read(4)
-        except OSError:
-            head = b""
-        return next((ext for magic, ext in _MAGIC if head.startswith(magic)), ".pst")
-    return mimetypes.guess_extension(content_type, strict=False) or ".bin"
+@attrs.frozen
+class _Act:
+    """Work: run ``rules[rule]`` on the document ``url`` (``doc``: None after a resume,
+    when it is fetched again); ``stem``: its export file's reserved path stem."""
 
-
-# A work item. Fetch: (_FETCH, url, depth, parent, rel).
-# Action: (_ACTION, url, rule index, export stem or None, Document or None (refetched)).
-_Work = tuple[Any, ...]
+    url: str
+    rule: int
+    stem: str | None
+    doc: Document | None
 
 
 class Crawler:
@@ -305,7 +291,15 @@ class Crawler:
     ``progress`` is called with :class:`CrawlStatistics` every
     ``progress_interval`` seconds from one timer task, and once at the end.
     ``workers`` defaults to ``nav.limits.concurrency``; per-host limits are
-    the navigator's (``Limits.per_host``).
+    the navigator's (``Limits.per_host``). ``sinks`` get every event of the walk
+    (:class:`~halnav.CrawlSink`: a document written, a failure, an action answered, a
+    link skipped), after the walk's own counters and records.
+
+    The Crawler is the walk's core - frontier, workers, dedup (:mod:`halnav._seen`),
+    scope, outages - and decides; what it decides is published as events to sinks that
+    each own one concern: the records (:class:`~halnav._sinks.RecordSink`), the counters
+    (:class:`~halnav._sinks.Tally`); export files are placed by
+    :class:`~halnav._exports.Exports` and the resume state is :mod:`halnav._resume`.
 
     Outcomes are honest:
 
@@ -351,9 +345,9 @@ class Crawler:
         workers: int | None = None,
         replace: bool = False,
         outage_after: int | None = 20,
+        sinks: Sequence[CrawlSink] = (),
     ) -> None:
         self._nav = nav
-        self._replace = replace
         if outage_after is not None and outage_after < 1:
             raise ValueError(f"outage_after must be >= 1 or None, got {outage_after}")
         self._outage_after = outage_after
@@ -367,20 +361,26 @@ class Crawler:
                     "give them as auth (--username/--password or --token)"
                 )
         self._scope = scope
-        self._path: Path | None = None
-        self._stream: TextIO | None = None
+        self._output: RecordSink | None = None
         if isinstance(output, str | os.PathLike):
-            self._path = Path(output)
+            self._output = RecordSink(Path(output), replace=replace, buffer=_BUFFER)
         elif output is not None:
-            self._stream = output
-        if state_dir is not None and self._path is None:
+            self._output = RecordSink(output, buffer=_BUFFER)
+        if state_dir is not None and (self._output is None or self._output.path is None):
             raise ValueError(
                 "a resumable walk (state_dir) needs output to be a file path, "
                 f"not {'a stream' if output is not None else 'None'}: the state records "
                 "how many bytes of that file are committed"
             )
         self._state_dir = Path(state_dir) if state_dir is not None else None
-        self._records = self._path is not None or self._stream is not None
+        self._replace = replace
+        self._tally = Tally()
+        # Every event goes to each sink in turn: the counters first, then the records.
+        self._sinks: tuple[CrawlSink, ...] = (
+            self._tally,
+            *((self._output,) if self._output is not None else ()),
+            *sinks,
+        )
         self._rules = tuple(actions)
         self._rule_keys = [f"{i}:{rule.name.lower()}" for i, rule in enumerate(self._rules)]
         self._progress = progress
@@ -399,36 +399,25 @@ class Crawler:
         self._origins = frozenset(_origin(root) for root in self._roots)
         self._rel_plan: dict[str, int] = {}  # rel -> -1 skip, 0 same depth, 1 deeper
 
-        self._queue: asyncio.Queue[_Work | None] = asyncio.Queue()
-        self._seen: dict[str, bool] = {}  # canonical URL -> written (True) or only queued
-        self._file: IO[bytes] | GzipMembers | None = None
+        self._queue: asyncio.Queue[_Fetch | _Act | None] = asyncio.Queue()
+        self._seen = SeenSet()  # canonical URLs queued or written (compact: see _seen)
         self._store: ResumeStore | None = None
+        self._exports = Exports()
         self._last_commit = 0.0
-        self._uncommitted = 0  # records written since the last commit
+        self._uncommitted = 0  # events since the last commit
         self._resumed = False
         self._running = False
-
-        self._documents = 0
-        self._failures = 0
-        self._action_count = 0
-        self._action_failures = 0
-        self._bytes_exported = 0
-        self._failures_by_type: Counter[str] = Counter()
         self._rule_counts = [0] * len(self._rules)
-        self._reserved: set[str] = set()
-        self._documents_at_start = 0
-        self._run_documents = 0
         self._fetching = 0
         self._left = 0
         self._busy = 0
         self._started = 0.0
         self._elapsed: float | None = None
-        self._offsite: Counter[str] = Counter()
-        self._deferred: list[_Work] = []  # transient failures, tried again at the end
+        self._deferred: list[_Fetch] = []  # transient failures, tried again at the end
         self._final: set[str] = set()  # URLs on their last attempt of this run
         self._transient_run = 0  # outage-like failures in a row
         self._final_pass: int | None = None  # how many fetches the end-of-walk retry makes
-        self._final_failures: list[tuple[_Work, Exception]] = []
+        self._final_failures: list[tuple[_Fetch, Exception]] = []
         self._stopped: str | None = None
         self._cannot_start: BaseException | None = None
         self._speculative: set[str] = set()  # pages read ahead, not (yet) linked to
@@ -438,16 +427,17 @@ class Crawler:
     def statistics(self) -> CrawlStatistics:
         """Counters now: records written, queue length, busy workers, rate."""
         elapsed = self._elapsed_now()
+        tally = self._tally
         return CrawlStatistics(
-            documents=self._documents,
-            failures=self._failures,
-            actions=self._action_count,
-            action_failures=self._action_failures,
+            documents=tally.documents,
+            failures=tally.failures,
+            actions=tally.actions,
+            action_failures=tally.action_failures,
             queued=self._queue.qsize(),
             in_flight=self._busy,
             elapsed=elapsed,
-            rate=self._run_documents / elapsed if elapsed > 0 else 0.0,
-            bytes_exported=self._bytes_exported,
+            rate=tally.run_documents / elapsed if elapsed > 0 else 0.0,
+            bytes_exported=tally.bytes_exported,
         )
 
     async def run(self) -> CrawlSummary:
@@ -494,22 +484,28 @@ class Crawler:
             self._close(commit=clean)
         if self._progress is not None:
             self._progress(self.statistics())
+        return self._summary()
+
+    def _summary(self) -> CrawlSummary:
+        tally = self._tally
         left = self._left + len(self._deferred)
         finished = left == 0
+        output = self._output.path if self._output is not None else None
+        assert self._elapsed is not None
         return CrawlSummary(
-            documents=self._documents,
-            failures=self._failures,
-            actions=self._action_count,
-            action_failures=self._action_failures,
+            documents=tally.documents,
+            failures=tally.failures,
+            actions=tally.actions,
+            action_failures=tally.action_failures,
             elapsed=self._elapsed,
             resumed=self._resumed,
-            complete=finished and self._failures == 0 and self._action_failures == 0,
-            output=str(self._path) if self._path is not None else None,
-            failures_by_type=MappingProxyType(dict(self._failures_by_type)),
+            complete=finished and tally.failures == 0 and tally.action_failures == 0,
+            output=str(output) if output is not None else None,
+            failures_by_type=MappingProxyType(dict(tally.failures_by_type)),
             finished=finished,
             left=left,
             stopped=self._stopped,
-            offsite_links=MappingProxyType(dict(self._offsite)),
+            offsite_links=MappingProxyType(dict(tally.offsite)),
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)
@@ -522,7 +518,7 @@ class Crawler:
         retry, self._deferred = self._deferred, []
         self._final_pass = len(retry)
         for work in retry:
-            self._final.add(work[1])
+            self._final.add(work.url)
             self._queue.put_nowait(work)  # already in the state's frontier, pending
         await self._queue.join()
         failed, self._final_failures = self._final_failures, []
@@ -547,31 +543,24 @@ class Crawler:
 
     def _open(self) -> None:
         if self._state_dir is not None:
-            assert self._path is not None
+            assert self._output is not None
+            assert self._output.path is not None
             self._store = ResumeStore(self._state_dir)
             try:
-                self._load(self._store, self._path)
+                self._load(self._store, self._output.path)
             except BaseException:
                 self._store.close()
                 self._store = None
                 raise
-        if self._path is not None and (self._resumed or not self._replace):
-            self._open_output()
+        if self._output is not None:
+            self._output.open(resumed=self._resumed)
         if not self._resumed:
             for root in self._roots:
                 if root not in self._seen:
-                    self._push((_FETCH, root, 0, None, None))
+                    self._push(_Fetch(root, 0, None, None))
             if self._store is not None:
                 self._commit(force=True)  # the roots and the meta rows, before any fetch
         self._last_commit = time.monotonic()
-
-    def _open_output(self) -> None:
-        """Open the output: appended to, or (``replace``, a new walk) truncated now."""
-        assert self._path is not None
-        mode = "wb" if self._replace and not self._resumed else "ab"
-        raw = self._path.open(mode, buffering=_BUFFER)
-        # .gz: whole gzip members, one per flush/commit, so a commit's offset is a member end.
-        self._file = GzipMembers(raw) if is_gzip(self._path) else raw
 
     def _options(self) -> dict[str, Any]:
         """What a resume must share with the stored walk (``max_documents`` may change)."""
@@ -595,6 +584,7 @@ class Crawler:
         }
 
     def _load(self, store: ResumeStore, output: Path) -> None:
+        """Check the stored walk is this one, then take up its counters and frontier."""
         stored = store.walk()
         target = str(output.resolve())
         options = json.loads(json.dumps(self._options(), default=plain))
@@ -630,57 +620,43 @@ class Crawler:
         # Records written after the last commit belong to items that are still pending.
         with output.open("r+b") as file:
             file.truncate(offset)
-        counters = stored.counters
-        self._documents = int(counters.get("documents", 0))
-        self._failures = int(counters.get("failures", 0))
-        self._action_count = int(counters.get("actions", 0))
-        self._action_failures = int(counters.get("action_failures", 0))
-        self._bytes_exported = int(counters.get("bytes_exported", 0))
-        self._failures_by_type.update(counters.get("failures_by_type", {}))
-        self._documents_at_start = self._documents
+        # Fetches that failed transiently are tried again; their failure record stays in
+        # the output (the document's record follows if this attempt succeeds).
+        self._tally.restore(stored.counters, retried=store.retried_fetches())
         seen = self._seen
         for url in store.queued_urls():
-            seen[url] = False
+            seen.queue(url)
         for url in store.written_urls():
-            seen[url] = True
+            seen.write(url)
         rule_index = {key: i for i, key in enumerate(self._rule_keys)}
         for key, count in store.action_counts().items():
             if key in rule_index:
                 self._rule_counts[rule_index[key]] = count
         put = self._queue.put_nowait
-        # Fetches that failed transiently are tried again; their failure record stays in
-        # the output (the document's record follows if this attempt succeeds).
-        self._failures -= store.retried_fetches()
         for item in store.pending():
             if isinstance(item, PendingFetch):
                 if item.readahead:
                     self._speculative.add(item.url)
-                put((_FETCH, item.url, item.depth, item.parent, item.rel))
+                put(_Fetch(item.url, item.depth, item.parent, item.rel))
             elif item.rule in rule_index:  # actions of rules this run does not have stay pending
                 if item.stem is not None:
-                    self._reserved.add(item.stem)
-                put((_ACTION, item.url, rule_index[item.rule], item.stem, None))
+                    self._exports.keep(item.stem)
+                put(_Act(item.url, rule_index[item.rule], item.stem, None))
+        self._exports.resumed()
         self._resumed = True
 
     def _close(self, *, commit: bool) -> None:
         try:
             if self._store is not None and commit:
                 self._commit(force=True)
-            else:
-                self._flush()
+            elif self._output is not None:
+                self._output.flush()
         finally:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._output is not None:
+                self._output.close()
             if self._store is not None:
                 self._store.close()
                 self._store = None
-
-    def _flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-        elif self._stream is not None:
-            self._stream.flush()
 
     def _commit(self, *, force: bool = False) -> None:
         """Fsync the output, then record the finished batch in one transaction."""
@@ -688,20 +664,8 @@ class Crawler:
         assert store is not None
         if not force and not store.dirty:
             return
-        offset = None
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            offset = self._file.tell()
-        counters = {
-            "documents": self._documents,
-            "failures": self._failures,
-            "actions": self._action_count,
-            "action_failures": self._action_failures,
-            "bytes_exported": self._bytes_exported,
-            "failures_by_type": dict(self._failures_by_type),
-        }
-        store.commit(offset=offset, counters=counters)
+        offset = self._output.sync() if self._output is not None else None
+        store.commit(offset=offset, counters=self._tally.counters())
         self._uncommitted = 0
         self._last_commit = time.monotonic()
 
@@ -724,8 +688,8 @@ class Crawler:
                 if self._store is not None:
                     if now - self._last_commit >= _COMMIT_SECONDS:
                         self._commit()
-                else:
-                    self._flush()
+                elif self._output is not None:
+                    self._output.flush()
 
     async def _worker(self) -> None:
         queue = self._queue
@@ -740,9 +704,10 @@ class Crawler:
                 continue
             self._busy += 1
             try:
-                if work[0] == _FETCH:
+                if type(work) is _Fetch:
                     await self._fetch(work)
                 else:
+                    assert type(work) is _Act
                     await self._act(work)
             finally:
                 self._busy -= 1
@@ -750,42 +715,36 @@ class Crawler:
             if self._store is not None and self._uncommitted >= _COMMIT_RECORDS:
                 self._commit()
 
-    def _emit(self, record: dict[str, Any]) -> None:
-        if not self._records:
-            return
-        line = encode_line(record)
+    def _publish(self, event: CrawlEvent) -> None:
         self._uncommitted += 1
-        if self._file is None and self._path is not None:
-            self._open_output()
-        if self._file is not None:
-            self._file.write(line)
-        elif self._stream is not None:
-            self._stream.write(line.decode())
+        for sink in self._sinks:
+            sink.event(event)
 
-    def _push(self, work: _Work) -> None:
+    def _push(self, work: _Fetch | _Act) -> None:
         """Queue a fetch (the URL is marked seen) or an action; remember it for the state."""
         store = self._store
-        if work[0] == _FETCH:
-            self._seen[work[1]] = False
+        if type(work) is _Fetch:
+            self._seen.queue(work.url)
             if store is not None:
-                readahead = work[1] in self._speculative
-                store.queue_fetch(work[1], work[2], work[3], work[4], readahead=readahead)
+                readahead = work.url in self._speculative
+                store.queue_fetch(work.url, work.depth, work.parent, work.rel, readahead=readahead)
         elif store is not None:
-            store.queue_action(work[1], self._rule_keys[work[2]], work[3])
+            assert type(work) is _Act
+            store.queue_action(work.url, self._rule_keys[work.rule], work.stem)
         self._queue.put_nowait(work)
 
-    def _done(self, url: str, *, retry: bool = False) -> None:
-        """The fetch of ``url`` is finished (``retry``: failed transiently)."""
+    def _done(self, url: str, *, retry: str | None = None) -> None:
+        """The fetch of ``url`` is finished (``retry``: failed transiently, with this type)."""
         if self._store is not None:
             self._store.fetch_done(url, retry=retry)
 
-    async def _fetch(self, work: _Work) -> None:
-        _kind, url, depth, parent, rel = work
-        if self._seen.get(url):  # written meanwhile (as a page item, or under its self)
+    async def _fetch(self, work: _Fetch) -> None:
+        url = work.url
+        if self._seen.written(url):  # written meanwhile (as a page item, or under its self)
             self._done(url)
             return
         cap = self._scope.max_documents
-        if cap is not None and self._run_documents + self._fetching >= cap:
+        if cap is not None and self._tally.run_documents + self._fetching >= cap:
             self._left += 1  # stays pending in the state
             return
         self._fetching += 1
@@ -805,27 +764,23 @@ class Crawler:
         self._transient_run = 0
         # From here to the end: no await, so a commit never sees half of this item.
         doc = fetched.document
+        seen = self._seen
         if url in self._speculative:
             self._speculative.discard(url)
             if not doc.items:  # read ahead past the end of the collection: not a page
-                self._seen[url] = True
+                seen.write(url)
                 self._done(url)
                 return
         self_url = doc.self_url
         key = canonical_url(self_url) if self_url is not None else canonical_url(fetched.url)
-        seen = self._seen
-        if seen.get(key):
-            seen[url] = True
-            self._done(url)
-            return
-        self._write(doc, key, fetched.status, depth, parent, rel, embedded=False)
-        seen[url] = True  # the request URL (done in the state) needs no second fetch
+        if not seen.written(key):
+            self._write(doc, key, fetched.status, work.depth, work.parent, work.rel, False)
+        seen.write(url)  # the request URL (done in the state) needs no second fetch
         self._done(url)
 
-    def _failed(self, work: _Work, exc: Exception) -> None:
+    def _failed(self, work: _Fetch, exc: Exception) -> None:
         """Record a failed fetch, defer a transient one, or stop the walk (see the class)."""
-        url, depth = work[1], work[2]
-        if depth == 0 and self._run_documents == 0 and isinstance(exc, _CANNOT_START):
+        if work.depth == 0 and self._tally.run_documents == 0 and isinstance(exc, _CANNOT_START):
             self._cannot_start = exc  # run() raises it: nothing was walked
             raise _CannotStartError
         transient = _is_transient(exc)
@@ -841,7 +796,7 @@ class Crawler:
                     f"the server stopped answering: {self._transient_run} requests in a row "
                     f"failed (last: {type(exc).__name__}: {exc})"
                 )
-            if self._stopped is not None or url not in self._final:
+            if self._stopped is not None or work.url not in self._final:
                 self._deferred.append(work)  # pending: tried again at the end, or on resume
                 return
         self._record_failure(work, exc, transient=transient)
@@ -851,7 +806,7 @@ class Crawler:
         (and its failure recorded) as usual. Past the end of a collection, some APIs
         answer 404: no failure record for a page no link named."""
         self._speculative.discard(url)
-        self._seen.pop(url, None)
+        self._seen.forget(url)
         if not _is_transient(exc):
             self._done(url)
 
@@ -887,14 +842,11 @@ class Crawler:
             if href in seen:
                 continue
             self._speculative.add(href)
-            self._push((_FETCH, href, depth, parent, "next"))
+            self._push(_Fetch(href, depth, parent, "next"))
 
-    def _record_failure(self, work: _Work, exc: Exception, *, transient: bool) -> None:
-        _kind, url, depth, parent, rel = work
-        self._failures += 1
-        self._failures_by_type[type(exc).__name__] += 1
-        self._emit(failure_record(url, depth, parent, rel, exc))
-        self._done(url, retry=transient)
+    def _record_failure(self, work: _Fetch, exc: Exception, *, transient: bool) -> None:
+        self._publish(FetchFailed(work.url, work.depth, work.parent, work.rel, exc))
+        self._done(work.url, retry=type(exc).__name__ if transient else None)
 
     def _write(  # noqa: PLR0917  called per document: positional arguments are cheaper
         self,
@@ -904,18 +856,14 @@ class Crawler:
         depth: int,
         parent: str | None,
         rel: str | None,
-        *,
         embedded: bool,
     ) -> None:
-        """Write ``doc``'s record (and those of its items), then queue its links and actions."""
-        self._seen[key] = True
+        """Publish ``doc`` (and its items with a ``self``), then queue its links and actions."""
+        self._seen.write(key)
         if self._store is not None:
             self._store.wrote(key)
-        self._documents += 1
-        self._run_documents += 1
         children: list[tuple[Document, str, str]] = []
-        # Without an output no record is built: library walks pay only for the walk.
-        inline: list[dict[str, Any]] | None = [] if self._records else None
+        inline: list[tuple[str, Document]] = []
         page: list[str] | None = None
         items = doc.items
         if doc.embedded:
@@ -927,10 +875,7 @@ class Crawler:
                     self._collect(docs, emb_rel, children, inline)
         if items:
             page = self._collect(items, "item", children, inline)
-        if inline is not None:
-            self._emit(
-                document_record(doc, key, status, depth, parent, rel, embedded, page, inline)
-            )
+        self._publish(DocumentWritten(doc, key, status, depth, parent, rel, embedded, page, inline))
         self._follow(doc, key, depth)
         if self._rules:
             self._match_actions(doc, key, rel)
@@ -940,27 +885,28 @@ class Crawler:
             if max_depth is not None and child_depth > max_depth:
                 return
             cap = self._scope.max_documents
+            tally = self._tally
             seen = self._seen
             plans = self._rel_plan
             for child, child_key, child_rel in children:
-                if seen.get(child_key):
+                if seen.written(child_key):
                     continue
                 plan = plans.get(child_rel)
                 if (plan if plan is not None else self._plan(child_rel)) < 0:
                     continue
-                if cap is not None and self._run_documents + self._fetching >= cap:
+                if cap is not None and tally.run_documents + self._fetching >= cap:
                     # Over the cap: the item becomes pending work, fetched on resume.
                     if child_key not in seen:
-                        self._push((_FETCH, child_key, child_depth, key, child_rel))
+                        self._push(_Fetch(child_key, child_depth, key, child_rel))
                     continue
-                self._write(child, child_key, status, child_depth, key, child_rel, embedded=True)
+                self._write(child, child_key, status, child_depth, key, child_rel, True)
 
     def _collect(
         self,
         docs: Iterable[Document],
         rel: str,
         children: list[tuple[Document, str, str]],
-        inline: list[dict[str, Any]] | None,
+        inline: list[tuple[str, Document]],
     ) -> list[str]:
         """Sort ``docs`` into documents of their own (returned by key) and inline ones.
 
@@ -971,13 +917,17 @@ class Crawler:
         for child in docs:
             raw = child.self_url
             if raw is None:
-                if inline is not None:
-                    inline.append(inline_record(rel, child))
+                inline.append((rel, child))
                 continue
             # A seen URL is canonical already: skip canonicalising it again.
-            child_key = raw if raw in seen else canonical_url(raw)
+            if raw in seen:
+                keys.append(raw)
+                if not seen.written(raw):
+                    children.append((child, raw, rel))
+                continue
+            child_key = canonical_url(raw)
             keys.append(child_key)
-            if not seen.get(child_key):
+            if child_key is raw or not seen.written(child_key):
                 children.append((child, child_key, rel))
         return keys
 
@@ -1035,9 +985,9 @@ class Crawler:
                 if same_origin:
                     origin = _origin(href)
                     if origin not in origins:
-                        self._offsite[origin] += 1
+                        self._publish(LinkSkipped(href, rel, key, origin))
                         continue
-                self._push((_FETCH, href, child_depth, key, rel))
+                self._push(_Fetch(href, child_depth, key, rel))
                 if rel == "next" and self._readahead > 1:
                     self._read_ahead(doc, link.href, child_depth, key)
 
@@ -1054,25 +1004,12 @@ class Crawler:
             if rule.where is not None and not rule.where(doc):
                 continue
             self._rule_counts[index] += 1
-            stem = self._reserve(rule.export_dir, _stem(doc)) if rule.export_dir else None
-            self._push((_ACTION, key, index, stem, doc))
+            stem = self._exports.reserve(rule.export_dir, doc) if rule.export_dir else None
+            self._push(_Act(key, index, stem, doc))
 
-    def _reserve(self, directory: str, stem: str) -> str:
-        """A file stem in ``directory`` that no file and no other export uses yet."""
-        base = Path(directory)
-        candidate, n = stem, 0
-        while True:
-            path = str(base / candidate)
-            if path not in self._reserved and not glob.glob(glob.escape(path) + ".*"):
-                self._reserved.add(path)
-                return path
-            n += 1
-            candidate = f"{stem}-{n}"
-
-    async def _act(self, work: _Work) -> None:
-        _kind, url, index, stem, doc = work
-        rule = self._rules[index]
-        rule_key = self._rule_keys[index]
+    async def _act(self, work: _Act) -> None:
+        url, stem, doc = work.url, work.stem, work.doc
+        rule = self._rules[work.rule]
         target = None
         if stem is not None:
             Path(stem).parent.mkdir(parents=True, exist_ok=True)
@@ -1081,57 +1018,30 @@ class Crawler:
             if doc is None:  # resumed: the document is not in memory any more
                 doc = await self._nav.get(url)
             status, answer = await self._nav.invoke(doc, rule.name, json=rule.json, to=target)
-            result = self._result(answer, stem)
+            event = self._answered(url, rule.name, status, answer, stem)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # failures are data (OSError from the export file too)
-            self._action_failures += 1
-            self._emit(action_failure_record(url, rule.name, exc))
+            self._publish(ActionFailed(url, rule.name, exc))
         else:
-            self._action_count += 1
-            json_answer = answer if isinstance(answer, Document) else None
-            self._emit(action_record(url, rule.name, status, result, json_answer))
+            self._publish(event)
         if self._store is not None:
-            self._store.action_done(url, rule_key)
+            self._store.action_done(url, self._rule_keys[work.rule])
 
-    def _result(self, answer: Document | Download, stem: str | None) -> Mapping[str, Any]:
+    def _answered(
+        self, url: str, name: str, status: int, answer: Document | Download, stem: str | None
+    ) -> ActionAnswered:
+        """The event of an answered action; a binary answer is placed in its export file."""
         if isinstance(answer, Document):
-            return answer.state
-        path = answer.path
+            return ActionAnswered(url, name, status, answer.state, answer, 0)
+        path, exported = answer.path, 0
         if path is not None and stem is not None:
-            path = self._place(path, stem, _extension(answer.content_type, path))
-            self._bytes_exported += answer.size
+            ext = self._nav.download_extension(answer.content_type, head_of(path))
+            path = self._exports.place(path, stem, ext)
+            exported = answer.size
         where = str(path) if path is not None else None
-        return download_result(where, answer.size, answer.content_type)
-
-    def _place(self, download: Path, stem: str, ext: str) -> Path:
-        """Move the finished download to ``stem + ext`` without overwriting any file.
-
-        A resumed walk may find its own file from the killed run there: the stem
-        was reserved for this action, so that file is replaced.
-        """
-        final = Path(stem + ext)
-        if self._resumed and final.exists():
-            download.replace(final)
-            return final
-        n = 0
-        while True:
-            try:
-                os.link(download, final)  # fails if final exists: never overwrite
-            except FileExistsError:
-                n += 1
-                final = Path(f"{stem}-{n}{ext}")
-                continue
-            except OSError:  # no hard links here: a check, then a rename
-                if final.exists():
-                    n += 1
-                    final = Path(f"{stem}-{n}{ext}")
-                    continue
-                download.replace(final)
-                return final
-            with contextlib.suppress(OSError):
-                download.unlink()
-            return final
+        result = download_result(where, answer.size, answer.content_type)
+        return ActionAnswered(url, name, status, result, None, exported)
 
 
 async def crawl(nav: Navigator, roots: Iterable[str], **options: Any) -> CrawlSummary:

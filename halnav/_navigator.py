@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import os
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -184,6 +185,7 @@ class Navigator:
                 max_depth=self._limits.max_json_depth,
                 max_links=self._limits.max_links,
                 max_href_length=self._limits.max_href_length,
+                max_items=self._limits.max_items,
             )
         elif self._limits == Limits():
             self._options = DEFAULT_OPTIONS
@@ -192,6 +194,7 @@ class Navigator:
                 max_depth=self._limits.max_json_depth,
                 max_links=self._limits.max_links,
                 max_href_length=self._limits.max_href_length,
+                max_items=self._limits.max_items,
             )
         self._prefer_embedded = prefer_embedded
         self._graph: Graph | None = (
@@ -643,6 +646,16 @@ class Navigator:
         if action is None and self._action_resolver is not None:
             action = self._action_resolver(doc, name)
         return action
+
+    def download_extension(self, content_type: str, head: bytes) -> str:
+        """The file extension (with its dot) for a download of ``content_type`` whose first
+        bytes are ``head``: the registered one for the type, else ``.bin``. A profile that
+        knows its binary formats overrides it (the Veeam one tells PST, MSG and ZIP apart).
+        """
+        media = content_type.partition(";")[0].strip().lower()
+        if media in ("", "application/octet-stream", "binary/octet-stream"):
+            return ".bin"
+        return mimetypes.guess_extension(media, strict=False) or ".bin"
 
     async def send(
         self,

@@ -167,7 +167,7 @@ def document_record(  # noqa: PLR0917  called per document: positional arguments
     parent: str | None,
     rel: str | None,
     embedded: bool,
-    items: list[str] | None,
+    items: Sequence[str] | None,
     inline: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """The record of ``doc``, written under ``url``; ``items``: the page's item URLs (None:

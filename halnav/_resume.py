@@ -11,7 +11,8 @@ the meta keys and the values below do not change without a new ``version``::
     frontier (kind, url, rule, depth, parent, rel, path, done)
         kind   'fetch' | 'action'
         rule   '' for fetches; '<index>:<name lowercased>' for actions
-        path   the export stem of an action; 'readahead' for a fetch read ahead
+        path   the export stem of an action; 'readahead' for a fetch read ahead; the
+               error type of a fetch that failed transiently (done 2)
         done   0 pending, 1 done, 2 failed with a transient error (tried again on resume)
     seen (url)                           -- the written document identities
 
@@ -134,7 +135,7 @@ class ResumeStore:
         self._new: list[tuple[str, str, str, int, str | None, str | None, str | None]] = []
         self._written: list[tuple[str]] = []
         self._unmarked: list[tuple[str]] = []  # read-ahead fetches a link has named
-        self._finished: list[tuple[int, str, str, str]] = []
+        self._finished: list[tuple[int, str | None, str, str, str]] = []
 
     def close(self) -> None:
         """Close the database and release the lock (an uncommitted batch is dropped)."""
@@ -185,11 +186,11 @@ class ResumeStore:
         query = "SELECT rule, COUNT(*) FROM frontier WHERE kind = 'action' GROUP BY rule"
         return dict(self._db.execute(query).fetchall())
 
-    def retried_fetches(self) -> int:
-        """How many fetches failed transiently (their failure record is in the output)."""
-        query = "SELECT COUNT(*) FROM frontier WHERE done = ? AND kind = 'fetch'"
-        (count,) = self._db.execute(query, (_RETRY,)).fetchone()
-        return int(count)
+    def retried_fetches(self) -> dict[str, int]:
+        """How many fetches failed transiently (their failure record is in the output), by
+        error type (``""``: a state written before the type was kept)."""
+        query = "SELECT path, COUNT(*) FROM frontier WHERE done = ? AND kind = 'fetch' GROUP BY 1"
+        return {path or "": int(count) for path, count in self._db.execute(query, (_RETRY,))}
 
     def pending(self) -> Iterator[PendingFetch | PendingAction]:
         """The work not done yet, in the frontier's order."""
@@ -223,13 +224,14 @@ class ResumeStore:
         """A link names the read-ahead fetch of ``url``: a real page from now on."""
         self._unmarked.append((url,))
 
-    def fetch_done(self, url: str, *, retry: bool = False) -> None:
-        """The fetch of ``url`` is finished (``retry``: failed transiently; again on resume)."""
-        self._finished.append((_RETRY if retry else _DONE, "fetch", url, ""))
+    def fetch_done(self, url: str, *, retry: str | None = None) -> None:
+        """The fetch of ``url`` is finished; ``retry``: it failed transiently with this
+        error type (it is tried again on resume)."""
+        self._finished.append((_RETRY if retry else _DONE, retry, "fetch", url, ""))
 
     def action_done(self, url: str, rule: str) -> None:
         """The action of the rule key ``rule`` on ``url`` is finished."""
-        self._finished.append((_DONE, "action", url, rule))
+        self._finished.append((_DONE, None, "action", url, rule))
 
     @property
     def dirty(self) -> bool:
@@ -256,7 +258,8 @@ class ResumeStore:
                 )
             if self._finished:
                 db.executemany(
-                    "UPDATE frontier SET done = ? WHERE kind = ? AND url = ? AND rule = ?",
+                    "UPDATE frontier SET done = ?, path = COALESCE(?, path)"
+                    " WHERE kind = ? AND url = ? AND rule = ?",
                     self._finished,
                 )
             if offset is not None:

@@ -108,6 +108,9 @@ _NAME_PAIRS: Final = (
 _OTHER_NAME: Final = {**dict(_NAME_PAIRS), **{v6: v5 for v5, v6 in _NAME_PAIRS}}
 # The v6+ organization (RESTBackupOrganization) has no _actions; these endpoints exist.
 _ORGANIZATION_ACTIONS: Final = {"search": "searchExchange", "exporttopst": "exportToPst"}
+# First bytes of the binary files Veeam exports: PST, OLE compound file (.msg), ZIP (a PST
+# split into parts, or several MSGs).
+_EXPORT_MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
 _SEED_PATH: Final = re.compile(r"/RestoreSessions/[^/]+/organization/?$", re.IGNORECASE)
 _VERSION_PATH: Final = re.compile(r"^/(v\d+)(?:/|$)", re.IGNORECASE)
 
@@ -298,6 +301,15 @@ class VeeamNavigator(Navigator):
         self._entry = f"{self._root}/{version}/"
         if self._grant is not None:
             self._grant.retarget(f"{self._root}/{version}/token")
+
+    def download_extension(self, content_type: str, head: bytes) -> str:
+        """Veeam sends its exports as ``application/octet-stream``: a PST, an MSG or a ZIP
+        is told by its first bytes, and anything else is taken for a PST (what
+        ``exportToPst`` answers). Other types get their registered extension."""
+        media = content_type.partition(";")[0].strip().lower()
+        if media in ("", "application/octet-stream", "binary/octet-stream"):
+            return next((ext for magic, ext in _EXPORT_MAGIC if head.startswith(magic)), ".pst")
+        return super().download_extension(content_type, head)
 
     async def aclose(self) -> None:
         """Log out (v7+, after a password grant), then close. Idempotent."""

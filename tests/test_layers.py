@@ -25,7 +25,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     # crawl core uses, each knowing one on-disk format and nothing of HTTP.
     "_records": frozenset({"_model", "errors"}),
     "_resume": frozenset({"errors"}),
-    "_crawl": CORE | {"_navigator", "_records", "_resume"},
+    # The walk's compact seen set, its export files, and its events and sinks (the record
+    # sink is the one user of the record format's writer).
+    "_seen": frozenset(),
+    "_exports": frozenset({"_model"}),
+    "_sinks": frozenset({"_model", "_records"}),
+    "_crawl": CORE | {"_navigator", "_records", "_resume", "_seen", "_exports", "_sinks"},
 }
 # Pairs that must never import each other, in either direction (the navigator composes them).
 APART = [("_transport", "_convert")]

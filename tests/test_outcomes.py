@@ -380,3 +380,42 @@ async def test_an_action_that_ran_nowhere_is_named() -> None:
     assert "action 'frobnicate' ran on no document" in err
     summary = json.loads(err.split("summary ", 1)[1].splitlines()[0])
     assert summary["actions"] == 0
+
+
+async def test_a_transient_failure_retried_on_resume_is_no_failure_any_more(
+    tmp_path: Path,
+) -> None:
+    """A fetch that fails with 500 until the end of the walk is a failure (by type, too);
+    once the server answers it, the resumed walk is complete and counts no failure."""
+    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+    healthy = False
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/":
+            links = {"self": {"href": "/"}, "item": [{"href": f"/doc/{i}"} for i in range(5)]}
+            return web.json_response({"_links": links})
+        if request.path == "/doc/3" and not healthy:
+            return web.json_response({"message": "busy"}, status=500)
+        return web.json_response({"_links": {"self": {"href": request.path}}})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner, port = await start(app)
+    limits = halnav.Limits(retries=0)
+    try:
+        async with Navigator(f"http://127.0.0.1:{port}/", limits=limits) as nav:
+            first = await Crawler(nav, ["/"], output=out, state_dir=state).run()
+        healthy = True
+        async with Navigator(f"http://127.0.0.1:{port}/", limits=limits) as nav:
+            again = await Crawler(nav, ["/"], output=out, state_dir=state).run()
+    finally:
+        await runner.cleanup()
+    assert (first.documents, first.failures) == (5, 1), first
+    assert dict(first.failures_by_type) == {"HTTPStatusError": 1}
+    assert not first.complete
+    assert again.resumed
+    assert (again.documents, again.failures, dict(again.failures_by_type)) == (6, 0, {})
+    assert again.complete
+    assert sorted(documents(out)) == sorted(
+        [f"http://127.0.0.1:{port}/"] + [f"http://127.0.0.1:{port}/doc/{i}" for i in range(5)]
+    )

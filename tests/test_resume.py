@@ -103,7 +103,7 @@ def test_commit_writes_the_batch_with_the_done_values(tmp_path: Path) -> None:
         assert (queued, store.dirty) == (True, False)
         store.wrote("https://h/")
         store.fetch_done("https://h/")
-        store.fetch_done("https://h/gone", retry=True)
+        store.fetch_done("https://h/gone", retry="ConnectError")
         store.linked("https://h/p2")
         store.commit(offset=10, counters={})
         assert sorted(store.pending(), key=repr) == sorted(
@@ -116,7 +116,7 @@ def test_commit_writes_the_batch_with_the_done_values(tmp_path: Path) -> None:
             ],
             key=repr,
         )
-        assert store.retried_fetches() == 1
+        assert store.retried_fetches() == {"ConnectError": 1}
         assert store.action_counts() == {"0:export": 1}
         assert sorted(store.queued_urls()) == [
             "https://h/",
@@ -131,7 +131,7 @@ def test_commit_writes_the_batch_with_the_done_values(tmp_path: Path) -> None:
         ("action", "https://h/a", "0:export", 0, "pst/a", 0),
         ("fetch", "https://h/", "", 0, None, 1),
         ("fetch", "https://h/a", "", 1, None, 0),
-        ("fetch", "https://h/gone", "", 1, None, 2),
+        ("fetch", "https://h/gone", "", 1, "ConnectError", 2),
         ("fetch", "https://h/p2", "", 1, None, 0),
         ("fetch", "https://h/p3", "", 1, "readahead", 0),
     ]
