@@ -2,8 +2,8 @@
 
     python benchmarks/run.py [--quick] [--json out.json] [--only NAME,...]
 
-Rows (``--only`` takes these names): latency, cpu, peers, parse, memory,
-pagination, actions. See ``benchmarks/README.md`` for what each one measures.
+Rows (``--only`` takes these names): latency, deep, cpu, walk-memory, peers, parse,
+memory, pagination, actions. See ``benchmarks/README.md`` for what each one measures.
 The simulator always runs in its own process (``_server.py``); client CPU is
 ``time.process_time()`` of this process around each client run; client runs
 alternate halnav / baseline and the median is reported.
@@ -39,7 +39,17 @@ import peers
 from _server import Server, count_documents, simulator
 
 HERE = Path(__file__).resolve().parent
-ROW_NAMES = ("latency", "deep", "cpu", "peers", "parse", "memory", "pagination", "actions")
+ROW_NAMES = (
+    "latency",
+    "deep",
+    "cpu",
+    "walk-memory",
+    "peers",
+    "parse",
+    "memory",
+    "pagination",
+    "actions",
+)
 
 
 @attrs.frozen
@@ -57,6 +67,7 @@ class Sizes:
     pagination_items: int
     actions: int
     deep_items: int  # the deep-collections row: items per folder (30 per page)
+    walk_memory_mailboxes: int  # the walk-memory row's big walk (126 docs per mailbox)
 
 
 FULL = Sizes(
@@ -71,6 +82,7 @@ FULL = Sizes(
     pagination_items=10_000,
     actions=500,
     deep_items=1_500,  # 50 pages per folder
+    walk_memory_mailboxes=800,  # 100,828 documents (vs 5,043)
 )
 QUICK = Sizes(
     reps=2,
@@ -84,6 +96,7 @@ QUICK = Sizes(
     pagination_items=1_500,
     actions=100,
     deep_items=600,
+    walk_memory_mailboxes=160,
 )
 WALK_SHAPE: dict[str, Any] = {"folders": 10, "items": 10, "subfolders": 0, "onedrives": 0}
 WALK_LATENCY = 0.02
@@ -589,6 +602,74 @@ def row_memory(sizes: Sizes) -> Row:
     )
 
 
+WALK_MEMORY_SMALL = 40  # mailboxes: 5,043 documents
+WALK_MEMORY_GOAL = 100.0  # bytes per document (issue 11)
+
+
+async def _peak_kib(*args: str) -> int:
+    """Peak RSS (KiB) of ``benchmarks/peak_rss.py ARGS`` in a fresh process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE / "peak_rss.py"),
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await proc.communicate()
+    text = err.decode(errors="replace")
+    peak = [line for line in text.splitlines() if line.startswith("PEAK ")]
+    if proc.returncode not in (0, None) or not peak:
+        raise RuntimeError(f"peak_rss.py {args[0]} failed ({proc.returncode}): {text[-500:]}")
+    return int(peak[-1].split()[1])
+
+
+async def _walk_peaks(mailboxes: int) -> tuple[int, int, int]:
+    """``(documents, halnav peak KiB, baseline peak KiB)`` of one walk of each."""
+    options = {**WALK_SHAPE, "mailboxes": mailboxes}
+    with simulator(**options) as server:
+        documents = count_documents(server.config)
+        async with restore_session(server) as session:
+            credentials = ("--username", server.username, "--password", server.password)
+            hal = await _peak_kib(
+                "halnav", "crawl", session.seed, *credentials, "--out", "/dev/null", "--quiet"
+            )
+            base = await _peak_kib(
+                "baseline", server.api, server.username, server.password, session.seed
+            )
+    return documents, hal, base
+
+
+async def row_walk_memory(sizes: Sizes) -> Row:
+    """Memory a walk adds per document: peak RSS of ``halnav crawl`` (the CLI, records to
+    /dev/null) over a big walk minus a small one, against the hand-written loop's."""
+    small = await _walk_peaks(WALK_MEMORY_SMALL)
+    big = await _walk_peaks(sizes.walk_memory_mailboxes)
+    docs = big[0] - small[0]
+    hal = (big[1] - small[1]) * 1024 / docs
+    base = (big[2] - small[2]) * 1024 / docs
+    goal = f"<= {WALK_MEMORY_GOAL:.0f} B"
+    return Row(
+        name="walk-memory",
+        title=f"walk memory growth ({small[0]:,} -> {big[0]:,} docs)",
+        figure=hal,
+        baseline=base,
+        unit="bytes/doc",
+        baseline_label="aiohttp BFS, set of URLs",
+        ratio=hal / base if base > 0 else float("nan"),
+        goal=goal,
+        met=hal <= WALK_MEMORY_GOAL,
+        details={
+            "small": {"documents": small[0], "halnav_kib": small[1], "baseline_kib": small[2]},
+            "big": {"documents": big[0], "halnav_kib": big[1], "baseline_kib": big[2]},
+        },
+        notes=[
+            "the goal is absolute (bytes per document); the ratio is against the hand-written "
+            "loop, whose set of URL strings grows with every document",
+            "benchmarks/crawl_memory.py 4000 measures the issue's 500,000-document walk",
+        ],
+    )
+
+
 async def _items_url(session: Session) -> str:
     nav = session.nav
     org = await nav.get(session.seed)
@@ -818,6 +899,7 @@ async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[
         ({"latency", "peers"}, lambda: row_walks(sizes, only)),
         ({"deep"}, lambda: _one(row_deep(sizes))),
         ({"cpu"}, lambda: _one(row_cpu(sizes))),
+        ({"walk-memory"}, lambda: _one(row_walk_memory(sizes))),
         ({"parse"}, lambda: _one(row_parse(sizes))),
         ({"memory"}, lambda: _one(asyncio.to_thread(row_memory, sizes))),
         ({"pagination"}, lambda: _one(row_pagination(sizes))),

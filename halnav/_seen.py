@@ -25,7 +25,7 @@ from typing import Final
 
 __all__ = ["SeenSet"]
 
-_RECENT: Final = 1 << 14  # written URLs kept as strings before they move to the table
+_RECENT: Final = 1 << 12  # written URLs kept as strings before they move to the table
 _START: Final = 1 << 16  # slots of the first table (a power of two)
 _CHECK_BYTES: Final = array("I").itemsize  # 4 on every CPython platform
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from halnav._seen import SeenSet
+from halnav._seen import _RECENT, SeenSet
 
 
 def _url(n: int) -> str:
@@ -50,7 +50,7 @@ def test_forget_drops_a_queued_url_but_not_a_written_one() -> None:
 def test_a_matching_hash_with_another_crc_is_not_a_match() -> None:
     """The second fingerprint is checked: a 64-bit hash match alone proves nothing."""
     seen = SeenSet()
-    for n in range(1 << 14):  # fills the recent strings: they all move into the table
+    for n in range(_RECENT):  # fills the recent strings: they all move into the table
         seen.write(_url(n))
     target = _url(5)
     assert seen.written(target)
@@ -63,9 +63,9 @@ def test_a_matching_hash_with_another_crc_is_not_a_match() -> None:
 def test_strings_that_are_not_valid_unicode_are_kept_too() -> None:
     seen = SeenSet()
     lone = "https://h/\ud800"
-    for n in range(1 << 14):
+    for n in range(_RECENT):
         seen.write(_url(n))
     seen.write(lone)
-    for n in range(1 << 14, 1 << 15):
+    for n in range(_RECENT, 2 * _RECENT):
         seen.write(_url(n))
     assert seen.written(lone)
