@@ -258,6 +258,72 @@ def _origin(url: str) -> str:
     return url if end < 0 else url[:end]
 
 
+class _Outage:
+    """What transient failures mean for the walk: tried again later, recorded, or the end.
+
+    Pure decisions, no I/O. A transient failure (:func:`_is_transient`) is held back
+    (``deferred``) to be tried once more at the end of the walk (:meth:`last_round`); a
+    failure of that last attempt is recorded. ``limit`` outage-like failures in a row
+    (:func:`_is_outage`, no success between) stop the walk (``stopped`` says why), and so
+    does a last round in which every attempt failed that way: what was deferred then
+    stays pending (for a resume) instead of becoming failure records.
+    """
+
+    __slots__ = ("_final", "_last", "_run", "deferred", "limit", "stopped")
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.stopped: str | None = None
+        self.deferred: list[_Fetch] = []
+        self._run = 0  # outage-like failures in a row
+        self._final: set[str] = set()  # URLs on their last attempt of this run
+        self._last: list[tuple[_Fetch, Exception]] | None = None  # failures of the last round
+
+    def succeeded(self) -> None:
+        self._run = 0
+
+    def failed(self, work: _Fetch, exc: Exception) -> bool:
+        """Whether the failure is to be recorded now (else it is held back)."""
+        if not _is_transient(exc):
+            return True
+        if self._last is not None and self.stopped is None:
+            self._last.append((work, exc))  # decided when the whole last round is over
+            return False
+        self._run = self._run + 1 if _is_outage(exc) else 0
+        if self.limit is not None and self._run >= self.limit and self.stopped is None:
+            self.stopped = (
+                f"the server stopped answering: {self._run} requests in a row failed "
+                f"(last: {type(exc).__name__}: {exc})"
+            )
+        if self.stopped is not None or work.url not in self._final:
+            self.deferred.append(work)  # pending: tried again at the end, or on resume
+            return False
+        return True
+
+    def last_round(self) -> list[_Fetch]:
+        """The deferred fetches, for their last attempt of this run."""
+        retry, self.deferred = self.deferred, []
+        self._final.update(work.url for work in retry)
+        self._last = []
+        return retry
+
+    def settle(self, attempts: int) -> list[tuple[_Fetch, Exception]]:
+        """After the last round of ``attempts`` fetches: the failures to record (none when
+        the walk stops: they stay deferred)."""
+        failed, self._last = self._last or [], None
+        gone = bool(failed) and len(failed) == attempts  # no retry got through
+        if self.stopped is None and gone and all(_is_outage(exc) for _w, exc in failed):
+            last = failed[-1][1]
+            self.stopped = (
+                f"the server stopped answering: the last {len(failed)} requests failed "
+                f"(last: {type(last).__name__}: {last})"
+            )
+        if self.stopped is not None:
+            self.deferred.extend(work for work, _exc in failed)
+            return []
+        return failed
+
+
 @attrs.frozen
 class _Fetch:
     """Work: fetch ``url``, reached from ``parent`` (a document key) through ``rel``."""
@@ -350,7 +416,7 @@ class Crawler:
         self._nav = nav
         if outage_after is not None and outage_after < 1:
             raise ValueError(f"outage_after must be >= 1 or None, got {outage_after}")
-        self._outage_after = outage_after
+        self._outage = _Outage(outage_after)
         self._roots = [canonical_url(nav.url(root)) for root in roots]
         for root in self._roots:
             authority = root.partition("://")[2].split("/", 1)[0]
@@ -413,12 +479,6 @@ class Crawler:
         self._busy = 0
         self._started = 0.0
         self._elapsed: float | None = None
-        self._deferred: list[_Fetch] = []  # transient failures, tried again at the end
-        self._final: set[str] = set()  # URLs on their last attempt of this run
-        self._transient_run = 0  # outage-like failures in a row
-        self._final_pass: int | None = None  # how many fetches the end-of-walk retry makes
-        self._final_failures: list[tuple[_Fetch, Exception]] = []
-        self._stopped: str | None = None
         self._cannot_start: BaseException | None = None
         self._speculative: set[str] = set()  # pages read ahead, not (yet) linked to
         self._readahead = nav.limits.readahead
@@ -464,7 +524,7 @@ class Crawler:
                         group.create_task(self._worker())
                     ticker = group.create_task(self._tick())
                     await self._queue.join()
-                    if self._deferred and self._stopped is None:
+                    if self._outage.deferred and self._outage.stopped is None:
                         await self._retry_deferred()
                     for _ in range(self._workers):
                         self._queue.put_nowait(None)
@@ -488,7 +548,7 @@ class Crawler:
 
     def _summary(self) -> CrawlSummary:
         tally = self._tally
-        left = self._left + len(self._deferred)
+        left = self._left + len(self._outage.deferred)
         finished = left == 0
         output = self._output.path if self._output is not None else None
         assert self._elapsed is not None
@@ -504,7 +564,7 @@ class Crawler:
             failures_by_type=MappingProxyType(dict(tally.failures_by_type)),
             finished=finished,
             left=left,
-            stopped=self._stopped,
+            stopped=self._outage.stopped,
             offsite_links=MappingProxyType(dict(tally.offsite)),
             rule_matches=tuple(
                 (rule.name, count)
@@ -515,24 +575,11 @@ class Crawler:
     async def _retry_deferred(self) -> None:
         """Give fetches that failed transiently one more try, after a short pause."""
         await asyncio.sleep(_RETRY_PAUSE)
-        retry, self._deferred = self._deferred, []
-        self._final_pass = len(retry)
+        retry = self._outage.last_round()
         for work in retry:
-            self._final.add(work.url)
             self._queue.put_nowait(work)  # already in the state's frontier, pending
         await self._queue.join()
-        failed, self._final_failures = self._final_failures, []
-        gone = bool(failed) and len(failed) == len(retry)  # no retry got through
-        if self._stopped is None and gone and all(_is_outage(exc) for _w, exc in failed):
-            last = failed[-1][1]
-            self._stopped = (
-                f"the server stopped answering: the last {len(failed)} requests failed "
-                f"(last: {type(last).__name__}: {last})"
-            )
-        if self._stopped is not None:
-            self._deferred.extend(work for work, _exc in failed)  # pending, for a resume
-            return
-        for work, exc in failed:
+        for work, exc in self._outage.settle(len(retry)):
             self._record_failure(work, exc, transient=True)
 
     # -- setup and teardown -----------------------------------------------------------
@@ -698,7 +745,7 @@ class Crawler:
             if work is None:
                 queue.task_done()
                 return
-            if self._stopped is not None:  # the walk stopped: leave the rest pending
+            if self._outage.stopped is not None:  # the walk stopped: leave the rest pending
                 self._left += 1
                 queue.task_done()
                 continue
@@ -761,7 +808,7 @@ class Crawler:
             return
         finally:
             self._fetching -= 1
-        self._transient_run = 0
+        self._outage.succeeded()
         # From here to the end: no await, so a commit never sees half of this item.
         doc = fetched.document
         seen = self._seen
@@ -783,23 +830,8 @@ class Crawler:
         if work.depth == 0 and self._tally.run_documents == 0 and isinstance(exc, _CANNOT_START):
             self._cannot_start = exc  # run() raises it: nothing was walked
             raise _CannotStartError
-        transient = _is_transient(exc)
-        if transient and self._final_pass is not None and self._stopped is None:
-            # The last attempt of the walk: decided when the whole pass is over.
-            self._final_failures.append((work, exc))
-            return
-        if transient:
-            self._transient_run = self._transient_run + 1 if _is_outage(exc) else 0
-            limit = self._outage_after
-            if limit is not None and self._transient_run >= limit and self._stopped is None:
-                self._stopped = (
-                    f"the server stopped answering: {self._transient_run} requests in a row "
-                    f"failed (last: {type(exc).__name__}: {exc})"
-                )
-            if self._stopped is not None or work.url not in self._final:
-                self._deferred.append(work)  # pending: tried again at the end, or on resume
-                return
-        self._record_failure(work, exc, transient=transient)
+        if self._outage.failed(work, exc):
+            self._record_failure(work, exc, transient=_is_transient(exc))
 
     def _speculation_failed(self, url: str, exc: Exception) -> None:
         """A page read ahead failed: forget it, so a real ``next`` link to it is fetched

@@ -19,8 +19,8 @@ from aiohttp import web
 from test_cli import clean_env, halnav_process, served
 
 import halnav
-from halnav import Crawler, Navigator, Scope
-from halnav.errors import StateError
+from halnav import Crawler, Navigator, Scope, _crawl
+from halnav.errors import ConnectError, HTTPStatusError, StateError
 from halnav.simulator import SimulatorConfig, open_simulator
 
 PAGES, PER_PAGE = 12, 10
@@ -419,3 +419,49 @@ async def test_a_transient_failure_retried_on_resume_is_no_failure_any_more(
     assert sorted(documents(out)) == sorted(
         [f"http://127.0.0.1:{port}/"] + [f"http://127.0.0.1:{port}/doc/{i}" for i in range(5)]
     )
+
+
+# -- the outage decisions, on their own --------------------------------------------------------
+
+
+def _fetch(n: int) -> _crawl._Fetch:
+    return _crawl._Fetch(f"https://h/{n}", 1, "https://h/", "item")
+
+
+def test_outage_decisions_hold_back_record_and_stop() -> None:
+    """Pure decisions: a 404 is recorded now; a 500 is held back and recorded only after
+    its last attempt; outage-like failures in a row stop the walk and stay pending."""
+    down = ConnectError("GET", "https://h/", "refused")
+    outage = _crawl._Outage(3)
+    assert outage.failed(_fetch(0), HTTPStatusError("GET", "https://h/0", 404, "gone"))
+    busy = HTTPStatusError("GET", "https://h/1", 500, "busy")
+    assert not outage.failed(_fetch(1), busy)
+    assert not outage.failed(_fetch(2), down)
+    outage.succeeded()  # a success between: no run of three
+    assert not outage.failed(_fetch(3), down)
+    assert not outage.failed(_fetch(4), down)
+    assert outage.stopped is None
+    retry = outage.last_round()
+    assert [w.url for w in retry] == [f"https://h/{n}" for n in (1, 2, 3, 4)]
+    assert not outage.failed(retry[0], busy)  # the last attempt fails again
+    assert outage.settle(len(retry)) == [(retry[0], busy)]  # three got through: recorded
+    assert outage.stopped is None
+
+    gone = _crawl._Outage(3)
+    for n in range(3):
+        assert not gone.failed(_fetch(n), down)
+    assert gone.stopped is not None
+    assert "3 requests in a row failed" in gone.stopped
+    assert not gone.failed(_fetch(9), down)  # after the stop: pending too
+    assert len(gone.deferred) == 4
+
+    end = _crawl._Outage(None)
+    assert not end.failed(_fetch(0), down)
+    assert not end.failed(_fetch(1), down)
+    retry = end.last_round()
+    for work in retry:
+        assert not end.failed(work, down)
+    assert end.settle(len(retry)) == []  # every last attempt failed: an outage, kept
+    assert end.stopped is not None
+    assert "the last 2 requests failed" in end.stopped
+    assert [w.url for w in end.deferred] == ["https://h/0", "https://h/1"]
