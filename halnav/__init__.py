@@ -26,7 +26,16 @@ from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node, canonical_url
-from ._model import Action, Answer, Document, FormProperty, Link, Selector, parse_selector
+from ._model import (
+    Action,
+    ActionRequest,
+    Answer,
+    Document,
+    FormProperty,
+    Link,
+    Selector,
+    parse_selector,
+)
 from ._navigator import (
     ActionBody,
     ActionResolver,
@@ -68,6 +77,7 @@ __all__ = [
     "ActionFailed",
     "ActionNotFoundError",
     "ActionRecord",
+    "ActionRequest",
     "ActionResolver",
     "ActionRule",
     "Answer",

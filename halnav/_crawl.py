@@ -57,6 +57,7 @@ Resume (``state_dir``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -167,6 +168,12 @@ class ActionRule:
     those rels (page items are reached through ``item``), ``limit`` to that
     many documents, ``where`` to documents it accepts.
 
+    A JSON answer that is a page (search hits) is paged to the end with
+    :meth:`~halnav.Navigator.paginate` - for the Veeam searches that means POSTing
+    again with the next ``offset`` - and every item goes into the action's record.
+    ``max_items`` caps the items recorded per action (None: every one); a record cut
+    there says ``"truncated": true``.
+
     >>> one = ActionRule(name="exportToPst", export_dir="pst", limit=1)  # doctest: +SKIP
     """
 
@@ -176,6 +183,7 @@ class ActionRule:
     rels: frozenset[str] | None = None
     limit: int | None = None
     where: Callable[[Document], bool] | None = None
+    max_items: int | None = None
 
 
 @attrs.frozen
@@ -229,6 +237,9 @@ class CrawlSummary:
     rule_matches: tuple[tuple[str, int], ...] = ()
     """``(rule name, documents it was run on)`` per :class:`ActionRule`, in rule order: a
     rule that matched no document ran nowhere (and says so, rather than nothing)."""
+    action_items: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    """Items of paged action answers recorded (search hits), by action name; this run's
+    and, for a resumed walk, the earlier runs'."""
 
 
 class _CannotStartError(Exception):
@@ -566,6 +577,7 @@ class Crawler:
             left=left,
             stopped=self._outage.stopped,
             offsite_links=MappingProxyType(dict(tally.offsite)),
+            action_items=MappingProxyType(dict(tally.action_items)),
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)
@@ -625,6 +637,7 @@ class Crawler:
                     "export_dir": rule.export_dir,
                     "rels": None if rule.rels is None else sorted(rule.rels),
                     "limit": rule.limit,
+                    **({"max_items": rule.max_items} if rule.max_items is not None else {}),
                 }
                 for rule in self._rules
             ],
@@ -1051,6 +1064,9 @@ class Crawler:
                 doc = await self._nav.get(url)
             status, answer = await self._nav.invoke(doc, rule.name, json=rule.json, to=target)
             event = self._answered(url, rule.name, status, answer, stem)
+            if isinstance(answer, Document) and answer.items:
+                items, truncated = await self._every_item(answer, rule.max_items)
+                event = event._replace(items=items, truncated=truncated)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # failures are data (OSError from the export file too)
@@ -1060,12 +1076,24 @@ class Crawler:
         if self._store is not None:
             self._store.action_done(url, self._rule_keys[work.rule])
 
+    async def _every_item(
+        self, answer: Document, cap: int | None
+    ) -> tuple[tuple[Document, ...], bool]:
+        """Every item of a paged answer (at most ``cap``), and whether more were left."""
+        items: list[Document] = []
+        async with contextlib.aclosing(self._nav.paginate(answer)) as pages:
+            async for item in pages:
+                if cap is not None and len(items) >= cap:
+                    return tuple(items), True
+                items.append(item)
+        return tuple(items), False
+
     def _answered(
         self, url: str, name: str, status: int, answer: Document | Download, stem: str | None
     ) -> ActionAnswered:
         """The event of an answered action; a binary answer is placed in its export file."""
         if isinstance(answer, Document):
-            return ActionAnswered(url, name, status, answer.state, answer, 0)
+            return ActionAnswered(url, name, status, answer.state, answer, 0, answer.items)
         path, exported = answer.path, 0
         if path is not None and stem is not None:
             ext = self._nav.download_extension(answer.content_type, head_of(path))

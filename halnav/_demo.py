@@ -48,9 +48,7 @@ class DemoSummary:
     failures_by_type: Mapping[str, int]
     searches: int
     search_hits: int
-    """Hits on the first page of each search's answer (see ``more_hits``)."""
-    more_hits: bool
-    """Some search had more hits than its first page (``search_hits`` is a lower bound)."""
+    """Every hit of every search (all pages)."""
     query: str
     exports: tuple[tuple[Path, int], ...]  # (path, bytes) of each exported file
     actions: int
@@ -75,8 +73,7 @@ class DemoSummary:
             f"{self.sessions_stopped} stopped",
             f"  documents walked        {self.documents} in {self.crawl_seconds:.2f} s "
             f"({rate:,.0f}/s, one crawl over all organizations)",
-            f"  searches run            {self.searches} ({self.query!r}: "
-            f"{self.search_hits}{'+' if self.more_hits else ''} hits)",
+            f"  searches run            {self.searches} ({self.query!r}: {self.search_hits} hits)",
             f"  PST exported            {exports[0]}",
             *(f"                          {line}" for line in exports[1:]),
             f"  failures                {self.failures}"
@@ -113,7 +110,6 @@ class _Walk:
 
     searches: int
     hits: int
-    more_hits: bool
     exports: tuple[tuple[Path, int], ...]
 
 
@@ -132,7 +128,6 @@ async def _report_stops(sim: Simulator, tell: Callable[[str], None]) -> AsyncIte
 
 def _read_walk(path: Path) -> _Walk:
     searches = hits = 0
-    more = False
     exports = []
     for record in halnav.read_records(path):
         if not isinstance(record, halnav.ActionRecord) or record.result is None:
@@ -140,11 +135,10 @@ def _read_walk(path: Path) -> _Walk:
         action, result = record.action.lower(), record.result
         if action == "search":
             searches += 1
-            hits += len(record.items or ())  # the first page of hits
-            more = more or "next" in record.links
+            hits += len(record.items or ())  # every page of hits
         elif action == "exporttopst" and result.get("path"):
             exports.append((Path(result["path"]), int(result.get("bytes") or 0)))
-    return _Walk(searches, hits, more, tuple(exports))
+    return _Walk(searches, hits, tuple(exports))
 
 
 def _clear_exports(directory: Path) -> None:
@@ -231,7 +225,6 @@ async def run_demo(
         failures_by_type=summary.failures_by_type,
         searches=done.searches,
         search_hits=done.hits,
-        more_hits=done.more_hits,
         query=query,
         exports=done.exports,
         actions=summary.actions,

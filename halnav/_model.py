@@ -326,12 +326,25 @@ class Answer:
 
     ``location`` is the ``Location`` header resolved against the request URL (a 201's
     created resource, a 202's status monitor), else ``None``; ``headers`` are the
-    response headers (case-insensitive).
+    response headers (case-insensitive). ``request`` is the request that was answered:
+    what :meth:`~halnav.Navigator.paginate` needs to ask for the next page of an answer
+    whose pages no GET reaches (a search paged by POSTing again).
     """
 
     status: int
     headers: Mapping[str, str] = EMPTY
     location: str | None = None
+    request: ActionRequest | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class ActionRequest:
+    """A request an action sent: method, URL, JSON body (never in the repr) and query."""
+
+    method: str
+    url: str
+    json: Any = attrs.field(default=None, repr=False)
+    params: Mapping[str, str] = EMPTY
 
 
 @attrs.frozen(repr=False)

@@ -6,8 +6,9 @@ import asyncio
 import mimetypes
 import os
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final, Literal, Self
 from urllib.parse import urljoin, urlsplit
 
@@ -18,7 +19,7 @@ from ._auth import Auth, BearerAuth
 from ._config import Limits
 from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
 from ._graph import Graph
-from ._model import Action, Answer, Document, Link, parse_selector
+from ._model import Action, ActionRequest, Answer, Document, Link, parse_selector
 from ._transport import Response, Transport, TransportStatistics
 from .errors import (
     DeprecatedLinkWarning,
@@ -503,7 +504,7 @@ class Navigator:
                 group.create_task(worker())
         return [r for r in results if r is not None]
 
-    async def paginate(self, start: Document | str) -> AsyncIterator[Document]:
+    async def paginate(self, start: Document | str) -> AsyncGenerator[Document, None]:
         """Yield every item of a paged collection, across all pages, in order.
 
         Works for Veeam pages (``{offset, limit, results, _links.next}``) and
@@ -523,6 +524,13 @@ class Navigator:
         so only a page that a ``next`` link names is a failure when it fails.
         An empty page, a short page or a page without ``next`` is the end.
 
+        The answer of an action (``act``/``invoke``) is paged the same way when its
+        ``next`` link can be fetched. When it has none, or its ``next`` names the
+        action's own URI (Veeam search answers: POST only), the next page is asked for
+        with :meth:`next_answer_request`: nothing by default, the same POST with the
+        next ``offset`` in the Veeam profile. Such pages come one at a time, and the
+        walk stops when the ``offset`` does not move on.
+
         Raises:
             TransportError, DocumentError: as for ``get`` (items already
                 yielded stay yielded).
@@ -534,6 +542,16 @@ class Navigator:
             for item in page.items:
                 yield item
             next_link = page.find_link("next")
+            request = page.answer.request if page.answer is not None else None
+            if request is not None and page.items and _posted_next(request, next_link):
+                following = self.next_answer_request(page)
+                if following is None:
+                    return
+                again = await self._answer_page(following)
+                if not _moved_on(page, again):
+                    return  # a server that ignores the offset: the same page again
+                page = again
+                continue
             if next_link is None or not page.items:
                 return
             plan = _page_plan(page, next_link.href)
@@ -564,6 +582,25 @@ class Navigator:
             if page.canonical_url in seen:
                 return  # a server whose next links loop
             seen.add(page.canonical_url)
+
+    def next_answer_request(self, page: Document) -> ActionRequest | None:
+        """The request for the page after ``page``, the answer of an action that no GET
+        pages (see :meth:`paginate`); None: there is no way to it. A profile overrides
+        it: the Veeam one POSTs again with the next ``offset`` (and ``setId``)."""
+        return None
+
+    async def _answer_page(self, request: ActionRequest) -> Document:
+        _status, answer = await self._exchange(
+            request.method,
+            request.url,
+            json=request.json,
+            data=None,
+            params=request.params,
+            to=None,
+        )
+        if not isinstance(answer, Document):
+            raise DocumentError(request.url, "$", "expected a JSON page of hits, got a download")
+        return answer
 
     async def _get_settled(self, urls: list[str]) -> list[Document | Exception]:
         """GET ``urls`` concurrently; each a Document or the exception its GET raised."""
@@ -717,10 +754,31 @@ class Navigator:
                 location=location,
             )
         doc = self._document(response)
-        doc = attrs.evolve(doc, answer=Answer(response.status, response.headers, location))
+        request = ActionRequest(method, url, json, MappingProxyType(query))
+        answer = Answer(response.status, response.headers, location, request)
+        doc = attrs.evolve(doc, answer=answer)
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc
+
+
+def _posted_next(request: ActionRequest, next_link: Link | None) -> bool:
+    """Whether an action answer's next page must be asked for with the action's own
+    request: no ``next`` link, or one that names the action's URI (which takes no GET)."""
+    if request.method in ("GET", "HEAD"):
+        return False
+    return next_link is None or next_link.href.partition("?")[0] == request.url.partition("?")[0]
+
+
+def _moved_on(page: Document, following: Document) -> bool:
+    """Whether ``following`` is a page after ``page`` (its offset is larger, or, with no
+    offsets, it starts with another item)."""
+    before, after = page.state.get("offset"), following.state.get("offset")
+    if type(before) is int and type(after) is int:
+        return after > before
+    if following.items and page.items:
+        return following.items[0].canonical_url != page.items[0].canonical_url
+    return True
 
 
 def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], int] | None:

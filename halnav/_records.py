@@ -32,9 +32,9 @@ Output: JSON Lines, UTF-8, one object per line, in completion order
          "status": int,
          "result": {...},       # JSON answer: its state (a page's: {"offset", "limit"})
          "links": {rel: [href, ...]},                  # only when the answer has links
-         "items": [{"url": str | null, "state": {...}}, ...]}  # only for a paged answer:
-                                # its first page (e.g. search hits); further pages are
-                                # not requested (their next link is in "links")
+         "items": [{"url": str | null, "state": {...}}, ...],  # only for a paged answer:
+                                # the items of ALL its pages (e.g. every search hit)
+         "truncated": true}     # only when ActionRule.max_items left items out
         {"url": str, "action": str, "status": int,
          "result": {"path": str | null, "bytes": int, "content_type": str}}   # binary
         {"url": str, "action": str,
@@ -208,17 +208,26 @@ def download_result(path: str | None, size: int, content_type: str) -> dict[str,
 
 
 def action_record(
-    url: str, action: str, status: int, result: Mapping[str, Any], answer: Document | None
+    url: str,
+    action: str,
+    status: int,
+    result: Mapping[str, Any],
+    answer: Document | None,
+    *,
+    items: Sequence[Document] = (),
+    truncated: bool = False,
 ) -> dict[str, Any]:
     """The record of the action ``action`` on ``url``: ``result`` is the JSON answer's
-    state or a :func:`download_result`; ``answer`` the JSON answer (its links and first
-    page of items are kept), None for a binary one."""
+    state or a :func:`download_result`; ``answer`` the JSON answer (its links are kept),
+    None for a binary one; ``items`` the items of every page of a paged answer
+    (``truncated``: a cap left some out)."""
     record: dict[str, Any] = {"url": url, "action": action, "status": status, "result": result}
-    if answer is not None:
-        if answer.links:
-            record["links"] = _links(answer)
-        if answer.items:
-            record["items"] = [{"url": item.self_url, "state": item.state} for item in answer.items]
+    if answer is not None and answer.links:
+        record["links"] = _links(answer)
+    if items:
+        record["items"] = [{"url": item.self_url, "state": item.state} for item in items]
+    if truncated:
+        record["truncated"] = True
     return record
 
 
@@ -280,7 +289,8 @@ class FailureRecord:
 @attrs.frozen
 class ActionRecord:
     """An action that ran on the document ``url``: ``result`` (and, for a JSON answer,
-    ``links`` and its first page of ``items``), or ``error`` when it failed.
+    ``links`` and the ``items`` of all its pages), or ``error`` when it failed;
+    ``truncated`` when a cap (``ActionRule.max_items``) left items out.
 
     ``result`` is the JSON answer's state, or for a binary answer
     ``{"path", "bytes", "content_type"}``; None when the action failed.
@@ -293,6 +303,7 @@ class ActionRecord:
     links: Mapping[str, Sequence[str]]
     items: Sequence[Mapping[str, Any]] | None
     error: ErrorInfo | None
+    truncated: bool = False
 
     @property
     def failed(self) -> bool:
@@ -397,6 +408,7 @@ def _action(data: Mapping[str, Any], url: str) -> ActionRecord:
         links=_hrefs(data),
         items=items,
         error=None if error is None else _error_info(error),
+        truncated=_get(data, "truncated", bool, False),
     )
 
 

@@ -82,7 +82,9 @@ class FetchFailed(NamedTuple):
 class ActionAnswered(NamedTuple):
     """The action ``action`` ran on ``url``: ``result`` is the JSON answer's state or a
     download's ``{"path", "bytes", "content_type"}``; ``answer`` the JSON answer (None for a
-    binary one); ``exported`` the bytes written to an export file."""
+    binary one); ``exported`` the bytes written to an export file; ``items`` every item of
+    a paged answer, all its pages (search hits), and ``truncated`` whether the rule's
+    ``max_items`` left some out."""
 
     url: str
     action: str
@@ -90,6 +92,8 @@ class ActionAnswered(NamedTuple):
     result: Mapping[str, Any]
     answer: Document | None
     exported: int
+    items: Sequence[Document] = ()
+    truncated: bool = False
 
 
 class ActionFailed(NamedTuple):
@@ -130,6 +134,7 @@ class Tally:
 
     __slots__ = (
         "action_failures",
+        "action_items",
         "actions",
         "bytes_exported",
         "documents",
@@ -148,6 +153,7 @@ class Tally:
         self.bytes_exported = 0
         self.failures_by_type: Counter[str] = Counter()
         self.offsite: Counter[str] = Counter()
+        self.action_items: Counter[str] = Counter()
 
     def event(self, event: CrawlEvent) -> None:
         if type(event) is DocumentWritten:
@@ -159,6 +165,8 @@ class Tally:
         elif type(event) is ActionAnswered:
             self.actions += 1
             self.bytes_exported += event.exported
+            if event.items:
+                self.action_items[event.action] += len(event.items)
         elif type(event) is ActionFailed:
             self.action_failures += 1
         elif type(event) is LinkSkipped:
@@ -173,6 +181,7 @@ class Tally:
             "action_failures": self.action_failures,
             "bytes_exported": self.bytes_exported,
             "failures_by_type": dict(self.failures_by_type),
+            "action_items": dict(self.action_items),
         }
 
     def restore(self, counters: Mapping[str, Any], *, retried: Mapping[str, int]) -> None:
@@ -187,6 +196,7 @@ class Tally:
         self.failures_by_type.update(counters.get("failures_by_type", {}))
         self.failures_by_type.subtract(retried)
         self.failures_by_type += Counter()  # drops the types that reached zero
+        self.action_items.update(counters.get("action_items", {}))
 
 
 class RecordSink:
@@ -243,7 +253,13 @@ class RecordSink:
             record = failure_record(event.url, event.depth, event.parent, event.rel, event.error)
         elif type(event) is ActionAnswered:
             record = action_record(
-                event.url, event.action, event.status, event.result, event.answer
+                event.url,
+                event.action,
+                event.status,
+                event.result,
+                event.answer,
+                items=event.items,
+                truncated=event.truncated,
             )
         elif type(event) is ActionFailed:
             record = action_failure_record(event.url, event.action, event.error)

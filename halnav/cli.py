@@ -329,6 +329,7 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument(
         "--action-limit", type=_positive_int, metavar="N", help="run each action at most N times"
     )
+    _max_hits_option(actions)
     _walk_options(crawl)
 
     orgs = command(
@@ -395,6 +396,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="export at most N mailboxes (default 1; 0: all of them)",
     )
+    _max_hits_option(veeam_walk)
     _walk_options(veeam_walk)
 
     graph = command(
@@ -940,6 +942,16 @@ class _Progress:
             self._shown = False
 
 
+def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--max-hits",
+        type=_positive_int,
+        metavar="N",
+        help="record at most N items of each paged action answer, such as a search's hits "
+        '(default: every one, all pages; a record cut short says "truncated": true)',
+    )
+
+
 def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str, Any]:
     return {
         "documents": summary.documents,
@@ -953,6 +965,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "left": summary.left,
         "stopped": summary.stopped,
         "offsite_links": dict(summary.offsite_links),
+        "action_items": dict(summary.action_items),
         "resumed": summary.resumed,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
@@ -976,6 +989,11 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
         + (" (resumed)" if summary.resumed else ""),
         f"  failures: {summary.failures}" + (f" ({by_type})" if by_type else ""),
         f"  actions:  {summary.actions} ({summary.action_failures} failed)",
+    ]
+    if summary.action_items:
+        hits = ", ".join(f"{_printable(k)} {v}" for k, v in sorted(summary.action_items.items()))
+        lines.append(f"  hits:     {hits} (every page)")
+    lines += [
         f"  records:  {summary.output if summary.output is not None else 'stdout'}",
     ]
     if graph is not None:
@@ -1090,8 +1108,12 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         raise ValueError(
             "--rebase-links moves every link onto one server: give ROOTs on one origin"
         )
-    if (args.action_json or args.export_dir or args.action_limit) and not args.actions:
-        raise ValueError("--action-json, --export-dir and --action-limit need --action NAME")
+    if (args.action_json or args.export_dir or args.action_limit or args.max_hits) and not (
+        args.actions
+    ):
+        raise ValueError(
+            "--action-json, --export-dir, --action-limit and --max-hits need --action NAME"
+        )
     payload = _body(args.action_json, "--action-json")
     deny = halnav.Scope().deny_rels | frozenset(args.deny_rel)
     scope = halnav.Scope(
@@ -1103,7 +1125,11 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     )
     rules = [
         halnav.ActionRule(
-            name=name, json=payload, export_dir=args.export_dir, limit=args.action_limit
+            name=name,
+            json=payload,
+            export_dir=args.export_dir,
+            limit=args.action_limit,
+            max_items=args.max_hits,
         )
         for name in args.actions
     ]
@@ -1222,6 +1248,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 search_query=args.search,
                 export_dir=args.export_dir,
                 export_limit=args.export_limit or None,
+                max_hits=args.max_hits,
                 progress=progress,
                 say=say,
             )

@@ -44,6 +44,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final, TextIO
 from urllib.parse import quote, urlsplit
 
@@ -51,6 +52,7 @@ import attrs
 
 from halnav import (
     Action,
+    ActionRequest,
     ActionRule,
     CrawlStatistics,
     CrawlSummary,
@@ -302,6 +304,24 @@ class VeeamNavigator(Navigator):
         if self._grant is not None:
             self._grant.retarget(f"{self._root}/{version}/token")
 
+    def next_answer_request(self, page: Document) -> ActionRequest | None:
+        """A search answer is paged by POSTing the same search again: ``offset`` (and
+        ``limit``) in the query, and on v6+ the answer's ``setId``, so the server reuses
+        its result set. A short page is the last one."""
+        request = page.answer.request if page.answer is not None else None
+        limit = page.state.get("limit")
+        if request is None or type(limit) is not int or len(page.items) < limit:
+            return None
+        offset = page.state.get("offset")
+        if type(offset) is not int:
+            given = request.params.get("offset", "0")
+            offset = int(given) if given.isdigit() else 0
+        params = {**request.params, "offset": str(offset + len(page.items)), "limit": str(limit)}
+        set_id = page.state.get("setId")
+        if isinstance(set_id, str):
+            params["setId"] = set_id
+        return attrs.evolve(request, params=MappingProxyType(params))
+
     def download_extension(self, content_type: str, head: bytes) -> str:
         """Veeam sends its exports as ``application/octet-stream``: a PST, an MSG or a ZIP
         is told by its first bytes, and anything else is taken for a PST (what
@@ -478,32 +498,22 @@ async def search_hits(
     A search answer is a page, but its pages cannot be walked by ``next`` links: v5 links
     them to the POST-only action URI, v6+ give none. Each page is a new POST with
     ``offset``/``limit`` in the query (and v6+'s ``setId``, so the server reuses its
-    result set). Stops at the first short or empty page.
+    result set): :meth:`VeeamNavigator.next_answer_request`, which makes
+    ``nav.paginate(answer)`` work on any search answer. Stops at the first short or
+    empty page.
 
     Raises:
         ActionNotFoundError: ``doc`` cannot be searched.
         TransportError, DocumentError: as for :meth:`~halnav.Navigator.act`.
     """
-    body = search(query)
     params: dict[str, str] = {"offset": "0"}
     if page_size is not None:
         params["limit"] = str(page_size)
-    offset = 0
-    while True:
-        _status, answer = await nav.invoke(doc, "search", json=body, params=params)
-        if isinstance(answer, Download):
-            raise HalnavError(f"search of {doc.url} answered a download, not a page of hits")
-        for hit in answer.items:
-            yield hit
-        limit = answer.state.get("limit")
-        full = isinstance(limit, int) and len(answer.items) >= limit
-        if not answer.items or not full:
-            return
-        offset += len(answer.items)
-        params = {"offset": str(offset), "limit": str(limit)}
-        set_id = answer.state.get("setId")
-        if isinstance(set_id, str):
-            params["setId"] = set_id
+    _status, answer = await nav.invoke(doc, "search", json=search(query), params=params)
+    if isinstance(answer, Download):
+        raise HalnavError(f"search of {doc.url} answered a download, not a page of hits")
+    async for hit in nav.paginate(answer):  # VeeamNavigator.next_answer_request pages it
+        yield hit
 
 
 @attrs.define
@@ -740,6 +750,7 @@ async def walk(
     search_query: str | None = None,
     export_dir: str | Path | None = None,
     export_limit: int | None = 1,
+    max_hits: int | None = None,
     progress: Callable[[CrawlStatistics], None] | None = None,
     say: Callable[[str], None] | None = None,
 ) -> Walk:
@@ -749,7 +760,8 @@ async def walk(
     walks all their Organization resources in ONE concurrent crawl (organization ->
     mailboxes -> folders -> items, every page) writing JSON Lines to ``output`` (a path
     is replaced when the walk writes its first record, not before), runs
-    ``search`` with ``search_query`` on every mailbox and, with ``export_dir``, exports
+    ``search`` with ``search_query`` on every mailbox (recording every hit, all pages, or
+    at most ``max_hits`` per mailbox) and, with ``export_dir``, exports
     up to ``export_limit`` mailboxes to PST (``None``: all of them). Every session is
     stopped when the walk ends, also on errors and cancellation. The navigator's graph
     holds the walk afterwards (write it with ``nav.graph.write(path)``).
@@ -771,7 +783,11 @@ async def walk(
     org_ids = tuple(organization_ids)
     rules = []
     if search_query is not None:
-        rules.append(ActionRule(name="search", json=search(search_query), where=is_mailbox))
+        rules.append(
+            ActionRule(
+                name="search", json=search(search_query), where=is_mailbox, max_items=max_hits
+            )
+        )
     if export_dir is not None:
         rules.append(
             ActionRule(

@@ -94,7 +94,9 @@ def test_failure_record_round_trips() -> None:
 
 def test_action_records_round_trip() -> None:
     """JSON, binary and failed actions read back as ActionRecord (``failed`` tells them apart)."""
-    json_answer = round_trip(_records.action_record(URL, "Search", 200, PAGE.state, PAGE))
+    json_answer = round_trip(
+        _records.action_record(URL, "Search", 200, PAGE.state, PAGE, items=PAGE.items)
+    )
     assert isinstance(json_answer, ActionRecord)
     assert not json_answer.failed
     assert json_answer.result == {"offset": 0, "limit": 2}
@@ -103,6 +105,15 @@ def test_action_records_round_trip() -> None:
         {"url": "https://h.test/v5/m/1", "state": {"id": 1}},
         {"url": None, "state": {"id": 2}},
     ]
+    assert not json_answer.truncated
+    cut = round_trip(
+        _records.action_record(
+            URL, "Search", 200, PAGE.state, PAGE, items=PAGE.items[:1], truncated=True
+        )
+    )
+    assert isinstance(cut, ActionRecord)
+    assert cut.truncated
+    assert cut.items == [{"url": "https://h.test/v5/m/1", "state": {"id": 1}}]
     binary = round_trip(
         _records.action_record(URL, "export", 200, _records.download_result("a.pst", 9, "x"), None)
     )

@@ -18,7 +18,9 @@ import attrs
 import pytest
 from aiohttp import web
 from contract import ContractRecorder, recording_middleware, requires_specs, route_in_spec
+from test_cli import access_token
 
+import halnav
 from halnav import Download, veeam
 from halnav.errors import HalnavError, HTTPStatusError
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator, routes
@@ -287,3 +289,75 @@ async def test_search_hits_reads_every_page_of_hits(version: str) -> None:
         assert len(expected) > 30  # more than one default page
         ids = [hit["id"] async for hit in veeam.search_hits(nav, mailbox, "a", page_size=25)]
         assert ids == expected
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_paginate_on_a_search_answer_reads_every_hit(version: str) -> None:
+    """``nav.paginate`` on the answer of ``act(..., "search")`` pages it by POSTing again
+    (v5's next names the POST-only action URI, v6+ give no next); a plain Navigator,
+    which does not know that convention, stops after the first page instead of failing."""
+    config = SimulatorConfig(organizations=1, mailboxes=1, folders=2, items=60)
+    async with (
+        simulated(version, config) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        mailbox = (await nav.follow(org, "mailboxes")).items[0]
+        _status, everything = await nav.invoke(
+            mailbox, "search", json=veeam.search("a"), params={"limit": "10000"}
+        )
+        assert isinstance(everything, halnav.Document)
+        expected = [hit["id"] for hit in everything.items]
+        first = await nav.act(mailbox, "search", json=veeam.search("a"))
+        assert isinstance(first, halnav.Document)
+        assert 0 < len(first.items) < len(expected)
+        assert [hit["id"] async for hit in nav.paginate(first)] == expected
+        assert repr(first.answer).count("subject") == 0  # the body is not in the repr
+
+        assert first.answer is not None
+        assert first.answer.request is not None
+        sent = first.answer.request.json  # the body as this version wants it
+        async with halnav.Navigator(nav.url(""), auth=await access_token(sim)) as plain:
+            alone = await plain.act(mailbox, "search", json=sent)
+            assert isinstance(alone, halnav.Document)
+            hits = [hit["id"] async for hit in plain.paginate(alone)]
+            assert hits == expected[: len(alone.items)]
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_a_walk_records_every_hit_of_every_search(version: str, tmp_path: Path) -> None:
+    """A crawl's search rule pages each answer to the end: each record holds every hit,
+    the summary counts them; ``max_items`` cuts a record short and says so."""
+    config = SimulatorConfig(organizations=1, mailboxes=2, folders=2, items=40, onedrives=0)
+    async with (
+        simulated(version, config) as (sim, _recorder),
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        mailboxes = (await nav.follow(org, "mailboxes")).items
+        expected = {}
+        for mailbox in mailboxes:
+            _status, everything = await nav.invoke(
+                mailbox, "search", json=veeam.search("a"), params={"limit": "10000"}
+            )
+            assert isinstance(everything, halnav.Document)
+            expected[mailbox.canonical_url] = [hit["id"] for hit in everything.items]
+        assert min(len(ids) for ids in expected.values()) > 30  # more than one page each
+        rules = [halnav.ActionRule(name="search", json=veeam.search("a"), where=veeam.is_mailbox)]
+        out = tmp_path / "walk.jsonl"
+        summary = await halnav.crawl(nav, [session.organization_url], output=out, actions=rules)
+        capped = tmp_path / "capped.jsonl"
+        rules = [attrs.evolve(rules[0], max_items=5)]
+        cut = await halnav.crawl(nav, [session.organization_url], output=capped, actions=rules)
+    found = {
+        r.url: [item["state"]["id"] for item in r.items or ()]
+        for r in halnav.read_records(out)
+        if isinstance(r, halnav.ActionRecord)
+    }
+    assert found == expected
+    assert dict(summary.action_items) == {"search": sum(map(len, expected.values()))}
+    short = [r for r in halnav.read_records(capped) if isinstance(r, halnav.ActionRecord)]
+    assert [(len(r.items or ()), r.truncated) for r in short] == [(5, True), (5, True)]
+    assert dict(cut.action_items) == {"search": 10}
