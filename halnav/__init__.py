@@ -56,6 +56,7 @@ from ._records import (
 from ._sinks import (
     ActionAnswered,
     ActionFailed,
+    ActionPlanned,
     CrawlEvent,
     CrawlSink,
     DocumentWritten,
@@ -76,6 +77,7 @@ __all__ = [
     "ActionBody",
     "ActionFailed",
     "ActionNotFoundError",
+    "ActionPlanned",
     "ActionRecord",
     "ActionRequest",
     "ActionResolver",

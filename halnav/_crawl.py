@@ -79,6 +79,7 @@ from ._seen import SeenSet
 from ._sinks import (
     ActionAnswered,
     ActionFailed,
+    ActionPlanned,
     CrawlEvent,
     CrawlSink,
     DocumentWritten,
@@ -237,6 +238,11 @@ class CrawlSummary:
     rule_matches: tuple[tuple[str, int], ...] = ()
     """``(rule name, documents it was run on)`` per :class:`ActionRule`, in rule order: a
     rule that matched no document ran nowhere (and says so, rather than nothing)."""
+    planned: int = 0
+    """Actions a dry run would have sent (none was sent)."""
+    offered_actions: tuple[str, ...] = ()
+    """The action names the written documents offered (sorted; only when the walk has
+    action rules): what a rule that matched nothing could have been."""
     action_items: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
     """Items of paged action answers recorded (search hits), by action name; this run's
     and, for a resumed walk, the earlier runs'."""
@@ -370,7 +376,9 @@ class Crawler:
     ``workers`` defaults to ``nav.limits.concurrency``; per-host limits are
     the navigator's (``Limits.per_host``). ``sinks`` get every event of the walk
     (:class:`~halnav.CrawlSink`: a document written, a failure, an action answered, a
-    link skipped), after the walk's own counters and records.
+    link skipped), after the walk's own counters and records. ``dry_run`` walks as
+    usual (GETs) but sends no action: each is an :class:`~halnav.ActionPlanned` event
+    with the request it would have sent (``summary.planned`` counts them).
 
     The Crawler is the walk's core - frontier, workers, dedup (:mod:`halnav._seen`),
     scope, outages - and decides; what it decides is published as events to sinks that
@@ -423,6 +431,7 @@ class Crawler:
         replace: bool = False,
         outage_after: int | None = 20,
         sinks: Sequence[CrawlSink] = (),
+        dry_run: bool = False,
     ) -> None:
         self._nav = nav
         if outage_after is not None and outage_after < 1:
@@ -449,6 +458,9 @@ class Crawler:
                 f"not {'a stream' if output is not None else 'None'}: the state records "
                 "how many bytes of that file are committed"
             )
+        if dry_run and state_dir is not None:
+            raise ValueError("a dry run cannot be resumable (state_dir): it changes nothing")
+        self._dry_run = dry_run
         self._state_dir = Path(state_dir) if state_dir is not None else None
         self._replace = replace
         self._tally = Tally()
@@ -485,6 +497,7 @@ class Crawler:
         self._resumed = False
         self._running = False
         self._rule_counts = [0] * len(self._rules)
+        self._offered: set[str] = set()  # action names the written documents offer
         self._fetching = 0
         self._left = 0
         self._busy = 0
@@ -577,6 +590,8 @@ class Crawler:
             left=left,
             stopped=self._outage.stopped,
             offsite_links=MappingProxyType(dict(tally.offsite)),
+            planned=tally.planned,
+            offered_actions=tuple(sorted(self._offered, key=str.lower)),
             action_items=MappingProxyType(dict(tally.action_items)),
             rule_matches=tuple(
                 (rule.name, count)
@@ -1038,6 +1053,8 @@ class Crawler:
 
     # -- actions ----------------------------------------------------------------------
     def _match_actions(self, doc: Document, key: str, rel: str | None) -> None:
+        if doc.actions:
+            self._offered.update(doc.actions)
         for index, rule in enumerate(self._rules):
             if rule.limit is not None and self._rule_counts[index] >= rule.limit:
                 continue
@@ -1059,6 +1076,15 @@ class Crawler:
         if stem is not None:
             Path(stem).parent.mkdir(parents=True, exist_ok=True)
             target = f"{stem}.download"
+        if self._dry_run:
+            assert doc is not None  # a dry run never resumes
+            try:
+                request = self._nav.plan(doc, rule.name, json=rule.json)
+            except Exception as exc:  # the action resolver may refuse: data, as usual
+                self._publish(ActionFailed(url, rule.name, exc))
+            else:
+                self._publish(ActionPlanned(url, rule.name, request))
+            return
         try:
             if doc is None:  # resumed: the document is not in memory any more
                 doc = await self._nav.get(url)

@@ -661,10 +661,7 @@ class Navigator:
         Raises:
             ActionNotFoundError, TransportError, DocumentError: as for ``act``.
         """
-        action = self.find_action(doc, name)
-        if action is None:
-            doc.action(name)  # raises ActionNotFoundError, listing what doc offers
-            raise AssertionError  # pragma: no cover  (doc.action found nothing either)
+        action = self._action_of(doc, name)
         if self._action_body is not None:
             json = self._action_body(action, json)
         return await self._exchange(
@@ -676,6 +673,34 @@ class Navigator:
             to=to,
             form=action.content_type.endswith("urlencoded"),
         )
+
+    def plan(
+        self,
+        doc: Document,
+        name: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> ActionRequest:
+        """The request ``act(doc, name, json=..., params=...)`` would send, not sent: for
+        dry runs. The body is as the server would get it (after ``action_body``).
+
+        Raises:
+            ActionNotFoundError: ``doc`` has no such action (lists those it has).
+        """
+        action = self._action_of(doc, name)
+        if self._action_body is not None:
+            json = self._action_body(action, json)
+        return ActionRequest(
+            action.method, action.target, json, MappingProxyType(dict(params or {}))
+        )
+
+    def _action_of(self, doc: Document, name: str) -> Action:
+        action = self.find_action(doc, name)
+        if action is None:
+            doc.action(name)  # raises ActionNotFoundError, listing what doc offers
+            raise AssertionError  # pragma: no cover  (doc.action found nothing either)
+        return action
 
     def find_action(self, doc: Document, name: str) -> Action | None:
         """The action ``name`` of ``doc``: its own (any case), else the ``action_resolver``'s."""

@@ -9,6 +9,7 @@ without an ``await`` (so a resume commit never sees half of one document):
 * :class:`FetchFailed`: a fetch failed for good in this run (transient failures that will
   be tried again are not events: they are still pending);
 * :class:`ActionAnswered` and :class:`ActionFailed`: an :class:`~halnav.ActionRule` ran;
+  :class:`ActionPlanned`: a dry run would have run it (nothing sent, no record);
 * :class:`LinkSkipped`: a link the scope held back because it leads to another origin.
 
 The sinks here are :class:`RecordSink` (the JSON Lines output: the one place that turns
@@ -26,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple, Protocol, TextIO
 
-from ._model import Document
+from ._model import ActionRequest, Document
 from ._records import (
     GzipMembers,
     action_failure_record,
@@ -41,6 +42,7 @@ from ._records import (
 __all__ = [
     "ActionAnswered",
     "ActionFailed",
+    "ActionPlanned",
     "CrawlEvent",
     "CrawlSink",
     "DocumentWritten",
@@ -104,6 +106,15 @@ class ActionFailed(NamedTuple):
     error: Exception
 
 
+class ActionPlanned(NamedTuple):
+    """A dry run (``Crawler(dry_run=True)``) would run the action ``action`` on ``url``
+    with ``request``; nothing was sent."""
+
+    url: str
+    action: str
+    request: ActionRequest
+
+
 class LinkSkipped(NamedTuple):
     """A link from ``parent`` through ``rel`` to ``href`` was not followed: ``origin`` is
     not one of the walk's (``Scope(same_origin=False)`` follows it)."""
@@ -114,7 +125,9 @@ class LinkSkipped(NamedTuple):
     origin: str
 
 
-CrawlEvent = DocumentWritten | FetchFailed | ActionAnswered | ActionFailed | LinkSkipped
+CrawlEvent = (
+    DocumentWritten | FetchFailed | ActionAnswered | ActionFailed | ActionPlanned | LinkSkipped
+)
 
 
 class CrawlSink(Protocol):
@@ -141,6 +154,7 @@ class Tally:
         "failures",
         "failures_by_type",
         "offsite",
+        "planned",
         "run_documents",
     )
 
@@ -154,6 +168,7 @@ class Tally:
         self.failures_by_type: Counter[str] = Counter()
         self.offsite: Counter[str] = Counter()
         self.action_items: Counter[str] = Counter()
+        self.planned = 0
 
     def event(self, event: CrawlEvent) -> None:
         if type(event) is DocumentWritten:
@@ -171,6 +186,8 @@ class Tally:
             self.action_failures += 1
         elif type(event) is LinkSkipped:
             self.offsite[event.origin] += 1
+        elif type(event) is ActionPlanned:
+            self.planned += 1
 
     def counters(self) -> dict[str, Any]:
         """What the resume state keeps (JSON-able)."""

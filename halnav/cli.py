@@ -276,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     act.add_argument(
         "--print-json", action="store_true", help="print a JSON answer as JSON, not a summary"
     )
+    _safety_options(act)
 
     crawl = command(
         "crawl",
@@ -329,7 +330,16 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument(
         "--action-limit", type=_positive_int, metavar="N", help="run each action at most N times"
     )
+    actions.add_argument(
+        "--action-rel",
+        action="append",
+        default=[],
+        metavar="REL",
+        help="run the actions only on documents reached through REL (repeatable; page "
+        "items are reached through 'item')",
+    )
     _max_hits_option(actions)
+    _safety_options(actions)
     _walk_options(crawl)
 
     orgs = command(
@@ -397,6 +407,7 @@ def _parser() -> argparse.ArgumentParser:
         help="export at most N mailboxes (default 1; 0: all of them)",
     )
     _max_hits_option(veeam_walk)
+    _safety_options(veeam_walk)
     _walk_options(veeam_walk)
 
     graph = command(
@@ -881,6 +892,16 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
         doc = await nav.get(url)
         if nav.find_action(doc, args.action) is None:
             doc.action(args.action)  # fail before creating anything: names what doc offers
+        request = nav.plan(doc, args.action, json=payload)
+        if args.dry_run:
+            print(f"{request.method} {_printable(request.url)}")
+            if request.json is not None:
+                for line in json.dumps(request.json, indent=2, default=str).splitlines():
+                    print(_printable(line))
+            print("halnav: dry run: nothing was sent", file=sys.stderr)
+            return 0
+        if _changes_data(args.action, request.method):
+            _confirm([args.action], yes=args.yes, where=f"{request.method} {request.url}")
         with _scratch_file(out) as target:
             answer = await nav.act(doc, args.action, json=payload, to=target)
             location = answer.location
@@ -942,6 +963,65 @@ class _Progress:
             self._shown = False
 
 
+# Actions that only read data or copy it out run without asking; any other action may
+# change data on the server (Veeam restore*, send*, copy*; a HAL delete or update) and runs
+# only after a yes on a terminal, or with --yes.
+_READ_ONLY_ACTIONS: Final = ("search", "export", "save", "explore")
+
+
+def _changes_data(name: str, method: str | None = None) -> bool:
+    """Whether the action ``name`` (sent with ``method``, if known) may change data."""
+    if method is not None and method.upper() in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return not name.lower().startswith(_READ_ONLY_ACTIONS)
+
+
+def _confirm(names: Sequence[str], *, yes: bool, where: str) -> None:
+    """Ask before actions that may change data (see _READ_ONLY_ACTIONS); refuse without a
+    terminal unless ``yes``."""
+    if yes or not names:
+        return
+    listed = ", ".join(repr(_printable(name)) for name in names)
+    question = f"halnav: {listed} may change data on the server ({where}). Run it? [y/N] "
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        print(question, end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            return
+        raise ValueError("not confirmed: nothing was sent")
+    raise ValueError(
+        f"{listed} may change data on the server (restore, send, copy ...): add --yes to "
+        "run it, or --dry-run to print the requests it would send"
+    )
+
+
+class _PlannedPrinter:
+    """A dry run's sink: one line on stderr per action request it would have sent."""
+
+    def event(self, event: halnav.CrawlEvent) -> None:
+        if isinstance(event, halnav.ActionPlanned):
+            request = event.request
+            body = "" if request.json is None else " " + json.dumps(request.json, default=str)
+            print(
+                f"halnav: dry run: {request.method} {_printable(request.url)}"
+                f"{_printable(body)} (action {_printable(event.action)!r} on "
+                f"{_printable(event.url)})",
+                file=sys.stderr,
+            )
+
+
+def _safety_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="send no action: print each action request it would send (GETs still run)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run actions that may change data (restore, send, copy ...) without asking",
+    )
+
+
 def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--max-hits",
@@ -966,6 +1046,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "stopped": summary.stopped,
         "offsite_links": dict(summary.offsite_links),
         "action_items": dict(summary.action_items),
+        "planned": summary.planned,
         "resumed": summary.resumed,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
@@ -990,6 +1071,8 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
         f"  failures: {summary.failures}" + (f" ({by_type})" if by_type else ""),
         f"  actions:  {summary.actions} ({summary.action_failures} failed)",
     ]
+    if summary.planned:
+        lines.append(f"  dry run:  {summary.planned} action requests printed, none sent")
     if summary.action_items:
         hits = ", ".join(f"{_printable(k)} {v}" for k, v in sorted(summary.action_items.items()))
         lines.append(f"  hits:     {hits} (every page)")
@@ -1030,10 +1113,15 @@ def _say_offsite(summary: halnav.CrawlSummary) -> None:
 
 
 def _say_unmatched(summary: halnav.CrawlSummary, hint: str) -> None:
-    """Name each action rule that ran on no document: asked-for work that did not happen."""
+    """Name each action rule that ran on no document: asked-for work that did not happen
+    (and the actions the documents did offer)."""
+    offered = summary.offered_actions
+    shown = ", ".join(_printable(name) for name in offered[:12])
+    more = f" and {len(offered) - 12} more" if len(offered) > 12 else ""
     for name, count in summary.rule_matches:
         if count == 0 and summary.finished:
-            print(f"halnav: note: action {_printable(name)!r} ran on no document: {hint}",
+            print(f"halnav: note: action {_printable(name)!r} ran on no document: {hint}"
+                  + (f"; the documents offered {shown}{more}" if offered else ""),
                   file=sys.stderr)  # fmt: skip
 
 
@@ -1108,11 +1196,12 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         raise ValueError(
             "--rebase-links moves every link onto one server: give ROOTs on one origin"
         )
-    if (args.action_json or args.export_dir or args.action_limit or args.max_hits) and not (
-        args.actions
-    ):
+    if (
+        args.action_json or args.export_dir or args.action_limit or args.max_hits or args.action_rel
+    ) and not args.actions:
         raise ValueError(
-            "--action-json, --export-dir, --action-limit and --max-hits need --action NAME"
+            "--action-json, --export-dir, --action-limit, --action-rel and --max-hits need "
+            "--action NAME"
         )
     payload = _body(args.action_json, "--action-json")
     deny = halnav.Scope().deny_rels | frozenset(args.deny_rel)
@@ -1130,9 +1219,15 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             export_dir=args.export_dir,
             limit=args.action_limit,
             max_items=args.max_hits,
+            rels=frozenset(args.action_rel) if args.action_rel else None,
         )
         for name in args.actions
     ]
+    if args.dry_run and args.state is not None:
+        raise ValueError("--dry-run sends no action: it cannot be resumed (drop --state)")
+    if not args.dry_run:
+        risky = [name for name in args.actions if _changes_data(name)]
+        _confirm(risky, yes=args.yes, where="on every document of the walk that offers it")
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
         raise ValueError("--state needs --out FILE: the state records how much of it is written")
@@ -1152,6 +1247,8 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             actions=rules,
             progress=progress,
             replace=True,  # a new walk replaces --out once it has a record; --state resumes
+            dry_run=args.dry_run,
+            sinks=[_PlannedPrinter()] if args.dry_run else [],
         )
         try:
             summary = await crawler.run()
@@ -1239,7 +1336,30 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             progress.clear()
         print(text, file=sys.stderr, flush=True)
 
+    async def dry_run(nav: halnav.Navigator) -> int:
+        """Print what the walk would send that changes anything: no session is started."""
+        ids = args.orgs or [str(org["id"]) for org in await veeam.organizations(nav)]
+        for org_id in ids:
+            request = veeam.explore_request(nav, org_id)
+            print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
+        what = []
+        if args.search is not None:
+            what.append(f"search {json.dumps(veeam.search(args.search))} on every mailbox")
+        if args.export_dir is not None:
+            limit = "every mailbox" if not args.export_limit else f"{args.export_limit} mailboxes"
+            what.append(f"exportToPst on {limit}, into {args.export_dir}")
+        for line in what:
+            print(f"then, in each session: {_printable(line)}")
+        print(
+            f"halnav: dry run: {len(ids)} restore sessions would be started (and stopped); "
+            "nothing was sent",
+            file=sys.stderr,
+        )
+        return 0
+
     async def body(nav: halnav.Navigator) -> int:
+        if args.dry_run:
+            return await dry_run(nav)
         try:
             done = await veeam.walk(
                 nav,

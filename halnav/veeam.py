@@ -78,6 +78,7 @@ __all__ = [
     "auth",
     "detect_version",
     "explore",
+    "explore_request",
     "export_pst",
     "is_mailbox",
     "open_navigator",
@@ -566,6 +567,37 @@ async def attach(nav: Navigator, session_id: str) -> RestoreSession:
     return RestoreSession(nav, document)
 
 
+def explore_request(
+    nav: Navigator,
+    organization_id: str,
+    *,
+    type: str = "vex",  # the Veeam option is called type
+    point_in_time: datetime | None = None,
+    show_deleted: bool = False,
+    show_all_versions: bool = False,
+) -> ActionRequest:
+    """The request that starts a restore session of ``organization_id`` on the navigator's
+    API version (what :func:`start_session` sends; a dry run prints it)."""
+    target = nav.url(f"Organizations/{quote(organization_id, safe='')}")
+    if _wrapped(version_of(nav)):
+        options: dict[str, Any] = {
+            "type": type,
+            "showDeleted": show_deleted,
+            "showAllVersions": show_all_versions,
+        }
+        if point_in_time is not None:
+            options["datetime"] = point_in_time.strftime("%Y.%m.%d %H:%M:%S")
+        return ActionRequest("POST", f"{target}/Action", {"explore": options})
+    options = {
+        "type": type.capitalize(),  # the spec's enum: Vex, Veod, Vesp, Vet
+        "showDeleted": show_deleted,
+        "showAllVersions": show_all_versions,
+    }
+    if point_in_time is not None:
+        options["dateTime"] = point_in_time.isoformat()
+    return ActionRequest("POST", f"{target}/explore", options)
+
+
 async def start_session(
     nav: Navigator,
     organization: str | Document,
@@ -586,26 +618,15 @@ async def start_session(
         HalnavError: it answered something that is not a session.
     """
     org_id = organization if isinstance(organization, str) else str(organization["id"])
-    version = version_of(nav)
-    target = f"Organizations/{quote(org_id, safe='')}"
-    if _wrapped(version):
-        options: dict[str, Any] = {
-            "type": type,
-            "showDeleted": show_deleted,
-            "showAllVersions": show_all_versions,
-        }
-        if point_in_time is not None:
-            options["datetime"] = point_in_time.strftime("%Y.%m.%d %H:%M:%S")
-        answer = await nav.send("POST", f"{target}/Action", json={"explore": options})
-    else:
-        options = {
-            "type": type.capitalize(),  # the spec's enum: Vex, Veod, Vesp, Vet
-            "showDeleted": show_deleted,
-            "showAllVersions": show_all_versions,
-        }
-        if point_in_time is not None:
-            options["dateTime"] = point_in_time.isoformat()
-        answer = await nav.send("POST", f"{target}/explore", json=options)
+    request = explore_request(
+        nav,
+        org_id,
+        type=type,
+        point_in_time=point_in_time,
+        show_deleted=show_deleted,
+        show_all_versions=show_all_versions,
+    )
+    answer = await nav.send(request.method, request.url, json=request.json)
     if isinstance(answer, Download) or "id" not in answer.state:
         raise HalnavError(f"explore of organization {org_id} did not return a restore session")
     return RestoreSession(nav, answer)

@@ -291,7 +291,9 @@ async def test_the_location_of_a_201_is_one_attribute_away() -> None:
             assert created.location == f"{base}/orders/7"  # resolved against the request URL
             assert created.answer.headers["location"] == "orders/7"
             assert (await nav.get(created.location))["state"] == "new"
-            status, _out, err = await halnav_process("act", base + "/", "default", "--json", "{}")
+            status, _out, err = await halnav_process(
+                "act", base + "/", "default", "--json", "{}", "--yes"
+            )
     finally:
         await server.close()
     assert status == 0, err

@@ -372,7 +372,13 @@ async def test_an_action_that_ran_nowhere_is_named() -> None:
     runner, port = await start(app)
     try:
         status, _stdout, err = await halnav_process(
-            "crawl", f"http://127.0.0.1:{port}/list", "--action", "frobnicate", "--out", "-"
+            "crawl",
+            f"http://127.0.0.1:{port}/list",
+            "--action",
+            "frobnicate",
+            "--yes",
+            "--out",
+            "-",
         )
     finally:
         await runner.cleanup()
