@@ -31,7 +31,13 @@ class Limits:
         most per origin (``None``: same as ``concurrency``).
     Timeouts (seconds, ``None`` = no limit):
         ``connect_timeout`` to get a connection, ``read_timeout`` between two
-        reads of the body, ``total_timeout`` for one whole attempt.
+        reads of the body, ``total_timeout`` for one whole attempt of a GET or HEAD.
+        An action (any other method) waits up to ``answer_timeout`` for its answer
+        to begin - a Veeam server builds a large PST for minutes before its first
+        byte (default 30 min) - and ``total_timeout`` does not apply to it; a
+        download it streams to a file may then take ``transfer_timeout`` from its
+        first byte to its last (default: no bound), and ends when it stalls for
+        ``read_timeout``.
     Retries:
         ``retries`` extra attempts per request for connection errors, timeouts
         and 502/503/504 on idempotent methods, and for 429/503 that carry
@@ -42,11 +48,12 @@ class Limits:
         ``retry_budget_min`` plus ``retry_budget`` times the number of requests
         made so far, so a failing server is not hammered.
     Sizes (hostile-input guards):
-        ``max_response_bytes`` per JSON body (binary downloads are streamed
-        and not limited), ``max_json_depth`` nesting, ``max_links`` per
-        document, ``max_href_length`` characters per href, ``max_items`` page items
-        and embedded resources per document (a parse also stops when the URLs it
-        makes up for items without ``self`` pass 32 MiB: see ``ParseOptions``).
+        ``max_response_bytes`` per JSON body (binary downloads are streamed;
+        ``max_download_bytes`` caps them, default none), ``max_json_depth``
+        nesting, ``max_links`` per document, ``max_href_length`` characters per
+        href, ``max_items`` page items and embedded resources per document (a
+        parse also stops when the URLs it makes up for items without ``self``
+        pass 32 MiB: see ``ParseOptions``).
     Paging:
         ``readahead`` pages fetched in parallel when the page size is known.
     """
@@ -67,12 +74,15 @@ class Limits:
     max_links: int = 100_000
     max_href_length: int = 8192
     max_items: int = 100_000
+    answer_timeout: float | None = 1800.0
+    transfer_timeout: float | None = None
+    max_download_bytes: int | None = None
     readahead: int = 32
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):
             value = getattr(self, field.name)
-            if value is None and field.name.endswith(("timeout", "per_host")):
+            if value is None and field.name.endswith(("timeout", "per_host", "download_bytes")):
                 continue
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"Limits.{field.name} must be a number >= 0, got {value!r}")

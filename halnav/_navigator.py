@@ -625,6 +625,8 @@ class Navigator:
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         to: str | os.PathLike[str] | None = None,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Document | Download:
         """Invoke the action ``name`` of ``doc`` (Veeam ``_actions`` or HAL-FORMS ``_templates``).
 
@@ -633,7 +635,10 @@ class Navigator:
         comes back as a Document (an empty body as an empty Document). A
         binary response is streamed to ``to`` atomically (no partial file is
         ever left there) and returned as a :class:`Download`; without ``to``
-        the bytes are returned in ``Download.body``.
+        the bytes are returned in ``Download.body`` (``binary=False`` refuses a
+        binary answer at its headers instead: a ``DocumentError``). ``progress`` is
+        called with (bytes so far, announced length or None) as a download comes.
+        An action may wait ``Limits.answer_timeout`` for its answer to begin.
 
         POST actions are not retried unless the server asked to wait
         (429/503 with Retry-After) or the request never reached it.
@@ -642,7 +647,18 @@ class Navigator:
             ActionNotFoundError: ``doc`` has no such action (lists those it has).
             TransportError, DocumentError: as for ``get``.
         """
-        return (await self.invoke(doc, name, json=json, data=data, params=params, to=to))[1]
+        return (
+            await self.invoke(
+                doc,
+                name,
+                json=json,
+                data=data,
+                params=params,
+                to=to,
+                binary=binary,
+                progress=progress,
+            )
+        )[1]
 
     async def invoke(
         self,
@@ -653,6 +669,8 @@ class Navigator:
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         to: str | os.PathLike[str] | None = None,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> tuple[int, Document | Download]:
         """Like ``act``, but also tell the HTTP status of the answer: ``(status, answer)``.
 
@@ -672,6 +690,8 @@ class Navigator:
             params=params,
             to=to,
             form=action.content_type.endswith("urlencoded"),
+            binary=binary,
+            progress=progress,
         )
 
     def plan(
@@ -751,6 +771,8 @@ class Navigator:
         params: Mapping[str, str] | None,
         to: str | os.PathLike[str] | None,
         form: bool = False,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> tuple[int, Document | Download]:
         _check_url(url)
         if self._state != "open":
@@ -762,7 +784,14 @@ class Navigator:
         if form and data is None and isinstance(json, Mapping):
             data, json = {str(k): str(v) for k, v in json.items()}, None
         response = await self._transport.request(
-            method, url, json=json, data=data, params=query or None, to=to
+            method,
+            url,
+            json=json,
+            data=data,
+            params=query or None,
+            to=to,
+            binary=binary,
+            progress=progress,
         )
         self._actions += 1
         raw_location = response.headers.get("Location")

@@ -48,6 +48,7 @@ from ._config import Limits
 from .errors import (
     AuthenticationError,
     ConnectError,
+    DocumentError,
     HalnavError,
     HTTPStatusError,
     InsecureTLSWarning,
@@ -65,6 +66,8 @@ _log = logging.getLogger("halnav.transport")
 
 DEFAULT_ACCEPT: Final = "application/hal+json, application/json;q=0.9, */*;q=0.5"
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Requests for documents; every other method is an action (see Limits.answer_timeout).
+_DOCUMENT_METHODS: Final = frozenset({"GET", "HEAD"})
 _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
@@ -252,6 +255,11 @@ class Transport:
             sock_connect=limits.connect_timeout,
             sock_read=limits.read_timeout,
         )
+        # Actions: the wait for the first byte is answer_timeout; the transfer of a download
+        # is bounded in _stream (read_timeout between reads, transfer_timeout overall).
+        self._action_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=limits.connect_timeout, sock_read=limits.answer_timeout
+        )
         base: CIMultiDict[str] = CIMultiDict({"User-Agent": user_agent})
         # Client-wide credential headers are scoped like ``auth``: trusted origins only.
         # (Sent with every request, they would otherwise follow any link to any origin.)
@@ -411,6 +419,8 @@ class Transport:
         params: Mapping[str, str] | None = None,
         to: str | os.PathLike[str] | None = None,
         accept: str = DEFAULT_ACCEPT,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Response:
         """Send one request, following redirects; return the final answer (< 400).
 
@@ -421,7 +431,10 @@ class Transport:
 
         With ``to``, a successful non-JSON answer is streamed to that file
         (atomically: a ``.{name}.*.part`` file next to it, renamed at the end,
-        removed on any failure) and :attr:`Response.body` is ``b""``.
+        removed on any failure) and :attr:`Response.body` is ``b""``; ``progress`` is
+        called with (bytes so far, Content-Length or None) after each chunk of it.
+        ``binary=False`` refuses a successful answer that is not JSON at its headers
+        (a ``DocumentError``), before any of its body is read.
         """
         if self._state is not _State.OPEN:
             await self.open()
@@ -449,7 +462,15 @@ class Transport:
                 for name in _SENSITIVE:
                     hop_headers.popall(name, None)
             response = await self._send(
-                method, target, state, headers=hop_headers, json=json, data=data, to=destination
+                method,
+                target,
+                state,
+                headers=hop_headers,
+                json=json,
+                data=data,
+                to=destination,
+                binary=binary,
+                progress=progress,
             )
             location = response.headers.get("Location") if response.status in _REDIRECTS else None
             if location is None:
@@ -495,6 +516,8 @@ class Transport:
         json: object,
         data: object,
         to: Path | None,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Response:
         """One hop: attempts with retries; raises for failures and statuses >= 400."""
         limits = self._limits
@@ -512,6 +535,8 @@ class Transport:
                     data=data,
                     to=to,
                     attempt=attempt,
+                    binary=binary,
+                    progress=progress,
                 )
             except HalnavError as exc:
                 self._fail(exc, attempt)
@@ -568,6 +593,8 @@ class Transport:
         data: object,
         to: Path | None,
         attempt: int,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
     ) -> Response:
         session = self._session
         if session is None or self._state is not _State.OPEN:
@@ -587,7 +614,7 @@ class Transport:
                     json=json,
                     data=data,
                     allow_redirects=False,
-                    timeout=self._timeout,
+                    timeout=self._timeout if method in _DOCUMENT_METHODS else self._action_timeout,
                     ssl=self._ssl,
                     middlewares=middlewares,
                 ) as resp:
@@ -596,8 +623,20 @@ class Transport:
                     raw_type = resp.headers.get("Content-Type")
                     content_type = resp.content_type.lower() if raw_type else ""
                     url_text = str(url)
-                    if to is not None and 200 <= status < 300 and not is_json_type(content_type):
-                        size = await _stream(resp, to)
+                    wanted = 200 <= status < 300 and not is_json_type(content_type)
+                    if wanted and not binary and (raw_type or resp.content_length):
+                        raise DocumentError(
+                            url_text,
+                            "$",
+                            f"the answer is {content_type or 'untyped'} "
+                            f"({_size_text(resp.content_length)}), not JSON; give a file to "
+                            "save it to (to=, --out FILE)",
+                        )
+                    if to is not None and wanted:
+                        size = await _stream(
+                            resp, to, method=method, url=url_text, limits=self._limits,
+                            progress=progress,
+                        )  # fmt: skip
                         self._bytes += size
                         response = Response(
                             method,
@@ -804,6 +843,14 @@ def _map_error(
             method, url, f"connect timeout ({_seconds(limits.connect_timeout)}) expired"
         ), True
     if isinstance(exc, aiohttp.SocketTimeoutError):
+        if method not in _DOCUMENT_METHODS:
+            return RequestTimeoutError(
+                method,
+                url,
+                f"no answer within answer_timeout ({_seconds(limits.answer_timeout)}): a "
+                "server may build a large export for longer (Limits.answer_timeout, "
+                "--answer-timeout)",
+            ), False
         return RequestTimeoutError(
             method, url, f"read timeout ({_seconds(limits.read_timeout)}) expired"
         ), False
@@ -826,20 +873,68 @@ def _seconds(value: float | None) -> str:
     return "no limit" if value is None else f"{value:g} s"
 
 
-async def _stream(resp: ClientResponse, to: Path) -> int:
-    """Write the body to ``to`` atomically; on any failure nothing is left behind."""
+def _size_text(length: int | None) -> str:
+    return "size not announced" if length is None else f"{length:,} bytes"
+
+
+async def _stream(
+    resp: ClientResponse,
+    to: Path,
+    *,
+    method: str,
+    url: str,
+    limits: Limits,
+    progress: Callable[[int, int | None], None] | None,
+) -> int:
+    """Write the body to ``to`` atomically; on any failure nothing is left behind.
+
+    Each read may wait ``read_timeout`` (a stalled transfer ends), the whole transfer
+    ``transfer_timeout``; ``max_download_bytes`` caps it (checked against the announced
+    length first, then as the bytes come).
+    """
+    cap = limits.max_download_bytes
+    length = resp.content_length
+    if cap is not None and length is not None and length > cap:
+        raise LimitExceededError(url, f"download of {length:,} bytes", cap)
     fd, part = tempfile.mkstemp(prefix=f".{to.name}.", suffix=".part", dir=to.parent)
     size = 0
+    overall = asyncio.timeout(limits.transfer_timeout)
     try:
         with os.fdopen(fd, "wb") as file:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                # A synchronous write of <= 64 KiB takes microseconds on a local
-                # disk; an executor hop per chunk would cost more than it saves.
-                file.write(chunk)
-                size += len(chunk)
+            async with overall:
+                while True:
+                    try:
+                        async with asyncio.timeout(limits.read_timeout):
+                            chunk = await resp.content.read(_CHUNK)
+                    except TimeoutError:
+                        if overall.expired():
+                            raise  # the transfer bound: named below
+                        raise RequestTimeoutError(
+                            method,
+                            url,
+                            f"the download stalled: no data for read_timeout "
+                            f"({_seconds(limits.read_timeout)}) after {size:,} bytes",
+                        ) from None
+                    if not chunk:
+                        break
+                    # A synchronous write of <= 64 KiB takes microseconds on a local
+                    # disk; an executor hop per chunk would cost more than it saves.
+                    file.write(chunk)
+                    size += len(chunk)
+                    if cap is not None and size > cap:
+                        raise LimitExceededError(url, "download", cap)  # noqa: TRY301
+                    if progress is not None:
+                        progress(size, length)
         os.replace(part, to)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(part)
+        if isinstance(exc, TimeoutError) and overall.expired():
+            raise RequestTimeoutError(
+                method,
+                url,
+                f"the download took longer than transfer_timeout "
+                f"({_seconds(limits.transfer_timeout)}); {size:,} bytes had come",
+            ) from None
         raise
     return size

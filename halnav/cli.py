@@ -24,14 +24,12 @@ import contextlib
 import getpass
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO, TypeVar
 from urllib.parse import urlsplit
@@ -142,7 +140,30 @@ def _net_options() -> argparse.ArgumentParser:
     )
     limits = parent.add_argument_group("limits")
     limits.add_argument(
-        "--timeout", type=_positive_float, metavar="S", help="seconds per request attempt"
+        "--timeout",
+        type=_positive_float,
+        metavar="S",
+        help="seconds per attempt of a GET (actions: --answer-timeout)",
+    )
+    limits.add_argument(
+        "--answer-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="seconds an action may wait for its answer to begin (default 1800: a large "
+        "export is built for minutes before its first byte)",
+    )
+    limits.add_argument(
+        "--transfer-timeout",
+        type=_positive_float,
+        metavar="S",
+        help="seconds a download may take from its first byte to its last (default: no "
+        "bound; a download that stalls for the read timeout ends)",
+    )
+    limits.add_argument(
+        "--max-download-bytes",
+        type=_positive_int,
+        metavar="N",
+        help="refuse a download larger than N bytes (default: no cap)",
     )
     limits.add_argument(
         "--retries", type=_non_negative_int, metavar="N", help="extra attempts per request"
@@ -590,6 +611,9 @@ def _limits(args: argparse.Namespace) -> halnav.Limits | None:
     options: dict[str, Any] = {}
     if getattr(args, "timeout", None) is not None:
         options["total_timeout"] = args.timeout
+    for name in ("answer_timeout", "transfer_timeout", "max_download_bytes"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
     if getattr(args, "retries", None) is not None:
         options["retries"] = args.retries
     if getattr(args, "concurrency", None) is not None:
@@ -902,41 +926,61 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             return 0
         if _changes_data(args.action, request.method):
             _confirm([args.action], yes=args.yes, where=f"{request.method} {request.url}")
-        with _scratch_file(out) as target:
-            answer = await nav.act(doc, args.action, json=payload, to=target)
-            location = answer.location
-            if isinstance(answer, halnav.Document):
-                status = answer.answer.status if answer.answer is not None else 200
-            else:
-                status = answer.status
-            if location is not None or status != 200:
-                where = f"; Location: {_printable(location)}" if location else ""
-                print(f"halnav: HTTP {status}{where}", file=sys.stderr)
-            if isinstance(answer, halnav.Document):
-                _print_document(answer, as_json=args.print_json)
-                return 0
-            if out is None:
-                raise ValueError(
-                    f"action {args.action!r} answered {answer.content_type or 'binary data'} "
-                    f"({answer.size} bytes); give --out FILE to save it"
-                )
-            print(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}")
+        meter = _DownloadMeter(sys.stderr, str(out)) if out and sys.stderr.isatty() else None
+        try:
+            answer = await nav.act(
+                doc, args.action, json=payload, to=out, binary=out is not None, progress=meter
+            )
+        finally:
+            if meter is not None:
+                meter.done()
+        location = answer.location
+        if isinstance(answer, halnav.Document):
+            status = answer.answer.status if answer.answer is not None else 200
+        else:
+            status = answer.status
+        if location is not None or status != 200:
+            where = f"; Location: {_printable(location)}" if location else ""
+            print(f"halnav: HTTP {status}{where}", file=sys.stderr)
+        if isinstance(answer, halnav.Document):
+            _print_document(answer, as_json=args.print_json)
             return 0
+        print(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}")
+        return 0
 
     return _run(_with_nav(args, url, creds, body))
 
 
-@contextlib.contextmanager
-def _scratch_file(out: Path | None) -> Iterator[Path]:
-    """``out`` itself, or a temporary file (removed after) that catches an unasked-for download."""
-    if out is not None:
-        yield out
-        return
-    folder = tempfile.mkdtemp(prefix="halnav-act-")
-    try:
-        yield Path(folder) / "answer"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+class _DownloadMeter:
+    """A byte counter with rate for one download, on a terminal's stderr."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = _printable(name)
+        self._started = time.monotonic()
+        self._shown = 0.0
+        self._size = 0
+
+    def __call__(self, size: int, total: int | None) -> None:
+        self._size = size
+        now = time.monotonic()
+        if now - self._shown < 0.2 and (total is None or size < total):
+            return
+        self._shown = now
+        rate = size / max(now - self._started, 1e-6)
+        of = f" of {_mib(total)}" if total else ""
+        line = f"{self._name}: {_mib(size)}{of} at {_mib(rate)}/s"
+        self._stream.write("\r\x1b[2K" + line)
+        self._stream.flush()
+
+    def done(self) -> None:
+        if self._shown:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+
+
+def _mib(value: float) -> str:
+    return f"{value / (1 << 20):,.1f} MiB"
 
 
 class _Progress:

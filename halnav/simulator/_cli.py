@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--max-limit", type=int, default=defaults.max_limit)
     data.add_argument("--pst-bytes-per-item", type=int, default=defaults.pst_bytes_per_item)
     data.add_argument(
+        "--export-build-seconds",
+        type=float,
+        default=defaults.export_build_seconds,
+        help="seconds an export is built before its first byte (a real PST takes minutes)",
+    )
+    data.add_argument(
         "--no-outlook", action="store_true", help="PST exports fail like a server without Outlook"
     )
     auth = parser.add_argument_group("authentication")
@@ -103,6 +109,7 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         default_limit=args.default_limit,
         max_limit=args.max_limit,
         pst_bytes_per_item=args.pst_bytes_per_item,
+        export_build_seconds=args.export_build_seconds,
         outlook_installed=not args.no_outlook,
         faults=faults,
         tls=args.tls,

@@ -129,6 +129,10 @@ class SimulatorConfig:
     default_limit: int = attrs.field(default=30, validator=attrs.validators.ge(1))
     max_limit: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
     pst_bytes_per_item: int = attrs.field(default=4096, validator=attrs.validators.ge(0))
+    export_build_seconds: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    """Seconds an export is built before its first byte (a real PST takes minutes)."""
+    export_bytes_per_second: float | None = None
+    """Throttle an export's transfer to this rate (None: as fast as the socket takes it)."""
     outlook_installed: bool = True
     """False: PST exports answer 500 like a server without 64-bit Outlook."""
     faults: Faults = Faults()

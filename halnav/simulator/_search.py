@@ -101,6 +101,7 @@ async def _export_pst(
     if terms:
         total = sum(1 for item in scope() if _matches(data, data.item_fields(item), terms))
     per_item = ctx.config.pst_bytes_per_item
+    await _build(ctx)
     response = _start_stream(ctx, _PST_HEADER_BYTES + total * per_item, f"{name}.pst")
     await response.prepare(ctx.request)
     buffer = bytearray(b"!BDN" + data.content_bytes(f"pst-header:{name}", _PST_HEADER_BYTES - 4))
@@ -109,11 +110,24 @@ async def _export_pst(
             continue
         buffer += data.content_bytes(f"pst:{data.item_id(item)}", per_item)
         if len(buffer) >= _CHUNK_BYTES:
-            await response.write(bytes(buffer))
+            await _write(ctx, response, bytes(buffer))
             buffer.clear()
-    await response.write(bytes(buffer))
+    await _write(ctx, response, bytes(buffer))
     await response.write_eof()
     return response
+
+
+async def _build(ctx: _Ctx) -> None:
+    """An export is built before its first byte is sent (``export_build_seconds``)."""
+    if ctx.config.export_build_seconds:
+        await asyncio.sleep(ctx.config.export_build_seconds)
+
+
+async def _write(ctx: _Ctx, response: web.StreamResponse, chunk: bytes) -> None:
+    await response.write(chunk)
+    rate = ctx.config.export_bytes_per_second
+    if rate:
+        await asyncio.sleep(len(chunk) / rate)
 
 
 def _start_stream(ctx: _Ctx, length: int, filename: str) -> web.StreamResponse:
@@ -126,9 +140,10 @@ def _start_stream(ctx: _Ctx, length: int, filename: str) -> web.StreamResponse:
 
 
 async def _stream(ctx: _Ctx, body: bytes, filename: str) -> web.StreamResponse:
+    await _build(ctx)
     response = _start_stream(ctx, len(body), filename)
     await response.prepare(ctx.request)
     for start in range(0, len(body), _CHUNK_BYTES):
-        await response.write(body[start : start + _CHUNK_BYTES])
+        await _write(ctx, response, body[start : start + _CHUNK_BYTES])
     await response.write_eof()
     return response

@@ -1,0 +1,98 @@
+"""Large exports: built for minutes before the first byte, streamed for long, bounded."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import attrs
+import pytest
+from test_cli import halnav_process
+
+import halnav
+from halnav import Limits, veeam
+from halnav.errors import DocumentError, LimitExceededError, RequestTimeoutError
+from halnav.simulator import SimulatorConfig, open_simulator
+
+# One mailbox of 2 folders x 8 items at 64 KiB each: a ~1 MiB PST in 16 chunks.
+BIG = SimulatorConfig(
+    organizations=1, mailboxes=1, folders=2, items=8, onedrives=0, pst_bytes_per_item=64 * 1024
+)
+SIZE = 512 + 16 * 64 * 1024
+
+
+@asynccontextmanager
+async def mailbox(
+    config: SimulatorConfig, limits: Limits
+) -> AsyncIterator[tuple[halnav.Navigator, halnav.Document]]:
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(
+            sim.url, username=sim.username, password=sim.password, limits=limits
+        ) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        org = await session.organization()
+        yield nav, (await nav.follow(org, "mailboxes")).items[0]
+
+
+async def test_an_export_built_for_longer_than_the_read_timeout_arrives(tmp_path: Path) -> None:
+    """Actions wait answer_timeout for their first byte, not read_timeout: a PST built for
+    1.5 s arrives under a 0.5 s read timeout; a 0.5 s answer timeout names itself."""
+    slow = attrs.evolve(BIG, export_build_seconds=1.5)
+    target = tmp_path / "m.pst"
+    seen: list[tuple[int, int | None]] = []
+    limits = Limits(read_timeout=0.5, total_timeout=0.5, retries=0)
+    async with mailbox(slow, limits) as (nav, box):
+        answer = await nav.act(
+            box, "exporttoPst", json=veeam.export_pst(), to=target,
+            progress=lambda size, total: seen.append((size, total)),
+        )  # fmt: skip
+    assert isinstance(answer, halnav.Download)
+    assert answer.size == SIZE == target.stat().st_size
+    assert seen[-1] == (SIZE, SIZE)
+    assert len(seen) > 1  # the counter moves as the chunks come
+
+    impatient = Limits(answer_timeout=0.5, retries=0)
+    async with mailbox(slow, impatient) as (nav, box):
+        with pytest.raises(RequestTimeoutError, match="answer_timeout"):
+            await nav.act(box, "exporttoPst", json=veeam.export_pst(), to=tmp_path / "x.pst")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pst"]  # only the first, whole export
+
+
+async def test_transfer_bound_stall_and_size_cap_leave_no_file(tmp_path: Path) -> None:
+    throttled = attrs.evolve(BIG, export_bytes_per_second=256 * 1024)  # ~4 s for the PST
+    cases = [
+        (Limits(transfer_timeout=0.5, retries=0), RequestTimeoutError, "transfer_timeout"),
+        (Limits(read_timeout=0.1, retries=0), RequestTimeoutError, "stalled"),
+        (Limits(max_download_bytes=100_000, retries=0), LimitExceededError, "download"),
+    ]
+    for limits, error, words in cases:
+        async with mailbox(throttled, limits) as (nav, box):
+            with pytest.raises(error, match=words):
+                await nav.act(box, "exporttoPst", json=veeam.export_pst(), to=tmp_path / "m.pst")
+        assert list(tmp_path.iterdir()) == [], words
+
+
+async def test_a_binary_answer_without_out_is_refused_at_its_headers() -> None:
+    async with mailbox(BIG, Limits()) as (nav, box):
+        with pytest.raises(DocumentError, match="not JSON; give a file"):
+            await nav.act(box, "exporttoPst", json=veeam.export_pst(), binary=False)
+        kept = await nav.act(box, "exporttoPst", json=veeam.export_pst())  # the library default
+        assert isinstance(kept, halnav.Download)
+        assert len(kept.body) == SIZE
+
+    async with (
+        open_simulator(BIG) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        status, _out, err = await halnav_process(
+            "act", session.organization_url, "exporttoPst", "--username", sim.username,
+            "--password", sim.password, "--veeam",
+        )  # fmt: skip
+        assert status == 1, err
+        assert "application/octet-stream" in err
+        assert f"{SIZE:,} bytes" in err
+        assert "--out FILE" in err
