@@ -376,9 +376,12 @@ class Crawler:
     ``workers`` defaults to ``nav.limits.concurrency``; per-host limits are
     the navigator's (``Limits.per_host``). ``sinks`` get every event of the walk
     (:class:`~halnav.CrawlSink`: a document written, a failure, an action answered, a
-    link skipped), after the walk's own counters and records. ``dry_run`` walks as
-    usual (GETs) but sends no action: each is an :class:`~halnav.ActionPlanned` event
-    with the request it would have sent (``summary.planned`` counts them).
+    link skipped), after the walk's own counters and records. ``renamed`` maps text in
+    the stored walk's URLs to what replaces it before a resume (``{"/old-id/":
+    "/new-id/"}``: the Veeam profile re-explores a restore session under a new id).
+    ``dry_run`` walks as usual (GETs) but sends no action: each is an
+    :class:`~halnav.ActionPlanned` event with the request it would have sent
+    (``summary.planned`` counts them).
 
     The Crawler is the walk's core - frontier, workers, dedup (:mod:`halnav._seen`),
     scope, outages - and decides; what it decides is published as events to sinks that
@@ -432,6 +435,7 @@ class Crawler:
         outage_after: int | None = 20,
         sinks: Sequence[CrawlSink] = (),
         dry_run: bool = False,
+        renamed: Mapping[str, str] | None = None,
     ) -> None:
         self._nav = nav
         if outage_after is not None and outage_after < 1:
@@ -461,6 +465,7 @@ class Crawler:
         if dry_run and state_dir is not None:
             raise ValueError("a dry run cannot be resumable (state_dir): it changes nothing")
         self._dry_run = dry_run
+        self._renamed = dict(renamed or {})
         self._state_dir = Path(state_dir) if state_dir is not None else None
         self._replace = replace
         self._tally = Tally()
@@ -660,6 +665,8 @@ class Crawler:
 
     def _load(self, store: ResumeStore, output: Path) -> None:
         """Check the stored walk is this one, then take up its counters and frontier."""
+        for old, new in self._renamed.items():
+            store.rename(old, new)
         stored = store.walk()
         target = str(output.resolve())
         options = json.loads(json.dumps(self._options(), default=plain))

@@ -171,6 +171,27 @@ class ResumeStore:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT INTO meta VALUES (?, ?)", rows.items())
 
+    def rename(self, old: str, new: str) -> int:
+        """Replace ``old`` by ``new`` in every stored URL (roots, frontier, seen), in one
+        transaction; how many frontier rows changed. For a walk whose resources moved: a
+        Veeam restore session explored again has a new id in every URL."""
+        db = self._db
+        with db:
+            db.execute("BEGIN")
+            changed = db.execute(
+                "UPDATE frontier SET url = replace(url, ?1, ?2), parent = replace(parent, ?1, ?2)"
+                " WHERE instr(url, ?1) > 0 OR instr(parent, ?1) > 0",
+                (old, new),
+            ).rowcount
+            db.execute(
+                "UPDATE seen SET url = replace(url, ?1, ?2) WHERE instr(url, ?1) > 0", (old, new)
+            )
+            row = db.execute("SELECT value FROM meta WHERE key = 'roots'").fetchone()
+            if row is not None:
+                roots = sorted(root.replace(old, new) for root in json.loads(row[0]))
+                db.execute("UPDATE meta SET value = ? WHERE key = 'roots'", (json.dumps(roots),))
+        return int(changed)
+
     def queued_urls(self) -> Iterator[str]:
         """Every URL the frontier has fetched or will fetch."""
         for (url,) in self._db.execute("SELECT url FROM frontier WHERE kind = 'fetch'"):

@@ -409,14 +409,20 @@ def _parser() -> argparse.ArgumentParser:
         dest="orgs",
         action="append",
         default=[],
-        metavar="ID",
-        help="organization id to explore (repeatable; default: every organization)",
+        metavar="ID_OR_NAME",
+        help="organization to explore, by id or name (repeatable; default: every one)",
     )
     veeam_walk.add_argument(
         "--out",
         metavar="FILE.jsonl",
         help="JSON Lines output ('-' or none: stdout); replaced once the walk writes its first "
         "record",
+    )
+    veeam_walk.add_argument(
+        "--state",
+        metavar="DIR",
+        help="make the walk resumable (needs --out): run the same command again to resume it; "
+        "the same organizations are explored again and the walk goes on where it stopped",
     )
     veeam_walk.add_argument("--search", metavar="QUERY", help="search every mailbox for QUERY")
     veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
@@ -1372,17 +1378,37 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     creds = attrs.evolve(creds, veeam=True)
     _check_output(args.out, "--out")
     to_stdout = args.out in (None, "-")
+    if args.state is not None and to_stdout:
+        raise ValueError("--state needs --out FILE: the state records how much of it is written")
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
     def say(text: str) -> None:
+        if args.quiet:
+            return
         if progress is not None:
             progress.clear()
         print(text, file=sys.stderr, flush=True)
 
+    async def org_ids(nav: halnav.Navigator) -> list[str] | None:
+        """``--org`` values as ids: each an id, else a name (any case)."""
+        if not args.orgs:
+            return None
+        found_orgs = await veeam.organizations(nav)
+        known = [(str(org["id"]), str(org.state.get("name", ""))) for org in found_orgs]
+        ids = []
+        for wanted in args.orgs:
+            found = [i for i, name in known if wanted == i or wanted.lower() == name.lower()]
+            if len(found) != 1:
+                names = ", ".join(_printable(name) for _i, name in known[:20])
+                why = "is no organization's id or name" if not found else "names several"
+                raise ValueError(f"--org {wanted!r} {why}; the organizations: {names}")
+            ids.append(found[0])
+        return ids
+
     async def dry_run(nav: halnav.Navigator) -> int:
         """Print what the walk would send that changes anything: no session is started."""
-        ids = args.orgs or [str(org["id"]) for org in await veeam.organizations(nav)]
+        ids = await org_ids(nav) or [str(org["id"]) for org in await veeam.organizations(nav)]
         for org_id in ids:
             request = veeam.explore_request(nav, org_id)
             print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
@@ -1408,13 +1434,14 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             done = await veeam.walk(
                 nav,
                 output=sys.stdout if to_stdout else args.out,
-                organization_ids=args.orgs or None,
+                organization_ids=await org_ids(nav),
                 search_query=args.search,
                 export_dir=args.export_dir,
                 export_limit=args.export_limit or None,
                 max_hits=args.max_hits,
                 progress=progress,
                 say=say,
+                state_dir=args.state,
             )
         finally:
             if progress is not None:
@@ -1427,12 +1454,14 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             extra={
                 "organizations": len(done.organizations),
                 "sessions_stopped": len(done.sessions),
+                "exports": list(done.exports),
             },
-            extra_line=f"  sessions: {len(done.sessions)} explored and stopped",
+            extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
+            + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
         )
         _say_offsite(done.crawl)
         _say_unmatched(done.crawl, "no document was recognised as a mailbox that offers it")
-        _say_stopped(done.crawl, None)
+        _say_stopped(done.crawl, args.state)
         return _walk_status(done.crawl)
 
     return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
@@ -52,8 +54,10 @@ import attrs
 
 from halnav import (
     Action,
+    ActionAnswered,
     ActionRequest,
     ActionRule,
+    CrawlEvent,
     CrawlStatistics,
     CrawlSummary,
     Document,
@@ -671,6 +675,27 @@ async def explore(
         await _stop_shielded(session)
 
 
+@contextlib.asynccontextmanager
+async def _resumed_session(
+    nav: Navigator, organization: str, earlier: list[str]
+) -> AsyncIterator[RestoreSession]:
+    """The newest of ``earlier`` sessions if it is still working (a run killed without its
+    stop), else a new one; stopped when the block ends, as :func:`explore` does."""
+    if earlier:
+        try:
+            session = await attach(nav, earlier[-1])
+        except HalnavError:
+            session = None  # gone: explore again
+        if session is not None and str(session.document.state.get("state")).lower() == "working":
+            try:
+                yield session
+            finally:
+                await _stop_shielded(session)
+            return
+    async with explore(nav, organization) as session:
+        yield session
+
+
 async def _stop_shielded(session: RestoreSession) -> None:
     """Stop ``session`` even if the calling task is being cancelled."""
     stopping = asyncio.ensure_future(session.stop())
@@ -756,11 +781,51 @@ def is_mailbox(doc: Document) -> bool:
 
 @attrs.frozen
 class Walk:
-    """What :func:`walk` did: the organizations and sessions, and the crawl's summary."""
+    """What :func:`walk` did: the organizations and sessions, the crawl's summary, and
+    the export files this run wrote."""
 
     organizations: tuple[str, ...]
     sessions: tuple[str, ...]
     crawl: CrawlSummary
+    exports: tuple[str, ...] = ()
+
+
+class _Exported:
+    """A sink: the paths of the export files a walk wrote."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def event(self, event: CrawlEvent) -> None:
+        if isinstance(event, ActionAnswered) and event.answer is None:
+            path = event.result.get("path")
+            if isinstance(path, str):
+                self.paths.append(path)
+
+
+_WALK_STATE: Final = "veeam.json"
+
+
+def _sessions_before(state: Path, org_ids: tuple[str, ...] | None) -> dict[str, list[str]]:
+    """The restore sessions earlier runs of a resumable walk explored, per organization."""
+    file = state / _WALK_STATE
+    if not file.exists():
+        return {}
+    stored = json.loads(file.read_text(encoding="utf-8"))
+    sessions: dict[str, list[str]] = {str(k): list(v) for k, v in stored["sessions"].items()}
+    if org_ids is not None and sorted(org_ids) != sorted(sessions):
+        raise ValueError(
+            f"the walk in {state} is of the organizations {', '.join(sorted(sessions))}; "
+            "run it with the same organizations to resume it, or use another state directory"
+        )
+    return sessions
+
+
+def _keep_sessions(state: Path, sessions: Mapping[str, list[str]]) -> None:
+    """Write the sessions file atomically (before the crawl renames its stored URLs)."""
+    part = state / f".{_WALK_STATE}.part"
+    part.write_text(json.dumps({"sessions": sessions}, indent=1), encoding="utf-8")
+    os.replace(part, state / _WALK_STATE)
 
 
 async def walk(
@@ -774,6 +839,7 @@ async def walk(
     max_hits: int | None = None,
     progress: Callable[[CrawlStatistics], None] | None = None,
     say: Callable[[str], None] | None = None,
+    state_dir: str | Path | None = None,
 ) -> Walk:
     """halnav's main job on a Veeam server: explore, walk every session, act, always stop.
 
@@ -787,8 +853,13 @@ async def walk(
     stopped when the walk ends, also on errors and cancellation. The navigator's graph
     holds the walk afterwards (write it with ``nav.graph.write(path)``).
 
-    A walk of new restore sessions cannot be resumed (the session URLs change); for a
-    resumable walk, explore yourself and use :func:`halnav.crawl` with ``state_dir``.
+    With ``state_dir`` (and a path ``output``) the walk is resumable: ``state_dir`` keeps
+    the crawl's state and, in ``veeam.json``, the restore sessions each run explored. A
+    resumed walk walks the same organizations: it reuses a session that is still working
+    (the run was killed before it could stop it), else explores the organization again
+    and renames the stored walk's URLs from the old session id to the new one. The output
+    holds every document once across runs (records of earlier runs name the session ids
+    of their run).
 
     Example (``u`` and ``p`` are your credentials)::
 
@@ -799,6 +870,14 @@ async def walk(
         TransportError: the server refused to list organizations or start a session.
     """
     tell = say or (lambda _text: None)
+    state = Path(state_dir) if state_dir is not None else None
+    before: dict[str, list[str]] = {}
+    if state is not None:
+        state.mkdir(parents=True, exist_ok=True)
+        given = tuple(organization_ids) if organization_ids is not None else None
+        before = _sessions_before(state, given)
+        if before and organization_ids is None:
+            organization_ids = list(before)
     if organization_ids is None:
         organization_ids = [str(org["id"]) for org in await organizations(nav)]
     org_ids = tuple(organization_ids)
@@ -819,16 +898,32 @@ async def walk(
                 where=is_mailbox,
             )
         )
+    exported = _Exported()
     async with contextlib.AsyncExitStack() as stack:
-        sessions = [await stack.enter_async_context(explore(nav, org)) for org in org_ids]
-        tell(f"explored {len(sessions)} organizations; walking them all in one crawl")
+        sessions = [
+            await stack.enter_async_context(_resumed_session(nav, org, before.get(org, [])))
+            for org in org_ids
+        ]
+        renamed: dict[str, str] = {}
+        if state is not None:
+            history: dict[str, list[str]] = {}
+            for org, session in zip(org_ids, sessions, strict=True):
+                earlier = [old for old in before.get(org, []) if old != session.id]
+                history[org] = [*earlier, session.id]
+                renamed.update({f"/{old}/": f"/{session.id}/" for old in earlier})
+            _keep_sessions(state, history)  # first: a run killed from here on still knows
+        how = "resuming the walk" if before else "walking them all in one crawl"
+        tell(f"explored {len(sessions)} organizations; {how}")
         summary = await crawl(
             nav,
             [f"{session.url}/Organization" for session in sessions],
             output=output,
             actions=rules,
             progress=progress,
-            replace=True,  # new sessions: a new walk; the file is replaced at its first record
+            replace=True,  # a new walk replaces the file at its first record; a resume appends
+            state_dir=state / "crawl" if state is not None else None,
+            renamed=renamed,
+            sinks=[exported],
         )
         tell(f"stopping {len(sessions)} restore sessions")
-    return Walk(org_ids, tuple(session.id for session in sessions), summary)
+    return Walk(org_ids, tuple(session.id for session in sessions), summary, tuple(exported.paths))
