@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors
 from ._auth import (
+    AssertionGrant,
     Auth,
     BearerAuth,
     ClientCredentialsGrant,
@@ -83,6 +84,7 @@ __all__ = [
     "ActionResolver",
     "ActionRule",
     "Answer",
+    "AssertionGrant",
     "Auth",
     "BearerAuth",
     "ClientCredentialsGrant",

@@ -34,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from urllib.parse import quote_plus
 
 import attrs
@@ -44,6 +44,8 @@ from yarl import URL
 from .errors import AuthenticationError, HalnavError, StateError, UnsafeLinkError
 
 __all__ = [
+    "JWT_BEARER",
+    "AssertionGrant",
     "Auth",
     "AuthContext",
     "BearerAuth",
@@ -477,6 +479,55 @@ class PasswordGrant(OAuth2Grant):
         return (
             f"PasswordGrant(token_url={self._token_url!r}, username={self._username!r},"
             f" password='***'{client})"
+        )
+
+
+JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+class AssertionGrant(OAuth2Grant):
+    """An OAuth2 assertion grant (RFC 7523): ``grant_type`` (the jwt-bearer URN by
+    default), ``client_id`` and ``assertion`` as form fields, then refresh tokens.
+
+    What Veeam's tenants log in with (``client_id`` = the tenant's application id,
+    ``assertion`` = an Entra ID token), and its restore operators on v6+
+    (``grant_type="operator"``, ``client_id`` = ``userId.tenantId``). The assertion is a
+    secret: never in a repr, a log line or an error.
+
+    Example::
+
+        auth = ProviderAuth(AssertionGrant(url, client_id=app_id, assertion=entra_token))
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        *,
+        client_id: str,
+        assertion: str,
+        grant_type: str = JWT_BEARER,
+        refresh_margin: float = 60.0,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(token_url, refresh_margin=refresh_margin, extra=extra)
+        self._assertion_client = client_id
+        self._assertion = assertion
+        self._grant_type = grant_type
+
+    def _first_grant(self) -> dict[str, str]:
+        return {
+            "grant_type": self._grant_type,
+            "client_id": self._assertion_client,
+            "assertion": self._assertion,
+        }
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._assertion, *super()._secrets())
+
+    def __repr__(self) -> str:
+        return (
+            f"AssertionGrant(token_url={self._token_url!r}, grant_type={self._grant_type!r},"
+            f" client_id={self._assertion_client!r}, assertion='***')"
         )
 
 

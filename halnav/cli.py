@@ -114,6 +114,16 @@ def _net_options() -> argparse.ArgumentParser:
         help="OAuth2 client secret (env HALNAV_CLIENT_SECRET); '-' reads it from stdin",
     )
     auth.add_argument(
+        "--assertion",
+        metavar="TOKEN",
+        help="Veeam tenant login (the jwt-bearer grant) with --client-id: an Entra ID token "
+        "(env HALNAV_ASSERTION; '-' reads it from stdin); with --operator, a restore "
+        "operator's login (v6+, --client-id userId.tenantId)",
+    )
+    auth.add_argument(
+        "--operator", action="store_true", help="--assertion is a restore operator's (v6+)"
+    )
+    auth.add_argument(
         "--client-auth",
         choices=("basic", "form"),
         default="basic",
@@ -511,10 +521,18 @@ class _Credentials:
     client_id: str | None = None
     client_secret: str | None = None
     client_auth: str = "basic"
+    assertion: str | None = None
+    operator: bool = False
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.token, self.password, self.client_secret) if s)
+        found = (self.token, self.password, self.client_secret, self.assertion)
+        return tuple(s for s in found if s)
+
+    @property
+    def any(self) -> bool:
+        """Whether there is something to log in with."""
+        return self.token is not None or self.password is not None or self.assertion is not None
 
     def oauth2(self) -> halnav.ProviderAuth | None:
         """The generic OAuth2 grant (``--token-url``): password, else client credentials."""
@@ -577,6 +595,24 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         secret = _read_password()
     if secret is not None and client_id is None:
         raise ValueError("--client-secret needs --client-id (or HALNAV_CLIENT_ID)")
+    assertion = getattr(args, "assertion", None) or os.environ.get("HALNAV_ASSERTION") or None
+    if getattr(args, "assertion", None):
+        token = None  # an explicit --assertion wins over HALNAV_TOKEN
+    if assertion == _FROM_STDIN:
+        if _FROM_STDIN in (args.password, secret):
+            raise ValueError("only one of --password, --client-secret, --assertion can read stdin")
+        assertion = _read_password()
+    operator = bool(getattr(args, "operator", False))
+    if assertion is not None:
+        if token is not None or password is not None or token_url is not None:
+            raise ValueError(
+                "--assertion is a login of its own: no --token, --password or --token-url"
+            )
+        if client_id is None:
+            raise ValueError("--assertion needs --client-id (the tenant's application id)")
+        return _Credentials(client_id=client_id, assertion=assertion, operator=operator, veeam=True)
+    if operator:
+        raise ValueError("--operator goes with --assertion")
     if token_url is not None:
         _check_url(token_url)
         if token is not None:
@@ -587,7 +623,9 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
                 "--client-id (client credentials grant)"
             )
     elif client_id is not None:
-        raise ValueError("--client-id goes with --token-url (the OAuth2 token endpoint)")
+        raise ValueError(
+            "--client-id goes with --token-url (the OAuth2 token endpoint) or --assertion"
+        )
     return _Credentials(
         token=token,
         username=username,
@@ -648,6 +686,9 @@ def _navigator(
             username=creds.username,
             password=creds.password,
             token=creds.token,
+            client_id=creds.client_id if creds.assertion else None,
+            assertion=creds.assertion,
+            operator=creds.operator,
             rebase_links=rebase,  # pins links to the server root of url
             version=getattr(args, "api_version", None),
             limits=limits,
@@ -1373,7 +1414,7 @@ def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
 def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     server = _check_url(args.server)
     _check_graph_file(args.graph)
-    if creds.token is None and creds.password is None:
+    if not creds.any:
         raise ValueError("veeam-walk needs --username and --password (or --token)")
     creds = attrs.evolve(creds, veeam=True)
     _check_output(args.out, "--out")
@@ -1408,7 +1449,9 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
 
     async def dry_run(nav: halnav.Navigator) -> int:
         """Print what the walk would send that changes anything: no session is started."""
-        ids = await org_ids(nav) or [str(org["id"]) for org in await veeam.organizations(nav)]
+        ids: list[str | None] = [None]  # a tenant explores its own organization
+        if creds.assertion is None:
+            ids = list(await org_ids(nav) or [str(o["id"]) for o in await veeam.organizations(nav)])
         for org_id in ids:
             request = veeam.explore_request(nav, org_id)
             print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
@@ -1435,6 +1478,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 nav,
                 output=sys.stdout if to_stdout else args.out,
                 organization_ids=await org_ids(nav),
+                tenant=creds.assertion is not None,
                 search_query=args.search,
                 export_dir=args.export_dir,
                 export_limit=args.export_limit or None,
@@ -1469,7 +1513,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
 
 def _veeam_server(args: argparse.Namespace, creds: _Credentials) -> tuple[str, _Credentials]:
     server = _check_url(args.server)
-    if creds.token is None and creds.password is None:
+    if not creds.any:
         raise ValueError(f"{args.command} needs --username and --password (or --token)")
     return server, attrs.evolve(creds, veeam=True)
 

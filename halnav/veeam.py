@@ -57,6 +57,7 @@ from halnav import (
     ActionAnswered,
     ActionRequest,
     ActionRule,
+    AssertionGrant,
     CrawlEvent,
     CrawlStatistics,
     CrawlSummary,
@@ -64,6 +65,7 @@ from halnav import (
     Download,
     Limits,
     Navigator,
+    OAuth2Grant,
     PasswordGrant,
     ProviderAuth,
     crawl,
@@ -249,7 +251,7 @@ class VeeamNavigator(Navigator):
         root: str,
         *,
         version: str | None,
-        grant: PasswordGrant | None,
+        grant: OAuth2Grant | None,
         token: str | None,
         probe_options: Mapping[str, Any],
         **options: Any,
@@ -405,11 +407,18 @@ def open_navigator(
     limits: Limits | None = None,
     cafile: str | None = None,
     insecure: bool = False,
+    client_id: str | None = None,
+    assertion: str | None = None,
+    operator: bool = False,
     **options: Any,
 ) -> VeeamNavigator:
     """A Navigator for a Veeam Backup for Microsoft 365 server (``https://host:4443``).
 
-    Give ``username`` and ``password`` (the token grant) or a ``token``. ``version``
+    Give ``username`` and ``password`` (the token grant) or a ``token``; a tenant logs in
+    with ``client_id`` (its application id) and ``assertion`` (an Entra ID token: the
+    jwt-bearer grant), a restore operator (v6+) with ``operator=True`` and ``client_id`` =
+    ``userId.tenantId``. A tenant or operator explores its own organization:
+    ``explore(nav, None)``. ``version``
     (``"v5"`` ... ``"v8"``) fixes the REST API version; without it the version named in
     ``server``'s path is used (``https://vbo:4443/v7/...``), else the newest one the server
     speaks is detected when the navigator opens. Use it with ``async with``. Other
@@ -423,9 +432,18 @@ def open_navigator(
     if (username is None) != (password is None):
         raise ValueError("give both username and password, or neither")
     chosen = _check_version(version) if version is not None else _version_in(server)
-    grant = None
+    if assertion is not None and (username is not None or client_id is None):
+        raise ValueError("a tenant or operator login takes client_id and assertion, no username")
+    grant: OAuth2Grant | None = None
+    token_url = f"{root}/{chosen or VERSION}/token"
     if username is not None and password is not None:
-        grant = PasswordGrant(f"{root}/{chosen or VERSION}/token", username, password)
+        grant = PasswordGrant(token_url, username, password)
+    elif assertion is not None and client_id is not None:
+        grant = AssertionGrant(token_url, client_id=client_id, assertion=assertion)
+        if operator:
+            grant = AssertionGrant(
+                token_url, client_id=client_id, assertion=assertion, grant_type="operator"
+            )
     probe = {"cafile": cafile, "insecure": insecure, "limits": limits}
     if "session" in options:
         probe["session"] = options["session"]
@@ -573,7 +591,7 @@ async def attach(nav: Navigator, session_id: str) -> RestoreSession:
 
 def explore_request(
     nav: Navigator,
-    organization_id: str,
+    organization_id: str | None,
     *,
     type: str = "vex",  # the Veeam option is called type
     point_in_time: datetime | None = None,
@@ -581,8 +599,13 @@ def explore_request(
     show_all_versions: bool = False,
 ) -> ActionRequest:
     """The request that starts a restore session of ``organization_id`` on the navigator's
-    API version (what :func:`start_session` sends; a dry run prints it)."""
-    target = nav.url(f"Organizations/{quote(organization_id, safe='')}")
+    API version (what :func:`start_session` sends; a dry run prints it). ``None``: the
+    organization a tenant or restore operator logged in to (``POST Organization/Action``
+    on v5, ``Organization/Explore`` on v6+)."""
+    if organization_id is None:
+        target = nav.url("Organization")
+    else:
+        target = nav.url(f"Organizations/{quote(organization_id, safe='')}")
     if _wrapped(version_of(nav)):
         options: dict[str, Any] = {
             "type": type,
@@ -599,12 +622,13 @@ def explore_request(
     }
     if point_in_time is not None:
         options["dateTime"] = point_in_time.isoformat()
-    return ActionRequest("POST", f"{target}/explore", options)
+    verb = "Explore" if organization_id is None else "explore"  # as each spec spells it
+    return ActionRequest("POST", f"{target}/{verb}", options)
 
 
 async def start_session(
     nav: Navigator,
-    organization: str | Document,
+    organization: str | Document | None,
     *,
     type: str = "vex",  # the Veeam option is called type
     point_in_time: datetime | None = None,
@@ -621,7 +645,11 @@ async def start_session(
         TransportError: the server refused to start the session.
         HalnavError: it answered something that is not a session.
     """
-    org_id = organization if isinstance(organization, str) else str(organization["id"])
+    org_id = (
+        organization
+        if organization is None or isinstance(organization, str)
+        else str(organization["id"])
+    )
     request = explore_request(
         nav,
         org_id,
@@ -632,21 +660,23 @@ async def start_session(
     )
     answer = await nav.send(request.method, request.url, json=request.json)
     if isinstance(answer, Download) or "id" not in answer.state:
-        raise HalnavError(f"explore of organization {org_id} did not return a restore session")
+        which = "your organization" if org_id is None else f"organization {org_id}"
+        raise HalnavError(f"explore of {which} did not return a restore session")
     return RestoreSession(nav, answer)
 
 
 @contextlib.asynccontextmanager
 async def explore(
     nav: Navigator,
-    organization: str | Document,
+    organization: str | Document | None,
     *,
     type: str = "vex",  # the Veeam option is called type
     point_in_time: datetime | None = None,
     show_deleted: bool = False,
     show_all_versions: bool = False,
 ) -> AsyncIterator[RestoreSession]:
-    """Start a restore session for ``organization`` (an id or its Document); always stop it.
+    """Start a restore session for ``organization`` (an id or its Document; None: the one
+    a tenant or restore operator logged in to); always stop it.
 
     The session is stopped when the block ends, also on errors and when the
     task is cancelled (the stop request is shielded from the cancellation).
@@ -677,7 +707,7 @@ async def explore(
 
 @contextlib.asynccontextmanager
 async def _resumed_session(
-    nav: Navigator, organization: str, earlier: list[str]
+    nav: Navigator, organization: str | None, earlier: list[str]
 ) -> AsyncIterator[RestoreSession]:
     """The newest of ``earlier`` sessions if it is still working (a run killed without its
     stop), else a new one; stopped when the block ends, as :func:`explore` does."""
@@ -840,6 +870,7 @@ async def walk(
     progress: Callable[[CrawlStatistics], None] | None = None,
     say: Callable[[str], None] | None = None,
     state_dir: str | Path | None = None,
+    tenant: bool = False,
 ) -> Walk:
     """halnav's main job on a Veeam server: explore, walk every session, act, always stop.
 
@@ -852,6 +883,9 @@ async def walk(
     up to ``export_limit`` mailboxes to PST (``None``: all of them). Every session is
     stopped when the walk ends, also on errors and cancellation. The navigator's graph
     holds the walk afterwards (write it with ``nav.graph.write(path)``).
+
+    ``tenant``: the navigator logged in as a tenant or restore operator, which walks its
+    own organization (``organization_ids`` is not used).
 
     With ``state_dir`` (and a path ``output``) the walk is resumable: ``state_dir`` keeps
     the crawl's state and, in ``veeam.json``, the restore sessions each run explored. A
@@ -878,6 +912,8 @@ async def walk(
         before = _sessions_before(state, given)
         if before and organization_ids is None:
             organization_ids = list(before)
+    if tenant:
+        organization_ids = [str((await nav.get("Organization"))["id"])]
     if organization_ids is None:
         organization_ids = [str(org["id"]) for org in await organizations(nav)]
     org_ids = tuple(organization_ids)
@@ -901,7 +937,9 @@ async def walk(
     exported = _Exported()
     async with contextlib.AsyncExitStack() as stack:
         sessions = [
-            await stack.enter_async_context(_resumed_session(nav, org, before.get(org, [])))
+            await stack.enter_async_context(
+                _resumed_session(nav, None if tenant else org, before.get(org, []))
+            )
             for org in org_ids
         ]
         renamed: dict[str, str] = {}

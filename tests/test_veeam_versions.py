@@ -361,3 +361,41 @@ async def test_a_walk_records_every_hit_of_every_search(version: str, tmp_path: 
     short = [r for r in halnav.read_records(capped) if isinstance(r, halnav.ActionRecord)]
     assert [(len(r.items or ()), r.truncated) for r in short] == [(5, True), (5, True)]
     assert dict(cut.action_items) == {"search": 10}
+
+
+@pytest.mark.parametrize("version", ALL_VERSIONS)
+async def test_a_tenant_and_an_operator_explore_their_own_organization(version: str) -> None:
+    """jwt-bearer (tenants, every version) and operator (v6+) logins: the session is of the
+    organization the login names, administrator routes are refused, the assertion leaks
+    nowhere."""
+    config = SimulatorConfig(organizations=3, mailboxes=2, folders=1, items=1, onedrives=0)
+    async with simulated(version, config) as (sim, _recorder):
+        org_id = sim.organization_ids[1]
+        secret = sim.config.tenant_assertion
+        logins = [(org_id, False)]
+        if version != "v5":
+            logins.append((f"user-7.{org_id}", True))
+        for client, operator in logins:
+            async with veeam.open_navigator(
+                sim.url, client_id=client, assertion=secret, operator=operator
+            ) as nav:
+                mine = await nav.get("Organization")
+                assert mine["id"] == org_id
+                async with veeam.explore(nav, None) as session:
+                    org = await session.organization()
+                    mailboxes = await nav.follow(org, "mailboxes")
+                    assert len(mailboxes.items) == 2
+                with pytest.raises(HTTPStatusError) as refused:
+                    await veeam.organizations(nav)
+                assert refused.value.status == 403
+                assert secret not in repr(nav)
+        with pytest.raises(HalnavError) as wrong:
+            async with veeam.open_navigator(sim.url, client_id=org_id, assertion="forged") as nav:
+                await nav.get("Organization")
+        assert "forged" not in str(wrong.value)
+        if version == "v5":  # no operator grant before v6
+            with pytest.raises(HalnavError, match="not supported"):
+                async with veeam.open_navigator(
+                    sim.url, client_id=f"u.{org_id}", assertion=secret, operator=True
+                ) as nav:
+                    await nav.get("Organization")

@@ -123,3 +123,25 @@ async def test_veeam_walk_takes_organizations_by_name_and_lists_its_exports(
     assert wrong[0] == 1
     assert "is no organization's id or name" in wrong[2]
     assert name in wrong[2]
+
+
+async def test_a_tenant_walks_its_own_organization_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    config = SimulatorConfig(
+        organizations=2, mailboxes=2, folders=1, items=2, onedrives=0, api_version="v7"
+    )
+    out = tmp_path / "w.jsonl"
+    async with open_simulator(config) as sim:
+        org_id = sim.organization_ids[1]
+        status, _out, err = await halnav_process(
+            "veeam-walk", sim.url, "--client-id", org_id, "--assertion", "-", "--out", str(out),
+            "--search", "a", "--quiet", stdin=sim.config.tenant_assertion.encode() + b"\n",
+        )  # fmt: skip
+        assert status == 0, err
+        assert sim.stats.sessions_started == sim.stats.sessions_stopped == 1
+        per_session = sim.count_documents()
+    assert sim.config.tenant_assertion not in err
+    docs = [r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]
+    assert len(docs) == per_session
+    assert summary_of(err)["complete"]

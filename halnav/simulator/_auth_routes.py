@@ -23,6 +23,7 @@ from ._versions import ApiVersion
 # The DPAPI blob header every v5 (OWIN) access token starts with; not a credential.
 _TOKEN_PREFIX: Final = "AQAAANCMnd8BFdERjHoAwE_Cl-sB"  # noqa: S105  a public format prefix
 _ANTIFORGERY_COOKIE: Final = ".AspNetCore.Antiforgery.VBO365"
+_JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def _token_date(version: ApiVersion, moment: float) -> str:
@@ -80,6 +81,17 @@ async def _token(ctx: _Ctx) -> web.StreamResponse:
         del state.refresh_tokens[refresh]
         state.stats.token_refreshes += 1
         return _issue_tokens(ctx, owner.username, antiforgery=owner.antiforgery is not None)
+    if grant == _JWT_BEARER or (grant == "operator" and ctx.version.number >= 6):
+        # A tenant (jwt-bearer: client_id = the organization) or a restore operator
+        # (v6+: client_id = userId.organizationId), with an Entra ID token as assertion.
+        client = form.get("client_id", "")
+        org_text = client.rpartition(".")[2] if grant == "operator" else client
+        org = ctx.data.find_organization(org_text) if org_text else None
+        if org is None or form.get("assertion") != ctx.config.tenant_assertion:
+            return _oauth_error("invalid_grant", "The assertion or the client ID is not valid.")
+        state.stats.token_grants += 1
+        role = "operator" if grant == "operator" else "tenant"
+        return _issue_tokens(ctx, f"{role}:{org}", antiforgery=antiforgery)
     return _oauth_error("unsupported_grant_type", f"Grant type '{grant}' is not supported.")
 
 

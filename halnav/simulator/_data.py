@@ -120,6 +120,10 @@ class SimulatorConfig:
     documents: int = attrs.field(default=3, validator=attrs.validators.in_(range(_U32)))
     """Documents per OneDrive folder, and in each OneDrive's root."""
     username: str = "tech\\administrator"
+    tenant_assertion: str = "simulated-entra-id-token"
+    """What a tenant or restore operator presents as ``assertion`` (standing for the Entra
+    ID token); ``client_id`` names the organization: its id (jwt-bearer) or
+    ``userId.organizationId`` (operator, v6+)."""
     password: str = "Passw0rd!"  # noqa: S105  the simulator's fixed, documented demo credential
     token_lifetime: float = attrs.field(default=3600.0, validator=attrs.validators.gt(0.0))
     public_base_url: str | None = None

@@ -42,7 +42,19 @@ def _organization(ctx: _Ctx, org: int) -> dict[str, object]:
     }
 
 
+def tenant_of(ctx: _Ctx) -> int | None:
+    """The organization a tenant or operator token is bound to; None for an administrator."""
+    role, _, org = (ctx.username or "").partition(":")
+    return int(org) if role in ("tenant", "operator") and org.isdigit() else None
+
+
+def _admin_only(ctx: _Ctx) -> None:
+    if tenant_of(ctx) is not None:
+        raise _ApiError(403, "Access is denied: the operation is for administrators only.")
+
+
 def _find_org(ctx: _Ctx) -> int:
+    _admin_only(ctx)
     org = ctx.data.find_organization(ctx.params["org"])
     if org is None:
         raise _ApiError(404, f"Organization with ID '{ctx.params['org']}' not found.")
@@ -52,6 +64,7 @@ def _find_org(ctx: _Ctx) -> int:
 @_route("GET", "organizations")
 async def _organizations(ctx: _Ctx) -> web.StreamResponse:
     """A bare JSON array (v5-v7: API-NOTES section 2, the v6/v7 specs); a page on v8."""
+    _admin_only(ctx)
     total = ctx.config.organizations
     if ctx.version.organizations_paged:
         path = f"/{ctx.version.name}/Organizations"
@@ -84,6 +97,35 @@ async def _organization_explore(ctx: _Ctx) -> web.StreamResponse:
     org = _find_org(ctx)
     allowed = (*_EXPLORE_OPTIONS, "repositoryid") if ctx.version.number >= 8 else _EXPLORE_OPTIONS
     options = await _read_options(ctx, allowed)
+    return _explore(ctx, org, options, options.get("datetime"))
+
+
+def _tenant(ctx: _Ctx) -> int:
+    org = tenant_of(ctx)
+    if org is None:
+        raise _ApiError(403, "Access is denied: log in as a tenant to explore your organization.")
+    return org
+
+
+@_route("GET", "organization")
+async def _tenant_organization(ctx: _Ctx) -> web.StreamResponse:
+    """The organization a tenant or operator logged in to (the tenant view)."""
+    return _json_response(_organization(ctx, _tenant(ctx)))
+
+
+@_route("POST", "organization/action", versions=_V5)
+async def _tenant_action(ctx: _Ctx) -> web.StreamResponse:
+    """v5 tenant explore: ``POST /v5/Organization/Action {"explore": {...}}`` -> 201."""
+    org = _tenant(ctx)
+    _, options = await _read_action(ctx, ("explore",))
+    return _explore(ctx, org, options, options.get("datetime"))
+
+
+@_route("POST", "organization/explore", versions=_V6_UP)
+async def _tenant_explore(ctx: _Ctx) -> web.StreamResponse:
+    """v6+ tenant explore: bare RESTExploreOptions, as for an administrator's explore."""
+    org = _tenant(ctx)
+    options = await _read_options(ctx, _EXPLORE_OPTIONS)
     return _explore(ctx, org, options, options.get("datetime"))
 
 
