@@ -434,6 +434,16 @@ def _parser() -> argparse.ArgumentParser:
         help="make the walk resumable (needs --out): run the same command again to resume it; "
         "the same organizations are explored again and the walk goes on where it stopped",
     )
+    veeam_walk.add_argument(
+        "--type",
+        dest="session_types",
+        action="append",
+        default=[],
+        choices=(*veeam.SESSION_TYPES, "all"),
+        help="restore session types to explore in each organization (repeatable): vex "
+        "Exchange, veod OneDrive, vesp SharePoint, vet Teams, all: the ones the "
+        "organization says it backs up (default: vex)",
+    )
     veeam_walk.add_argument("--search", metavar="QUERY", help="search every mailbox for QUERY")
     veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
     veeam_walk.add_argument(
@@ -1431,6 +1441,17 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             progress.clear()
         print(text, file=sys.stderr, flush=True)
 
+    async def session_types(nav: halnav.Navigator) -> list[str]:
+        """``--type`` values; ``all``: what the organizations back up (their is... flags)."""
+        if "all" not in args.session_types:
+            return args.session_types or ["vex"]
+        if creds.assertion is not None:
+            docs = [await nav.get("Organization")]
+        else:
+            wanted = await org_ids(nav)
+            docs = [o for o in await veeam.organizations(nav) if not wanted or o["id"] in wanted]
+        return veeam.backed_up_types(docs)
+
     async def org_ids(nav: halnav.Navigator) -> list[str] | None:
         """``--org`` values as ids: each an id, else a name (any case)."""
         if not args.orgs:
@@ -1479,6 +1500,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 output=sys.stdout if to_stdout else args.out,
                 organization_ids=await org_ids(nav),
                 tenant=creds.assertion is not None,
+                types=await session_types(nav),
                 search_query=args.search,
                 export_dir=args.export_dir,
                 export_limit=args.export_limit or None,
@@ -1499,14 +1521,29 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 "organizations": len(done.organizations),
                 "sessions_stopped": len(done.sessions),
                 "exports": list(done.exports),
+                "documents_by_type": dict(done.documents_by_type),
+                "refused": [{"session": key, "message": text} for key, text in done.refused],
             },
             extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
+            + (
+                "\n  by type:  "
+                + ", ".join(f"{k} {v}" for k, v in sorted(done.documents_by_type.items()))
+                if done.documents_by_type
+                else ""
+            )
             + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
         )
         _say_offsite(done.crawl)
         _say_unmatched(done.crawl, "no document was recognised as a mailbox that offers it")
         _say_stopped(done.crawl, args.state)
-        return _walk_status(done.crawl)
+        for key, text in done.refused:
+            print(
+                f"halnav: note: {_printable(key)} was not walked: the server refused to explore "
+                f"it ({_printable(text)})",
+                file=sys.stderr,
+            )
+        status = _walk_status(done.crawl)
+        return status if status or not done.refused else _EXIT_FAILURES
 
     return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))
 

@@ -62,6 +62,7 @@ from halnav import (
     CrawlStatistics,
     CrawlSummary,
     Document,
+    DocumentWritten,
     Download,
     Limits,
     Navigator,
@@ -73,6 +74,7 @@ from halnav import (
 from halnav.errors import HalnavError, HTTPStatusError, StateError
 
 __all__ = [
+    "SESSION_TYPES",
     "VERSION",
     "VERSIONS",
     "RestoreOutcome",
@@ -82,6 +84,7 @@ __all__ = [
     "action_body",
     "attach",
     "auth",
+    "backed_up_types",
     "detect_version",
     "explore",
     "explore_request",
@@ -707,7 +710,7 @@ async def explore(
 
 @contextlib.asynccontextmanager
 async def _resumed_session(
-    nav: Navigator, organization: str | None, earlier: list[str]
+    nav: Navigator, organization: str | None, earlier: list[str], kind: str = "vex"
 ) -> AsyncIterator[RestoreSession]:
     """The newest of ``earlier`` sessions if it is still working (a run killed without its
     stop), else a new one; stopped when the block ends, as :func:`explore` does."""
@@ -722,7 +725,7 @@ async def _resumed_session(
             finally:
                 await _stop_shielded(session)
             return
-    async with explore(nav, organization) as session:
+    async with explore(nav, organization, type=kind) as session:
         yield session
 
 
@@ -818,6 +821,47 @@ class Walk:
     sessions: tuple[str, ...]
     crawl: CrawlSummary
     exports: tuple[str, ...] = ()
+    documents_by_type: Mapping[str, int] = attrs.field(factory=dict)
+    """Documents written this run, by restore session type (``vex``, ``veod``, ...)."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """``(organization/type, the server's message)`` of each restore session the server
+    refused to start (a workload it has no backup of, or cannot explore): not walked."""
+
+
+# The restore session types (workloads): Exchange, OneDrive, SharePoint, Teams.
+SESSION_TYPES: Final = ("vex", "veod", "vesp", "vet")
+_SESSION_IN_URL: Final = re.compile(r"/restoresessions/([^/?#]+)", re.IGNORECASE)
+
+
+def backed_up_types(organizations: Iterable[Document]) -> list[str]:
+    """The restore session types the organizations say they back up: ``vex`` for
+    ``isExchangeOnline``, ``veod`` and ``vesp`` for ``isSharePointOnline`` (OneDrive is
+    backed up with SharePoint), ``vet`` for ``isTeamsOnline``; in that order."""
+    found: set[str] = set()
+    for org in organizations:
+        state = org.state
+        if state.get("isExchangeOnline"):
+            found.add("vex")
+        if state.get("isSharePointOnline"):
+            found.update(("veod", "vesp"))
+        if state.get("isTeamsOnline"):
+            found.add("vet")
+    return [kind for kind in SESSION_TYPES if kind in found]
+
+
+class _PerSession:
+    """A sink: documents written, by the type of the restore session they belong to."""
+
+    def __init__(self, kinds: Mapping[str, str]) -> None:
+        self._kinds = kinds
+        self.counts: dict[str, int] = {}
+
+    def event(self, event: CrawlEvent) -> None:
+        if isinstance(event, DocumentWritten):
+            found = _SESSION_IN_URL.search(event.key)
+            kind = self._kinds.get(found[1].lower()) if found else None
+            if kind is not None:
+                self.counts[kind] = self.counts.get(kind, 0) + 1
 
 
 class _Exported:
@@ -836,17 +880,23 @@ class _Exported:
 _WALK_STATE: Final = "veeam.json"
 
 
-def _sessions_before(state: Path, org_ids: tuple[str, ...] | None) -> dict[str, list[str]]:
-    """The restore sessions earlier runs of a resumable walk explored, per organization."""
+def _sessions_before(
+    state: Path, org_ids: tuple[str, ...] | None, kinds: tuple[str, ...]
+) -> dict[str, list[str]]:
+    """The restore sessions earlier runs of a resumable walk explored, by
+    ``organization/type``."""
     file = state / _WALK_STATE
     if not file.exists():
         return {}
     stored = json.loads(file.read_text(encoding="utf-8"))
     sessions: dict[str, list[str]] = {str(k): list(v) for k, v in stored["sessions"].items()}
-    if org_ids is not None and sorted(org_ids) != sorted(sessions):
+    orgs = sorted({key.rpartition("/")[0] for key in sessions})
+    stored_kinds = sorted({key.rpartition("/")[2] for key in sessions})
+    if (org_ids is not None and sorted(org_ids) != orgs) or stored_kinds != sorted(kinds):
         raise ValueError(
-            f"the walk in {state} is of the organizations {', '.join(sorted(sessions))}; "
-            "run it with the same organizations to resume it, or use another state directory"
+            f"the walk in {state} is of the organizations {', '.join(orgs)} and the "
+            f"restore session types {', '.join(stored_kinds)}; run it with the same ones to "
+            "resume it, or use another state directory"
         )
     return sessions
 
@@ -871,6 +921,7 @@ async def walk(
     say: Callable[[str], None] | None = None,
     state_dir: str | Path | None = None,
     tenant: bool = False,
+    types: Iterable[str] = ("vex",),
 ) -> Walk:
     """halnav's main job on a Veeam server: explore, walk every session, act, always stop.
 
@@ -885,7 +936,10 @@ async def walk(
     holds the walk afterwards (write it with ``nav.graph.write(path)``).
 
     ``tenant``: the navigator logged in as a tenant or restore operator, which walks its
-    own organization (``organization_ids`` is not used).
+    own organization (``organization_ids`` is not used). ``types`` are the restore
+    session types explored per organization (:data:`SESSION_TYPES`: ``vex`` Exchange,
+    ``veod`` OneDrive, ``vesp`` SharePoint, ``vet`` Teams); ``walk.documents_by_type``
+    counts what each gave.
 
     With ``state_dir`` (and a path ``output``) the walk is resumable: ``state_dir`` keeps
     the crawl's state and, in ``veeam.json``, the restore sessions each run explored. A
@@ -904,14 +958,20 @@ async def walk(
         TransportError: the server refused to list organizations or start a session.
     """
     tell = say or (lambda _text: None)
+    kinds = tuple(dict.fromkeys(kind.lower() for kind in types))
+    unknown = [kind for kind in kinds if kind not in SESSION_TYPES]
+    if unknown or not kinds:
+        raise ValueError(
+            f"restore session types are {', '.join(SESSION_TYPES)}; got {list(types)!r}"
+        )
     state = Path(state_dir) if state_dir is not None else None
     before: dict[str, list[str]] = {}
     if state is not None:
         state.mkdir(parents=True, exist_ok=True)
         given = tuple(organization_ids) if organization_ids is not None else None
-        before = _sessions_before(state, given)
-        if before and organization_ids is None:
-            organization_ids = list(before)
+        before = _sessions_before(state, given, kinds)
+        if before and organization_ids is None and not tenant:
+            organization_ids = sorted({key.rpartition("/")[0] for key in before})
     if tenant:
         organization_ids = [str((await nav.get("Organization"))["id"])]
     if organization_ids is None:
@@ -935,23 +995,36 @@ async def walk(
             )
         )
     exported = _Exported()
+    keys = [f"{org}/{kind}" for org in org_ids for kind in kinds]
     async with contextlib.AsyncExitStack() as stack:
-        sessions = [
-            await stack.enter_async_context(
-                _resumed_session(nav, None if tenant else org, before.get(org, []))
-            )
-            for org in org_ids
-        ]
+        sessions = []
+        refused: list[tuple[str, str]] = []
+        for key in list(keys):
+            org, _, kind = key.rpartition("/")
+            resumed = _resumed_session(nav, None if tenant else org, before.get(key, []), kind)
+            try:
+                sessions.append(await stack.enter_async_context(resumed))
+            except HTTPStatusError as exc:
+                if exc.status != 400 or len(kinds) == 1:
+                    raise  # one type asked for: its refusal is the walk's failure
+                refused.append((key, exc.detail or str(exc)))
+                keys.remove(key)
+                tell(f"the server refused to explore {key}: {exc.detail or exc}; not walked")
         renamed: dict[str, str] = {}
         if state is not None:
             history: dict[str, list[str]] = {}
-            for org, session in zip(org_ids, sessions, strict=True):
-                earlier = [old for old in before.get(org, []) if old != session.id]
-                history[org] = [*earlier, session.id]
+            for key, session in zip(keys, sessions, strict=True):
+                earlier = [old for old in before.get(key, []) if old != session.id]
+                history[key] = [*earlier, session.id]
                 renamed.update({f"/{old}/": f"/{session.id}/" for old in earlier})
+            for key, _text in refused:
+                history[key] = before.get(key, [])  # asked for, refused: asked again next run
             _keep_sessions(state, history)  # first: a run killed from here on still knows
+        per_session = _PerSession(
+            {s.id.lower(): k.rpartition("/")[2] for k, s in zip(keys, sessions, strict=True)}
+        )
         how = "resuming the walk" if before else "walking them all in one crawl"
-        tell(f"explored {len(sessions)} organizations; {how}")
+        tell(f"explored {len(sessions)} restore sessions ({', '.join(kinds)}); {how}")
         summary = await crawl(
             nav,
             [f"{session.url}/Organization" for session in sessions],
@@ -961,7 +1034,14 @@ async def walk(
             replace=True,  # a new walk replaces the file at its first record; a resume appends
             state_dir=state / "crawl" if state is not None else None,
             renamed=renamed,
-            sinks=[exported],
+            sinks=[exported, per_session],
         )
         tell(f"stopping {len(sessions)} restore sessions")
-    return Walk(org_ids, tuple(session.id for session in sessions), summary, tuple(exported.paths))
+    return Walk(
+        org_ids,
+        tuple(session.id for session in sessions),
+        summary,
+        tuple(exported.paths),
+        per_session.counts,
+        tuple(refused),
+    )

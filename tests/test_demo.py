@@ -29,7 +29,7 @@ async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path:
     assert len(records) == summary.documents + summary.actions
     assert all(record.url for record in records)
     assert summary.graph.read_text().startswith("flowchart")
-    assert any("explored 2 organizations" in line for line in said)
+    assert any("explored 2 restore sessions (vex)" in line for line in said)
     text = "\n".join(summary.lines())
     assert "2 started, 2 stopped" in text
     assert str(pst) in text

@@ -77,11 +77,11 @@ async def test_a_resumable_veeam_walk_survives_sigterm_and_sigkill(
     assert summary["resumed"]
     assert summary["complete"]
     history = json.loads((state / "veeam.json").read_text())["sessions"]
-    assert sorted(history) == sorted(sim.organization_ids)
+    assert sorted(history) == sorted(f"{org}/vex" for org in sim.organization_ids)
     assert all(len(ids) == 2 for ids in history.values())  # run 2's session was reused
 
     def normalized(url: str) -> str:
-        for org, ids in history.items():
+        for org, ids in history.items():  # org: "id/vex"
             for session_id in ids:
                 url = url.replace(f"/{session_id}/", f"/org:{org}/")
         assert not re.search(r"/RestoreSessions/[0-9a-f-]{36}/", url, re.IGNORECASE), url
@@ -145,3 +145,27 @@ async def test_a_tenant_walks_its_own_organization_from_the_command_line(
     docs = [r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]
     assert len(docs) == per_session
     assert summary_of(err)["complete"]
+
+
+async def test_veeam_walk_type_all_walks_every_workload_and_names_the_refused(
+    tmp_path: Path,
+) -> None:
+    """--type all: the types the organization backs up; each is counted; a type the server
+    cannot explore is named, not walked, and the exit status says so (3)."""
+    config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2, onedrives=2)
+    async with open_simulator(config) as sim:
+        status, _out, err = await halnav_process(
+            "veeam-walk", sim.url, "--type", "all", "--out", str(tmp_path / "w.jsonl"),
+            "--quiet", "--username", sim.username, "--password", sim.password,
+        )  # fmt: skip
+        started = sim.stats.sessions_started
+        assert sim.stats.sessions_stopped == started
+    assert status == 3, err
+    summary = summary_of(err)
+    by_type = summary["documents_by_type"]
+    assert sorted(by_type) == ["veod", "vex"]
+    assert all(count > 0 for count in by_type.values())
+    assert summary["documents"] == sum(by_type.values())
+    assert [r["session"].rpartition("/")[2] for r in summary["refused"]] == ["vesp"]
+    assert "vesp was not walked: the server refused to explore it" in err
+    assert started == 2
