@@ -369,6 +369,15 @@ def _parser() -> argparse.ArgumentParser:
         help="run the actions only on documents reached through REL (repeatable; page "
         "items are reached through 'item')",
     )
+    actions.add_argument(
+        "--action-on",
+        action="append",
+        default=[],
+        metavar="KIND",
+        choices=(*sorted(veeam.KINDS.values()), "organization"),
+        help="Veeam: run the actions only on resources of this kind (repeatable): mailbox, "
+        "folder, item, onedrive, document, organization, ... ('search every mailbox')",
+    )
     _max_hits_option(actions)
     _safety_options(actions)
     _walk_options(crawl)
@@ -1123,6 +1132,15 @@ def _safety_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
     )
 
 
+def _of_kinds(kinds: frozenset[str]) -> Callable[[halnav.Document], bool]:
+    """``ActionRule.where`` for ``--action-on``: documents of one of ``kinds``."""
+
+    def accepts(doc: halnav.Document) -> bool:
+        return veeam.kind_of(doc) in kinds
+
+    return accepts
+
+
 def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--max-hits",
@@ -1298,11 +1316,16 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             "--rebase-links moves every link onto one server: give ROOTs on one origin"
         )
     if (
-        args.action_json or args.export_dir or args.action_limit or args.max_hits or args.action_rel
+        args.action_json
+        or args.export_dir
+        or args.action_limit
+        or args.max_hits
+        or args.action_rel
+        or args.action_on
     ) and not args.actions:
         raise ValueError(
-            "--action-json, --export-dir, --action-limit, --action-rel and --max-hits need "
-            "--action NAME"
+            "--action-json, --export-dir, --action-limit, --action-rel, --action-on and "
+            "--max-hits need --action NAME"
         )
     payload = _body(args.action_json, "--action-json")
     deny = halnav.Scope().deny_rels | frozenset(args.deny_rel)
@@ -1321,9 +1344,12 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             limit=args.action_limit,
             max_items=args.max_hits,
             rels=frozenset(args.action_rel) if args.action_rel else None,
+            where=_of_kinds(frozenset(args.action_on)) if args.action_on else None,
         )
         for name in args.actions
     ]
+    if args.action_on and not creds.veeam:
+        raise ValueError("--action-on knows Veeam resources: give --veeam (or a Veeam login)")
     if args.dry_run and args.state is not None:
         raise ValueError("--dry-run sends no action: it cannot be resumed (drop --state)")
     if not args.dry_run:

@@ -74,6 +74,7 @@ from halnav import (
 from halnav.errors import HalnavError, HTTPStatusError, StateError
 
 __all__ = [
+    "KINDS",
     "SESSION_TYPES",
     "VERSION",
     "VERSIONS",
@@ -90,6 +91,7 @@ __all__ = [
     "explore_request",
     "export_pst",
     "is_mailbox",
+    "kind_of",
     "open_navigator",
     "organizations",
     "restore",
@@ -810,6 +812,36 @@ def is_mailbox(doc: Document) -> bool:
     """A v5 mailbox: it has folders and items but no ``mailbox`` link (folders and items do)."""
     rels = doc.rels
     return "folders" in rels and "items" in rels and "mailbox" not in rels
+
+
+# The kind of a resource, from the collection its URL names (``.../Mailboxes/{id}``).
+KINDS: Final = {
+    "mailboxes": "mailbox",
+    "folders": "folder",
+    "items": "item",
+    "onedrives": "onedrive",
+    "documents": "document",
+    "sites": "site",
+    "libraries": "library",
+    "lists": "list",
+    "teams": "team",
+    "channels": "channel",
+    "posts": "post",
+    "files": "file",
+    "tabs": "tab",
+}
+_KIND_PATH: Final = re.compile(r"/([A-Za-z]+)/[^/]+/?$")
+
+
+def kind_of(doc: Document) -> str | None:
+    """What ``doc`` is, by its URL: ``mailbox``, ``folder``, ``item``, ``onedrive``,
+    ``document``, ``site``, ... (see :data:`KINDS`), ``organization`` for a session's
+    Organization; None for pages and anything else."""
+    path = urlsplit(doc.canonical_url).path
+    if path.lower().rstrip("/").endswith("/organization"):
+        return "organization"
+    found = _KIND_PATH.search(path)
+    return KINDS.get(found[1].lower()) if found else None
 
 
 @attrs.frozen

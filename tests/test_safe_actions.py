@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_cli import access_token, halnav_process, served
 
 import halnav
+from halnav import veeam
 from halnav.simulator import SimulatorConfig, open_simulator
 
 SMALL = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=3, onedrives=0)
@@ -119,3 +121,27 @@ async def test_veeam_walk_dry_run_starts_no_session() -> None:
     assert any("search" in line and "every mailbox" in line for line in lines)
     assert any("exportToPst on every mailbox" in line for line in lines)
     assert "2 restore sessions would be started" in err
+
+
+@pytest.mark.parametrize("version", ["v5", "v8"])
+async def test_action_on_a_kind_runs_on_those_resources_only(tmp_path: Path, version: str) -> None:
+    """'Search every mailbox': --action-on mailbox, not the organization, folders or items."""
+    config = SimulatorConfig(
+        organizations=1, mailboxes=3, folders=2, items=2, onedrives=0, api_version=version
+    )
+    out = tmp_path / "walk.jsonl"
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        status, _out, err = await halnav_process(
+            "crawl", session.organization_url, "--out", str(out), "--quiet",
+            "--username", sim.username, "--password", sim.password,
+            "--action", "search", "--action-json", '{"query": "a"}', "--action-on", "mailbox",
+        )  # fmt: skip
+        mailboxes = (await nav.follow(await session.organization(), "mailboxes")).items
+    assert status == 0, err
+    searched = sorted(r.url for r in halnav.read_records(out) if isinstance(r, halnav.ActionRecord))
+    assert searched == sorted(m.canonical_url for m in mailboxes)
+    assert {veeam.kind_of(m) for m in mailboxes} == {"mailbox"}
