@@ -204,6 +204,8 @@ class CrawlStatistics:
     elapsed: float
     rate: float
     bytes_exported: int
+    exporting: int = 0
+    """Bytes received so far by the downloads in flight (not yet in ``bytes_exported``)."""
 
 
 @attrs.frozen
@@ -503,6 +505,7 @@ class Crawler:
         self._running = False
         self._rule_counts = [0] * len(self._rules)
         self._offered: set[str] = set()  # action names the written documents offer
+        self._exporting: dict[str, int] = {}  # export stem -> bytes received so far
         self._fetching = 0
         self._left = 0
         self._busy = 0
@@ -527,6 +530,7 @@ class Crawler:
             elapsed=elapsed,
             rate=tally.run_documents / elapsed if elapsed > 0 else 0.0,
             bytes_exported=tally.bytes_exported,
+            exporting=sum(self._exporting.values()),
         )
 
     async def run(self) -> CrawlSummary:
@@ -1095,7 +1099,9 @@ class Crawler:
         try:
             if doc is None:  # resumed: the document is not in memory any more
                 doc = await self._nav.get(url)
-            status, answer = await self._nav.invoke(doc, rule.name, json=rule.json, to=target)
+            status, answer = await self._nav.invoke(
+                doc, rule.name, json=rule.json, to=target, progress=self._meter(stem)
+            )
             event = self._answered(url, rule.name, status, answer, stem)
             if isinstance(answer, Document) and answer.items:
                 items, truncated = await self._every_item(answer, rule.max_items)
@@ -1106,8 +1112,22 @@ class Crawler:
             self._publish(ActionFailed(url, rule.name, exc))
         else:
             self._publish(event)
+        finally:
+            if stem is not None:
+                self._exporting.pop(stem, None)
         if self._store is not None:
             self._store.action_done(url, self._rule_keys[work.rule])
+
+    def _meter(self, stem: str | None) -> Callable[[int, int | None], None] | None:
+        """A download's byte counter, for :meth:`statistics` (exports only)."""
+        if stem is None:
+            return None
+        exporting = self._exporting
+
+        def count(size: int, _total: int | None) -> None:
+            exporting[stem] = size
+
+        return count
 
     async def _every_item(
         self, answer: Document, cap: int | None

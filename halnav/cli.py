@@ -1062,6 +1062,9 @@ class _Progress:
             f"actions {stats.actions}  {stats.rate:.0f}/s  "
             f"queue {stats.queued}  in flight {stats.in_flight}  {stats.elapsed:.1f}s"
         )
+        if stats.bytes_exported or stats.exporting:
+            exported = stats.bytes_exported + stats.exporting
+            line += f"  exported {_mib(exported)} ({_mib(exported / max(stats.elapsed, 1e-6))}/s)"
         self._stream.write("\r\x1b[2K" + line)
         self._stream.flush()
         self._shown = True

@@ -96,3 +96,28 @@ async def test_a_binary_answer_without_out_is_refused_at_its_headers() -> None:
         assert "application/octet-stream" in err
         assert f"{SIZE:,} bytes" in err
         assert "--out FILE" in err
+
+
+async def test_a_walk_counts_the_bytes_of_exports_in_flight(tmp_path: Path) -> None:
+    """A walk's statistics count an export's bytes as they come, not only when it ends."""
+    throttled = attrs.evolve(BIG, export_bytes_per_second=1024 * 1024)  # ~1 s for the PST
+    seen: list[halnav.CrawlStatistics] = []
+    rule = halnav.ActionRule(
+        name="exporttoPst", json=veeam.export_pst(), export_dir=str(tmp_path / "pst"),
+        where=veeam.is_mailbox,
+    )  # fmt: skip
+    async with (
+        open_simulator(throttled) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        summary = await halnav.crawl(
+            nav, [session.organization_url], actions=[rule], progress=seen.append,
+            progress_interval=0.05,
+        )  # fmt: skip
+    assert summary.actions == 1
+    during = [s.exporting for s in seen if s.exporting]
+    assert during  # some snapshots saw the download in flight
+    assert all(0 < size <= SIZE for size in during)
+    assert seen[-1].exporting == 0
+    assert seen[-1].bytes_exported == SIZE
