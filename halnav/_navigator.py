@@ -731,13 +731,17 @@ class Navigator:
 
     def download_extension(self, content_type: str, head: bytes) -> str:
         """The file extension (with its dot) for a download of ``content_type`` whose first
-        bytes are ``head``: the registered one for the type, else ``.bin``. A profile that
-        knows its binary formats overrides it (the Veeam one tells PST, MSG and ZIP apart).
+        bytes are ``head``: the registered one for the type when it is a data format (see
+        ``SAFE_EXTENSIONS``), else ``.bin`` - a server's Content-Type must not make an
+        export a script or a program (``.sh``, ``.hta``, ``.py``, ``.exe``) that a click
+        runs. A profile that knows its binary formats overrides it (the Veeam one tells
+        PST, MSG and ZIP apart).
         """
         media = content_type.partition(";")[0].strip().lower()
         if media in ("", "application/octet-stream", "binary/octet-stream"):
             return ".bin"
-        return mimetypes.guess_extension(media, strict=False) or ".bin"
+        ext = mimetypes.guess_extension(media, strict=False)
+        return ext if ext in SAFE_EXTENSIONS else ".bin"
 
     async def send(
         self,
@@ -814,6 +818,18 @@ class Navigator:
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc
+
+
+# Extensions an export file may get from the server's Content-Type: data formats that no
+# desktop runs when the file is opened. Anything else is saved as .bin.
+SAFE_EXTENSIONS: Final = frozenset(
+    {
+        ".pst", ".msg", ".eml", ".zip", ".gz", ".7z", ".json", ".xml", ".csv", ".txt",
+        ".pdf", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods",
+        ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+        ".mp3", ".mp4", ".wav", ".ics", ".vcf",
+    }
+)  # fmt: skip
 
 
 def _posted_next(request: ActionRequest, next_link: Link | None) -> bool:

@@ -58,6 +58,10 @@ def test_download_extensions_generic_and_veeam() -> None:
     assert nav.download_extension("application/zip", b"") == ".zip"
     assert nav.download_extension("application/json; charset=utf-8", b"{") == ".json"
     assert nav.download_extension("application/octet-stream", b"!BDN") == ".bin"
+    # A server's Content-Type never makes an export something a click runs.
+    for dangerous in ("application/x-sh", "text/x-python", "application/hta", "text/html",
+                      "application/x-msdos-program", "application/javascript"):  # fmt: skip
+        assert nav.download_extension(dangerous, b"") == ".bin", dangerous
     profile = veeam.open_navigator("https://vbo:4443", token="t", version="v8")
     octets = "application/octet-stream"
     assert profile.download_extension(octets, b"!BDN\x00\x00") == ".pst"
