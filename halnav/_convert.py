@@ -177,6 +177,9 @@ class _Parser:
             raise self.fail(path, f"expected a link object, got {type(raw).__name__}")
         href = raw.get("href")
         if not isinstance(href, str):
+            if not self.options.lenient:  # HAL: href is REQUIRED, a string
+                got = "no href" if href is None else f"a {type(href).__name__} href"
+                raise self.fail(path, f"a link needs a string href, got {got}")
             problems.append(f"{path}: no string href; link ignored")
             return None
         templated = raw.get("templated") is True  # only JSON true counts (HAL section 5.2)

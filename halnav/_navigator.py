@@ -678,8 +678,18 @@ class Navigator:
 
         Raises:
             ActionNotFoundError, TransportError, DocumentError: as for ``act``.
+            UnsafeLinkError: the action targets an origin that is not trusted (actions,
+                like credentials, go only to the entry's origin and ``trusted_origins``).
         """
         action = self._action_of(doc, name)
+        if not self._transport.trusts(action.target):
+            # A server names an action's URI; its body (a restore's userPassword, say) goes
+            # only where credentials may go, like a 307's body.
+            raise UnsafeLinkError(
+                action.target,
+                f"the action {name!r} of {doc.url} targets an origin that is not trusted; "
+                "actions go only to the entry's origin and trusted_origins",
+            )
         if self._action_body is not None:
             json = self._action_body(action, json)
         return await self._exchange(

@@ -394,6 +394,13 @@ class Transport:
         except UnsafeLinkError:
             return False
 
+    def trusts(self, url: str) -> bool:
+        """Whether credentials (and action bodies) may go to ``url``'s origin."""
+        try:
+            return self._url_trusted(_parse(url))
+        except UnsafeLinkError:
+            return False
+
     def _url_trusted(self, url: URL) -> bool:
         if url.scheme not in _DEFAULT_PORTS or not url.host:
             return False

@@ -162,10 +162,22 @@ def test_unknown_link_properties_kept() -> None:
     assert link.name == "n"
 
 
-def test_link_without_href_skipped_and_reported() -> None:
-    """A link without a string href is skipped and listed in ``problems``."""
+def test_link_without_a_string_href_is_an_error_strictly_and_a_problem_leniently() -> None:
+    """HAL requires a string href: strict parsing names the path (issue 14, finding 11:
+    ``{"self": {"href": 5}}`` used to parse to a document without self, in silence);
+    lenient parsing skips the link and lists it in ``problems``."""
+    for body, path, got in (
+        ({"_links": {"self": {"href": 5}}}, r"\$\._links\.self", "a int href"),
+        ({"_links": {"a": {"title": "no href"}}}, r"\$\._links\.a", "no href"),
+        ({"_links": {"b": [{"href": "/b"}, {"href": 3}]}}, r"\$\._links\.b\[1\]", "a int"),
+    ):
+        with pytest.raises(DocumentError, match=path) as raised:
+            halnav.parse(body, URL)
+        assert got in str(raised.value)
     doc = halnav.parse(
-        {"_links": {"a": {"title": "no href"}, "b": [{"href": "/b"}, {"href": 3}]}}, URL
+        {"_links": {"a": {"title": "no href"}, "b": [{"href": "/b"}, {"href": 3}]}},
+        URL,
+        lenient=True,
     )
     assert doc.links["a"] == ()
     assert links_of(doc, "b") == ["https://h/b"]

@@ -631,3 +631,58 @@ def test_crawl_roots_with_credentials_in_the_url_are_refused() -> None:
         halnav.Crawler(nav, ["http://admin:s3cret-root@127.0.0.1:9/x"])
     assert "s3cret-root" not in str(err.value)
     assert "127.0.0.1:9" in str(err.value)
+
+
+async def test_an_action_body_goes_only_to_a_trusted_origin(tmp_path: Path) -> None:
+    """A document on A advertises an action whose URI is on B: its body (a restore's
+    userPassword) is not sent there - by act, or by a same-origin walk - unless B is
+    trusted (issue 14, finding 1)."""
+    got: list[bytes] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.json_response({"ok": True})
+
+    other = web.Application()
+    other.router.add_post("/restore", elsewhere)
+    other_runner = web.AppRunner(other)
+    await other_runner.setup()
+    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
+    await other_site.start()
+    b = f"http://127.0.0.1:{other_runner.addresses[0][1]}"
+
+    async def document(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "_links": {"self": {"href": "/doc"}},
+                "_actions": {"restore": {"uri": f"{b}/restore", "method": "POST"}},
+            }
+        )
+
+    home = web.Application()
+    home.router.add_get("/doc", document)
+    home_runner = web.AppRunner(home)
+    await home_runner.setup()
+    home_site = web.TCPSite(home_runner, "127.0.0.1", 0)
+    await home_site.start()
+    a = f"http://127.0.0.1:{home_runner.addresses[0][1]}"
+    body = {"restore": {"userPassword": "hunter2"}}
+    try:
+        async with halnav.Navigator(a + "/", auth="token-A") as nav:
+            doc = await nav.get("/doc")
+            with pytest.raises(UnsafeLinkError, match="not trusted"):
+                await nav.act(doc, "restore", json=body)
+            rule = halnav.ActionRule(name="restore", json=body)
+            out = tmp_path / "walk.jsonl"
+            summary = await halnav.crawl(nav, ["/doc"], output=out, actions=[rule])
+        assert summary.action_failures == 1
+        (record,) = [r for r in halnav.read_records(out) if isinstance(r, halnav.ActionRecord)]
+        assert record.error is not None
+        assert record.error.type == "UnsafeLinkError"
+        assert got == []  # nothing reached B
+        async with halnav.Navigator(a + "/", auth="token-A", trusted_origins=[b]) as nav:
+            await nav.act(await nav.get("/doc"), "restore", json=body)
+        assert len(got) == 1  # widened by the user: sent
+    finally:
+        await home_runner.cleanup()
+        await other_runner.cleanup()
