@@ -30,6 +30,7 @@ import base64
 import copy
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -574,22 +575,24 @@ class ClientCredentialsGrant(OAuth2Grant):
 def _lifetime(doc: Mapping[str, object]) -> float | None:
     """Seconds the token lives: ``expires_in``, else ``.expires`` (RFC 1123 / ISO 8601)."""
     expires_in = doc.get("expires_in")
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        return max(0.0, float(expires_in))
-    if isinstance(expires_in, str):
+    if isinstance(expires_in, int | float | str) and not isinstance(expires_in, bool):
         try:
-            return max(0.0, float(expires_in))
-        except ValueError:
-            pass
+            seconds = float(expires_in)
+        except (ValueError, OverflowError):  # not a number, or 400 digits long
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+        if not isinstance(expires_in, str):
+            return None
     expires = doc.get(".expires")
     if not isinstance(expires, str):
         return None
     try:
         when = parsedate_to_datetime(expires)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         try:
             when = datetime.fromisoformat(expires)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

@@ -824,7 +824,7 @@ def _retry_after(value: str | None) -> float | None:
         pass
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a year past 9999 or past any C int
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
