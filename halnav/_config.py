@@ -55,7 +55,10 @@ class Limits:
         parse also stops when the URLs it makes up for items without ``self``
         pass 32 MiB: see ``ParseOptions``).
     Paging:
-        ``readahead`` pages fetched in parallel when the page size is known.
+        ``readahead`` pages fetched in parallel when the page size is known;
+        ``paginate`` reads at most ``max_pages`` pages of one collection (a server
+        whose ``next`` links never end is a ``LimitExceededError``, not a walk that
+        runs until memory is gone).
     """
 
     concurrency: int = 64
@@ -78,6 +81,7 @@ class Limits:
     transfer_timeout: float | None = None
     max_download_bytes: int | None = None
     readahead: int = 32
+    max_pages: int = 100_000
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):

@@ -24,6 +24,7 @@ from ._transport import Response, Transport, TransportStatistics
 from .errors import (
     DeprecatedLinkWarning,
     DocumentError,
+    LimitExceededError,
     LinkNotFoundError,
     MissingVariablesError,
     StateError,
@@ -538,7 +539,13 @@ class Navigator:
         page = start if isinstance(start, Document) else await self.get(start)
         seen = {page.canonical_url}
         window = 2
+        where = start if isinstance(start, str) else start.url
+        pages_read = 0
+        limit = self._limits.max_pages
         while True:
+            pages_read += 1
+            if pages_read > limit:
+                raise LimitExceededError(where, "pages of one collection", limit)
             for item in page.items:
                 yield item
             next_link = page.find_link("next")
@@ -574,6 +581,9 @@ class Navigator:
                         break
                     pages.append(fetched)
                 for fetched in pages[:-1]:
+                    pages_read += 1
+                    if pages_read > limit:
+                        raise LimitExceededError(where, "pages of one collection", limit)
                     for item in fetched.items:
                         yield item
                     if len(fetched.items) < size or fetched.find_link("next") is None:

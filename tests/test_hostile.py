@@ -3,12 +3,14 @@ finding 6)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aiohttp import web
 from test_outcomes import start
 
 import halnav
-from halnav.errors import HTTPStatusError
+from halnav.errors import HTTPStatusError, LimitExceededError
 
 
 async def test_a_retry_after_date_past_any_year_is_no_crash() -> None:
@@ -52,5 +54,46 @@ async def test_an_absurd_token_lifetime_is_no_crash(expires_in: object) -> None:
         auth = halnav.password_auth(f"{base}/token", "u", "p")
         async with halnav.Navigator(base + "/", auth=auth) as nav:
             assert (await nav.get("/doc")).self_url == f"{base}/doc"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("paged", [False, True], ids=["next-only", "offset-pages"])
+async def test_a_collection_whose_next_never_ends_stops_at_max_pages(paged: bool) -> None:
+    """A server whose next links never end (finding 9): paginate stops at
+    ``Limits.max_pages`` with a halnav error, one page at a time or reading ahead."""
+    served: list[str] = []
+
+    async def page(request: web.Request) -> web.Response:
+        served.append(request.path_qs)
+        n = int(request.query.get("offset" if paged else "p", "0"))
+        step = 2 if paged else 1
+        items = [{"_links": {"self": {"href": f"/i/{n}-{k}"}}} for k in range(step)]
+        nxt = f"/c?offset={n + step}&limit={step}" if paged else f"/c?p={n + 1}"
+        body: dict[str, Any] = {
+            "_links": {"self": {"href": request.path_qs}, "next": {"href": nxt}}
+        }
+        body.update({"offset": n, "limit": step, "results": items} if paged else {})
+        if not paged:
+            body["_embedded"] = {"item": items}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/c", page)
+    runner, port = await start(app)
+    try:
+        limits = halnav.Limits(max_pages=40, readahead=4)
+        async with halnav.Navigator(f"http://127.0.0.1:{port}/", limits=limits) as nav:
+            got: list[halnav.Document] = []
+
+            async def read_all() -> None:
+                async for item in nav.paginate("/c"):
+                    got.append(item)  # noqa: PERF401  the items before the error count
+
+            with pytest.raises(LimitExceededError, match="pages of one collection") as raised:
+                await read_all()
+        assert raised.value.limit == 40
+        assert len(got) == 40 * (2 if paged else 1)  # the items of 40 pages, then the error
+        assert len(served) <= 40 + 4  # at most one read-ahead window past the limit
     finally:
         await runner.cleanup()
