@@ -585,13 +585,19 @@ def _lifetime(doc: Mapping[str, object]) -> float | None:
         if not isinstance(expires_in, str):
             return None
     expires = doc.get(".expires")
-    if not isinstance(expires, str):
-        return None
+    return seconds_until(expires, iso=True) if isinstance(expires, str) else None
+
+
+def seconds_until(text: str, *, iso: bool = False) -> float | None:
+    """Seconds from now until the date ``text`` (an HTTP-date, RFC 1123; with ``iso`` also
+    ISO 8601), at least 0; None when it is no date, or one no datetime can hold."""
     try:
-        when = parsedate_to_datetime(expires)
-    except (TypeError, ValueError, OverflowError):
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, OverflowError):  # a year past 9999, or past a C int
+        if not iso:
+            return None
         try:
-            when = datetime.fromisoformat(expires)
+            when = datetime.fromisoformat(text)
         except (ValueError, OverflowError):
             return None
     if when.tzinfo is None:

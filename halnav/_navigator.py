@@ -754,14 +754,19 @@ class Navigator:
         bytes are ``head``: the registered one for the type when it is a data format (see
         ``SAFE_EXTENSIONS``), else ``.bin`` - a server's Content-Type must not make an
         export a script or a program (``.sh``, ``.hta``, ``.py``, ``.exe``) that a click
-        runs. A profile that knows its binary formats overrides it (the Veeam one tells
-        PST, MSG and ZIP apart).
+        runs. An untyped download (octet-stream) is named by :meth:`binary_extension`.
         """
         media = content_type.partition(";")[0].strip().lower()
         if media in ("", "application/octet-stream", "binary/octet-stream"):
-            return ".bin"
+            return self.binary_extension(head)
         ext = mimetypes.guess_extension(media, strict=False)
         return ext if ext in SAFE_EXTENSIONS else ".bin"
+
+    def binary_extension(self, head: bytes) -> str:
+        """The extension of an untyped download whose first bytes are ``head``: ``.bin``.
+        A profile that knows its binary formats overrides it (the Veeam one tells PST,
+        MSG and ZIP apart)."""
+        return ".bin"
 
     async def send(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import zlib
 from array import array
+from collections.abc import Iterable
 from typing import Final
 
 __all__ = ["SeenSet"]
@@ -116,27 +117,20 @@ class SeenSet:
         if needed * 5 > size * 3:  # keep the table at most 60% full
             while needed * 5 > size * 3:
                 size = max(size * 2, _START)
-            self._grow(size)
+            old = zip(self._keys, self._checks, strict=True)
+            self._keys = array("q", bytes(8 * size))
+            self._checks = array("I", bytes(_CHECK_BYTES * size))
+            self._mask = size - 1
+            self._insert((h, check) for h, check in old if h != 0)
+        self._insert((hash(url) or 1, _check(url)) for url in urls)
+        self._used = needed
+
+    def _insert(self, fingerprints: Iterable[tuple[int, int]]) -> None:
+        """Put ``(hash, check)`` pairs into free slots (linear probing)."""
         keys, checks, mask = self._keys, self._checks, self._mask
-        for url in urls:
-            h = hash(url) or 1
+        for h, check in fingerprints:
             i = h & mask
             while keys[i] != 0:
                 i = (i + 1) & mask
             keys[i] = h
-            checks[i] = _check(url)
-        self._used = needed
-
-    def _grow(self, size: int) -> None:
-        old_keys, old_checks = self._keys, self._checks
-        keys = array("q", bytes(8 * size))
-        checks = array("I", bytes(_CHECK_BYTES * size))
-        mask = size - 1
-        for j, h in enumerate(old_keys):
-            if h != 0:
-                i = h & mask
-                while keys[i] != 0:
-                    i = (i + 1) & mask
-                keys[i] = h
-                checks[i] = old_checks[j]
-        self._keys, self._checks, self._mask = keys, checks, mask
+            checks[i] = check

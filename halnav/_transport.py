@@ -29,8 +29,6 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.cookies import BaseCookie, SimpleCookie
 from pathlib import Path
 from typing import Final
@@ -43,7 +41,7 @@ from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._auth import Auth, AuthContext, error_detail, is_json_type
+from ._auth import Auth, AuthContext, error_detail, is_json_type, seconds_until
 from ._config import Limits
 from .errors import (
     AuthenticationError,
@@ -822,13 +820,7 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):  # a year past 9999 or past any C int
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return seconds_until(value)
 
 
 def _map_error(

@@ -1470,6 +1470,14 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             progress.clear()
         print(text, file=sys.stderr, flush=True)
 
+    listing: list[halnav.Document] = []
+
+    async def organizations(nav: halnav.Navigator) -> list[halnav.Document]:
+        """Every organization, listed once (--org, --type all and the dry run need it)."""
+        if not listing:
+            listing.extend(await veeam.organizations(nav))
+        return listing
+
     async def session_types(nav: halnav.Navigator) -> list[str]:
         """``--type`` values; ``all``: what the organizations back up (their is... flags)."""
         if "all" not in args.session_types:
@@ -1478,14 +1486,14 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             docs = [await nav.get("Organization")]
         else:
             wanted = await org_ids(nav)
-            docs = [o for o in await veeam.organizations(nav) if not wanted or o["id"] in wanted]
+            docs = [o for o in await organizations(nav) if not wanted or o["id"] in wanted]
         return veeam.backed_up_types(docs)
 
     async def org_ids(nav: halnav.Navigator) -> list[str] | None:
         """``--org`` values as ids: each an id, else a name (any case)."""
         if not args.orgs:
             return None
-        found_orgs = await veeam.organizations(nav)
+        found_orgs = await organizations(nav)
         known = [(str(org["id"]), str(org.state.get("name", ""))) for org in found_orgs]
         ids = []
         for wanted in args.orgs:
@@ -1501,7 +1509,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         """Print what the walk would send that changes anything: no session is started."""
         ids: list[str | None] = [None]  # a tenant explores its own organization
         if creds.assertion is None:
-            ids = list(await org_ids(nav) or [str(o["id"]) for o in await veeam.organizations(nav)])
+            ids = list(await org_ids(nav) or [str(o["id"]) for o in await organizations(nav)])
         for org_id in ids:
             request = veeam.explore_request(nav, org_id)
             print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")

@@ -334,14 +334,11 @@ class VeeamNavigator(Navigator):
             params["setId"] = set_id
         return attrs.evolve(request, params=MappingProxyType(params))
 
-    def download_extension(self, content_type: str, head: bytes) -> str:
+    def binary_extension(self, head: bytes) -> str:
         """Veeam sends its exports as ``application/octet-stream``: a PST, an MSG or a ZIP
         is told by its first bytes, and anything else is taken for a PST (what
-        ``exportToPst`` answers). Other types get their registered extension."""
-        media = content_type.partition(";")[0].strip().lower()
-        if media in ("", "application/octet-stream", "binary/octet-stream"):
-            return next((ext for magic, ext in _EXPORT_MAGIC if head.startswith(magic)), ".pst")
-        return super().download_extension(content_type, head)
+        ``exportToPst`` answers)."""
+        return next((ext for magic, ext in _EXPORT_MAGIC if head.startswith(magic)), ".pst")
 
     async def aclose(self) -> None:
         """Log out (v7+, after a password grant), then close. Idempotent."""

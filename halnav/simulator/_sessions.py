@@ -85,7 +85,7 @@ async def _organization_action(ctx: _Ctx) -> web.StreamResponse:
     """v5 explore: ``{"explore": {"datetime", "type", ...}}`` -> 201 and the session."""
     org = _find_org(ctx)
     _, options = await _read_action(ctx, ("explore",))
-    return _explore(ctx, org, options, options.get("datetime"))
+    return _explore(ctx, org, options)
 
 
 _EXPLORE_OPTIONS: Final = ("datetime", "type", "showdeleted", "showallversions")
@@ -97,7 +97,7 @@ async def _organization_explore(ctx: _Ctx) -> web.StreamResponse:
     org = _find_org(ctx)
     allowed = (*_EXPLORE_OPTIONS, "repositoryid") if ctx.version.number >= 8 else _EXPLORE_OPTIONS
     options = await _read_options(ctx, allowed)
-    return _explore(ctx, org, options, options.get("datetime"))
+    return _explore(ctx, org, options)
 
 
 def _tenant(ctx: _Ctx) -> int:
@@ -118,7 +118,7 @@ async def _tenant_action(ctx: _Ctx) -> web.StreamResponse:
     """v5 tenant explore: ``POST /v5/Organization/Action {"explore": {...}}`` -> 201."""
     org = _tenant(ctx)
     _, options = await _read_action(ctx, ("explore",))
-    return _explore(ctx, org, options, options.get("datetime"))
+    return _explore(ctx, org, options)
 
 
 @_route("POST", "organization/explore", versions=_V6_UP)
@@ -126,18 +126,18 @@ async def _tenant_explore(ctx: _Ctx) -> web.StreamResponse:
     """v6+ tenant explore: bare RESTExploreOptions, as for an administrator's explore."""
     org = _tenant(ctx)
     options = await _read_options(ctx, _EXPLORE_OPTIONS)
-    return _explore(ctx, org, options, options.get("datetime"))
+    return _explore(ctx, org, options)
 
 
-def _explore(
-    ctx: _Ctx, org: int, options: Mapping[str, object], when: object
-) -> web.StreamResponse:
+def _explore(ctx: _Ctx, org: int, options: Mapping[str, object]) -> web.StreamResponse:
+    """Start a session of ``org`` with the explore ``options`` (at their ``datetime``)."""
     kind_text = str(options.get("type") or "vex").lower()
     if kind_text not in _SESSION_TYPES:
         raise _ApiError(400, f"Restore session type '{kind_text}' is not supported.")
     _flag(options, "showdeleted", default=False)
     _flag(options, "showallversions", default=False)
     latest = ctx.data.last_backup(org)
+    when = options.get("datetime")
     point = latest if when in (None, "") else min(_parse_datetime(str(when)), latest)
     state = ctx.state
     session = _Session(
