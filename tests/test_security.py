@@ -20,6 +20,7 @@ import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
+from test_outcomes import start
 
 import halnav
 from halnav import ActionRule, Navigator, Scope, crawl, password_auth
@@ -645,11 +646,8 @@ async def test_an_action_body_goes_only_to_a_trusted_origin(tmp_path: Path) -> N
 
     other = web.Application()
     other.router.add_post("/restore", elsewhere)
-    other_runner = web.AppRunner(other)
-    await other_runner.setup()
-    other_site = web.TCPSite(other_runner, "127.0.0.1", 0)
-    await other_site.start()
-    b = f"http://127.0.0.1:{other_runner.addresses[0][1]}"
+    other_runner, other_port = await start(other)
+    b = f"http://127.0.0.1:{other_port}"
 
     async def document(request: web.Request) -> web.Response:
         return web.json_response(
@@ -661,11 +659,8 @@ async def test_an_action_body_goes_only_to_a_trusted_origin(tmp_path: Path) -> N
 
     home = web.Application()
     home.router.add_get("/doc", document)
-    home_runner = web.AppRunner(home)
-    await home_runner.setup()
-    home_site = web.TCPSite(home_runner, "127.0.0.1", 0)
-    await home_site.start()
-    a = f"http://127.0.0.1:{home_runner.addresses[0][1]}"
+    home_runner, home_port = await start(home)
+    a = f"http://127.0.0.1:{home_port}"
     body = {"restore": {"userPassword": "hunter2"}}
     try:
         async with halnav.Navigator(a + "/", auth="token-A") as nav:
