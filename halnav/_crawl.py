@@ -1064,8 +1064,8 @@ class Crawler:
 
     # -- actions ----------------------------------------------------------------------
     def _match_actions(self, doc: Document, key: str, rel: str | None) -> None:
-        if doc.actions:
-            self._offered.update(doc.actions)
+        if self._rules:
+            self._offered.update(self._nav.action_names(doc))
         for index, rule in enumerate(self._rules):
             if rule.limit is not None and self._rule_counts[index] >= rule.limit:
                 continue

@@ -44,12 +44,16 @@ class DemoSummary:
     sessions_started: int
     sessions_stopped: int
     documents: int
+    documents_by_type: Mapping[str, int]
+    """By restore session type: vex Exchange, veod OneDrive, vesp SharePoint, vet Teams."""
     failures: int
     failures_by_type: Mapping[str, int]
     searches: int
     search_hits: int
     """Every hit of every search (all pages)."""
     query: str
+    unsearched: tuple[str, ...]
+    """Walked restore session types the API version cannot search (v5: all but vex)."""
     exports: tuple[tuple[Path, int], ...]  # (path, bytes) of each exported file
     actions: int
     action_failures: int
@@ -64,6 +68,7 @@ class DemoSummary:
     def lines(self) -> list[str]:
         """The human-readable summary, one fact per line."""
         by_type = ", ".join(f"{k} {v}" for k, v in sorted(self.failures_by_type.items()))
+        workloads = ", ".join(f"{k} {v}" for k, v in self.documents_by_type.items())
         exports = [f"{path} ({size:,} bytes)" for path, size in self.exports] or ["(none)"]
         rate = self.documents / self.crawl_seconds if self.crawl_seconds > 0 else 0.0
         return [
@@ -73,7 +78,9 @@ class DemoSummary:
             f"{self.sessions_stopped} stopped",
             f"  documents walked        {self.documents} in {self.crawl_seconds:.2f} s "
             f"({rate:,.0f}/s, one crawl over all organizations)",
-            f"  searches run            {self.searches} ({self.query!r}: {self.search_hits} hits)",
+            f"  by workload             {workloads}",
+            f"  searches run            {self.searches} ({self.query!r}: {self.search_hits} hits)"
+            + (f"; not searchable here: {', '.join(self.unsearched)}" if self.unsearched else ""),
             f"  PST exported            {exports[0]}",
             *(f"                          {line}" for line in exports[1:]),
             f"  failures                {self.failures}"
@@ -208,7 +215,7 @@ async def run_demo(
                     export_limit=1,
                     progress=progress,
                     say=tell,
-                )
+                )  # every workload the organizations back up: Exchange, OneDrive, SharePoint, Teams
                 summary = done_walk.crawl
                 nav.graph.write(graph_path)
                 graph_stats = nav.graph.statistics()
@@ -221,11 +228,13 @@ async def run_demo(
         sessions_started=sessions_started,
         sessions_stopped=sessions_stopped,
         documents=summary.documents,
+        documents_by_type=done_walk.documents_by_type,
         failures=summary.failures,
         failures_by_type=summary.failures_by_type,
         searches=done.searches,
         search_hits=done.hits,
         query=query,
+        unsearched=done_walk.unsearched,
         exports=done.exports,
         actions=summary.actions,
         action_failures=summary.action_failures,

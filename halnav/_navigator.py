@@ -742,6 +742,11 @@ class Navigator:
             raise AssertionError  # pragma: no cover  (doc.action found nothing either)
         return action
 
+    def action_names(self, doc: Document) -> tuple[str, ...]:
+        """The names of the actions :meth:`find_action` knows on ``doc``: those it
+        advertises here; a profile adds those its API has without advertising them."""
+        return tuple(doc.actions)
+
     def find_action(self, doc: Document, name: str) -> Action | None:
         """The action ``name`` of ``doc``: its own (any case), else the ``action_resolver``'s."""
         action = doc.find_action(name)

@@ -451,9 +451,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=(*veeam.SESSION_TYPES, "all"),
         help="restore session types to explore in each organization (repeatable): vex "
         "Exchange, veod OneDrive, vesp SharePoint, vet Teams, all: the ones the "
-        "organization says it backs up (default: vex)",
+        "organization says it backs up (default: all)",
     )
-    veeam_walk.add_argument("--search", metavar="QUERY", help="search every mailbox for QUERY")
+    veeam_walk.add_argument(
+        "--search",
+        metavar="QUERY",
+        help="search every mailbox, OneDrive, SharePoint site and team (its posts) for QUERY",
+    )
     veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
     veeam_walk.add_argument(
         "--export-limit",
@@ -1240,7 +1244,10 @@ def _say_unmatched(summary: halnav.CrawlSummary, hint: str) -> None:
     offered = summary.offered_actions
     shown = ", ".join(_printable(name) for name in offered[:12])
     more = f" and {len(offered) - 12} more" if len(offered) > 12 else ""
-    for name, count in summary.rule_matches:
+    totals: dict[str, int] = {}
+    for name, count in summary.rule_matches:  # rules of one name (a search per workload)
+        totals[name] = totals.get(name, 0) + count
+    for name, count in totals.items():
         if count == 0 and summary.finished:
             print(f"halnav: note: action {_printable(name)!r} ran on no document: {hint}"
                   + (f"; the documents offered {shown}{more}" if offered else ""),
@@ -1479,9 +1486,10 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         return listing
 
     async def session_types(nav: halnav.Navigator) -> list[str]:
-        """``--type`` values; ``all``: what the organizations back up (their is... flags)."""
-        if "all" not in args.session_types:
-            return args.session_types or ["vex"]
+        """``--type`` values; ``all`` (the default): what the organizations back up (their
+        ``isExchangeOnline``, ``isSharePointOnline``, ``isTeamsOnline`` flags)."""
+        if args.session_types and "all" not in args.session_types:
+            return list[str](args.session_types)
         if creds.assertion is not None:
             docs = [await nav.get("Organization")]
         else:
@@ -1510,19 +1518,27 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         ids: list[str | None] = [None]  # a tenant explores its own organization
         if creds.assertion is None:
             ids = list(await org_ids(nav) or [str(o["id"]) for o in await organizations(nav)])
+        kinds = await session_types(nav)
         for org_id in ids:
-            request = veeam.explore_request(nav, org_id)
-            print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
+            for kind in kinds:
+                request = veeam.explore_request(nav, org_id, type=kind)
+                print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
         what = []
         if args.search is not None:
-            what.append(f"search {json.dumps(veeam.search(args.search))} on every mailbox")
+            where = (
+                "every mailbox"
+                if veeam.version_of(nav) == "v5"
+                else ("every mailbox, OneDrive, SharePoint site and team")
+            )
+            what.append(f"search {json.dumps(veeam.search(args.search))} on {where}")
         if args.export_dir is not None:
             limit = "every mailbox" if not args.export_limit else f"{args.export_limit} mailboxes"
             what.append(f"exportToPst on {limit}, into {args.export_dir}")
         for line in what:
             print(f"then, in each session: {_printable(line)}")
         print(
-            f"halnav: dry run: {len(ids)} restore sessions would be started (and stopped); "
+            f"halnav: dry run: {len(ids) * len(kinds)} restore sessions would be started "
+            "(and stopped); "
             "nothing was sent",
             file=sys.stderr,
         )
@@ -1559,6 +1575,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 "sessions_stopped": len(done.sessions),
                 "exports": list(done.exports),
                 "documents_by_type": dict(done.documents_by_type),
+                "hits_by_type": dict(done.hits_by_type),
                 "refused": [{"session": key, "message": text} for key, text in done.refused],
             },
             extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
@@ -1568,11 +1585,25 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 if done.documents_by_type
                 else ""
             )
+            + (
+                "\n  hits by type: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(done.hits_by_type.items()))
+                if args.search is not None
+                else ""
+            )
             + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
         )
         _say_offsite(done.crawl)
-        _say_unmatched(done.crawl, "no document was recognised as a mailbox that offers it")
+        _say_unmatched(
+            done.crawl, "no mailbox, OneDrive, site or team the walk met offers it on this server"
+        )
         _say_stopped(done.crawl, args.state)
+        if done.unsearched:
+            print(
+                f"halnav: note: --search did not search {', '.join(done.unsearched)}: API "
+                f"{veeam.version_of(nav)} has no search there (only mailboxes were searched)",
+                file=sys.stderr,
+            )
         for key, text in done.refused:
             print(
                 f"halnav: note: {_printable(key)} was not walked: the server refused to explore "

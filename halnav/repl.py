@@ -209,7 +209,12 @@ def _candidates(
         if doc is None:
             return []
         if name in _NAV_ACTIONS:
-            return list(doc.action_names) if position == 1 else []
+            if position != 1:
+                return []
+            nav = _lookup(receiver, namespace) if receiver else None
+            if isinstance(nav, Navigator):
+                return list(nav.action_names(doc))  # a profile's unadvertised ones too
+            return list(doc.action_names)
         if name == "follow_all":
             if position != 1:
                 return []

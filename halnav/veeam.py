@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ from halnav import (
     crawl,
 )
 from halnav.errors import HalnavError, HTTPStatusError, StateError
+from halnav.veeam_actions import ACTIONS
 
 __all__ = [
     "KINDS",
@@ -120,12 +122,11 @@ _NAME_PAIRS: Final = (
     ("search", "search"),
 )
 _OTHER_NAME: Final = {**dict(_NAME_PAIRS), **{v6: v5 for v5, v6 in _NAME_PAIRS}}
-# The v6+ organization (RESTBackupOrganization) has no _actions; these endpoints exist.
+# The v6+ organization's endpoints for the v5 organization actions (no _actions on v6+).
 _ORGANIZATION_ACTIONS: Final = {"search": "searchExchange", "exporttopst": "exportToPst"}
 # First bytes of the binary files Veeam exports: PST, OLE compound file (.msg), ZIP (a PST
 # split into parts, or several MSGs).
 _EXPORT_MAGIC: Final = ((b"!BDN", ".pst"), (b"\xd0\xcf\x11\xe0", ".msg"), (b"PK\x03\x04", ".zip"))
-_SEED_PATH: Final = re.compile(r"/RestoreSessions/[^/]+/organization/?$", re.IGNORECASE)
 _VERSION_PATH: Final = re.compile(r"^/(v\d+)(?:/|$)", re.IGNORECASE)
 
 
@@ -221,8 +222,12 @@ def _resolve_action(version: str, doc: Document, name: str) -> Action | None:
     """An action ``doc`` does not advertise under ``name``, the way ``version`` names it.
 
     Names changed between versions (``savetoMsg``/``save``,
-    ``restoretoOriginallocation``/``restore``), and the v6+ organization has no
-    ``_actions`` although ``.../organization/searchExchange`` and ``.../exportToPst`` exist.
+    ``restoretoOriginallocation``/``restore``). In v6+ no restore-session resource of
+    OneDrive, SharePoint or Teams, nor the organization, has ``_actions``: their action
+    endpoints (``.../Documents/{id}/save``, ``.../teams/{id}/restore``, the
+    organization's ``searchExchange``) come from the specs (:mod:`halnav.veeam_actions`).
+    On the organization, ``search`` is ``searchExchange`` (``searchTeams`` in a Teams
+    session) and ``exporttoPst`` is ``exportToPst``.
     """
     lowered = name.lower()
     other = _OTHER_NAME.get(lowered, lowered)
@@ -232,12 +237,42 @@ def _resolve_action(version: str, doc: Document, name: str) -> Action | None:
             return found
     if _wrapped(version):
         return None
-    # _ORGANIZATION_ACTIONS is keyed by the v5 names; the v5 name of a v6 name is "other".
-    segment = _ORGANIZATION_ACTIONS.get(lowered) or _ORGANIZATION_ACTIONS.get(other)
-    url = doc.url.partition("#")[0].partition("?")[0]
-    if segment is None or _SEED_PATH.search(urlsplit(url).path) is None:
-        return None
-    return Action(name=name, method="POST", target=f"{url.rstrip('/')}/{segment}", context=url)
+    url, template = _resource_of(doc)
+    segments = ACTIONS.get(version, {}).get(template or "", ())
+    if template == "organization":
+        wanted = _ORGANIZATION_ACTIONS.get(lowered) or _ORGANIZATION_ACTIONS.get(other)
+        if wanted == "searchExchange" and "teams" in doc.rels:
+            wanted = "searchTeams"
+        lowered = (wanted or lowered).lower()
+    for segment in segments:
+        if segment.lower() in (lowered, other):
+            return Action(name=name, method="POST", target=f"{url}/{segment}", context=url)
+    return None
+
+
+def _resource_of(doc: Document) -> tuple[str, str | None]:
+    """``doc``'s URL (no query, no trailing slash) and its :data:`ACTIONS` template:
+    the path after ``/RestoreSessions/{id}/``, lowercased, ids as ``{}``
+    (``organization/onedrives/{}/documents/{}``); None outside a restore session."""
+    url = doc.url.partition("#")[0].partition("?")[0].rstrip("/")
+    parts = urlsplit(url).path.split("/")
+    lowered = [part.lower() for part in parts]
+    if "restoresessions" not in lowered:
+        return url, None
+    rest = parts[lowered.index("restoresessions") + 2 :]
+    if not rest or rest[0].lower() != "organization":
+        return url, None
+    shape = ("{}" if k % 2 == 0 and k else part.lower() for k, part in enumerate(rest))
+    return url, "/".join(shape)
+
+
+def _known_actions(version: str, doc: Document) -> tuple[str, ...]:
+    """The action names of ``doc``: those it advertises, and on v6+ those of the specs."""
+    names = list(doc.actions)
+    if not _wrapped(version):
+        template = _resource_of(doc)[1]
+        names.extend(ACTIONS.get(version, {}).get(template or "", ()))
+    return tuple(dict.fromkeys(names))
 
 
 class VeeamNavigator(Navigator):
@@ -292,6 +327,11 @@ class VeeamNavigator(Navigator):
 
     def _resolve(self, doc: Document, name: str) -> Action | None:
         return _resolve_action(version_of(self), doc, name)
+
+    def action_names(self, doc: Document) -> tuple[str, ...]:
+        """The actions of ``doc``: advertised, and on v6+ the endpoints the specs give
+        its kind of resource (a v6+ OneDrive document: ``copyTo, restore, save, send``)."""
+        return _known_actions(version_of(self), doc)
 
     async def open(self) -> None:
         """Detect the version if needed, then open the session. Idempotent.
@@ -855,6 +895,13 @@ class Walk:
     refused: tuple[tuple[str, str], ...] = ()
     """``(organization/type, the server's message)`` of each restore session the server
     refused to start (a workload it has no backup of, or cannot explore): not walked."""
+    hits_by_type: Mapping[str, int] = attrs.field(factory=dict)
+    """Search hits recorded this run, by restore session type. ``search_query`` searches
+    every mailbox, OneDrive, SharePoint site and team (posts) the walk meets; a version
+    whose resources have no search (on v5: all but Exchange) records none there."""
+    unsearched: tuple[str, ...] = ()
+    """The walked restore session types ``search_query`` could not search (v5 has no search
+    of OneDrive, SharePoint or Teams): said, not silently skipped."""
 
 
 # The restore session types (workloads): Exchange, OneDrive, SharePoint, Teams.
@@ -879,18 +926,50 @@ def backed_up_types(organizations: Iterable[Document]) -> list[str]:
 
 
 class _PerSession:
-    """A sink: documents written, by the type of the restore session they belong to."""
+    """A sink: documents written and search hits, by the type of their restore session."""
 
     def __init__(self, kinds: Mapping[str, str]) -> None:
         self._kinds = kinds
         self.counts: dict[str, int] = {}
+        self.hits: dict[str, int] = {}
+
+    def _kind(self, url: str) -> str | None:
+        found = _SESSION_IN_URL.search(url)
+        return self._kinds.get(found[1].lower()) if found else None
 
     def event(self, event: CrawlEvent) -> None:
         if isinstance(event, DocumentWritten):
-            found = _SESSION_IN_URL.search(event.key)
-            kind = self._kinds.get(found[1].lower()) if found else None
+            kind = self._kind(event.key)
             if kind is not None:
                 self.counts[kind] = self.counts.get(kind, 0) + 1
+        elif isinstance(event, ActionAnswered) and event.action.lower() == "search":
+            kind = self._kind(event.url)
+            if kind is not None:
+                self.hits[kind] = self.hits.get(kind, 0) + len(event.items)
+
+
+# Where walk() searches each workload: the resource whose search covers the whole of one
+# mailbox, OneDrive, site or team (searching below it too would find the same hits again).
+_SEARCHED_KIND: Final = {"veod": "onedrive", "vesp": "site", "vet": "team"}
+
+
+def _search_rules(kinds: Iterable[str], query: str, max_hits: int | None) -> list[ActionRule]:
+    rules = []
+    for kind in kinds:
+        body = search(query)
+        if kind == "vex":
+            where: Callable[[Document], bool] = is_mailbox
+        else:
+            wanted = _SEARCHED_KIND[kind]
+            where = functools.partial(_is_kind, wanted)
+            if kind == "vet":  # RESTTeamsSearchOptions: type is required (Posts, Files, Tabs)
+                body = {"search": {"query": query, "type": "Posts"}}
+        rules.append(ActionRule(name="search", json=body, where=where, max_items=max_hits))
+    return rules
+
+
+def _is_kind(kind: str, doc: Document) -> bool:
+    return kind_of(doc) == kind
 
 
 class _Exported:
@@ -950,7 +1029,7 @@ async def walk(
     say: Callable[[str], None] | None = None,
     state_dir: str | Path | None = None,
     tenant: bool = False,
-    types: Iterable[str] = ("vex",),
+    types: Iterable[str] | None = None,
 ) -> Walk:
     """halnav's main job on a Veeam server: explore, walk every session, act, always stop.
 
@@ -967,7 +1046,8 @@ async def walk(
     ``tenant``: the navigator logged in as a tenant or restore operator, which walks its
     own organization (``organization_ids`` is not used). ``types`` are the restore
     session types explored per organization (:data:`SESSION_TYPES`: ``vex`` Exchange,
-    ``veod`` OneDrive, ``vesp`` SharePoint, ``vet`` Teams); ``walk.documents_by_type``
+    ``veod`` OneDrive, ``vesp`` SharePoint, ``vet`` Teams); by default those the
+    organizations back up (:func:`backed_up_types`); ``walk.documents_by_type``
     counts what each gave.
 
     With ``state_dir`` (and a path ``output``) the walk is resumable: ``state_dir`` keeps
@@ -987,6 +1067,15 @@ async def walk(
         TransportError: the server refused to list organizations or start a session.
     """
     tell = say or (lambda _text: None)
+    if organization_ids is not None:
+        organization_ids = tuple(organization_ids)
+    if types is None:  # what the organizations back up
+        if tenant:
+            types = backed_up_types([await nav.get("Organization")])
+        else:
+            found = await organizations(nav)
+            wanted = organization_ids
+            types = backed_up_types(o for o in found if wanted is None or o["id"] in wanted)
     kinds = tuple(dict.fromkeys(kind.lower() for kind in types))
     unknown = [kind for kind in kinds if kind not in SESSION_TYPES]
     if unknown or not kinds:
@@ -1007,12 +1096,13 @@ async def walk(
         organization_ids = [str(org["id"]) for org in await organizations(nav)]
     org_ids = tuple(organization_ids)
     rules = []
+    unsearched: tuple[str, ...] = ()
     if search_query is not None:
-        rules.append(
-            ActionRule(
-                name="search", json=search(search_query), where=is_mailbox, max_items=max_hits
-            )
-        )
+        searched = kinds
+        if _wrapped(version_of(nav)):  # v5: no search below OneDrive, SharePoint, Teams
+            searched = tuple(kind for kind in kinds if kind == "vex")
+            unsearched = tuple(kind for kind in kinds if kind != "vex")
+        rules.extend(_search_rules(searched, search_query, max_hits))
     if export_dir is not None:
         rules.append(
             ActionRule(
@@ -1073,4 +1163,6 @@ async def walk(
         tuple(exported.paths),
         per_session.counts,
         tuple(refused),
+        per_session.hits,
+        unsearched,
     )

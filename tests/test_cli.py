@@ -439,7 +439,8 @@ def test_state_needs_a_file_output(capsys: pytest.CaptureFixture[str]) -> None:
 async def test_veeam_walk_explores_walks_acts_and_stops(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`halnav veeam-walk` walks every organization, searches, exports one PST, stops sessions."""
+    """`halnav veeam-walk` walks every workload of every organization (the default), searches,
+    exports one PST, stops sessions."""
     records = tmp_path / "walk.jsonl"
     pst = tmp_path / "pst"
     async with open_simulator(attrs.evolve(CONFIG, organizations=2)) as sim:
@@ -457,9 +458,11 @@ async def test_veeam_walk_explores_walks_acts_and_stops(
             *login,
         )
         started, stopped = sim.stats.sessions_started, sim.stats.sessions_stopped
-        expected = sim.count_documents() * len(sim.organization_ids)
+        per_org = sum(sim.count_documents(kind) for kind in veeam.SESSION_TYPES)
+        expected = per_org * len(sim.organization_ids)
+        sessions = len(veeam.SESSION_TYPES) * len(sim.organization_ids)
     assert status == 0
-    assert started == stopped == len(sim.organization_ids)
+    assert started == stopped == sessions
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     documents = [r for r in lines if "action" not in r and "error" not in r]
     assert len(documents) == expected
@@ -468,9 +471,14 @@ async def test_veeam_walk_explores_walks_acts_and_stops(
     assert searches
     assert all("result" in r for r in searches)
     assert len(list(pst.iterdir())) == 1
-    summary = json.loads(capsys.readouterr().err.splitlines()[-1].removeprefix("summary "))
-    assert summary["sessions_stopped"] == len(sim.organization_ids)
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("summary ")]
+    summary = json.loads(line.removeprefix("summary "))
+    assert summary["sessions_stopped"] == sessions
+    # v5 searches mailboxes only, and says so.
+    assert "--search did not search veod, vesp, vet: API v5 has no search there" in err
     assert summary["failures"] == 0
+    assert set(summary["documents_by_type"]) == set(veeam.SESSION_TYPES)
 
 
 async def test_veeam_walk_needs_credentials(capsys: pytest.CaptureFixture[str]) -> None:

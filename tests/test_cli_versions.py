@@ -10,6 +10,7 @@ import pytest
 from test_cli import halnav_process
 
 import halnav
+from halnav import veeam
 from halnav.simulator import SimulatorConfig, open_simulator
 
 VERSIONS = ("v5", "v6", "v7", "v8")
@@ -43,8 +44,10 @@ async def test_veeam_walk_runs_to_completion_on_every_version(version: str, tmp_
         )
         assert status == 0, stderr
         stats = sim.stats
-        assert stats.sessions_started == stats.sessions_stopped == CONFIG.organizations
-        expected = sim.count_documents("vex") * CONFIG.organizations
+        sessions = CONFIG.organizations * len(veeam.SESSION_TYPES)  # every workload by default
+        assert stats.sessions_started == stats.sessions_stopped == sessions
+        per_org = sum(sim.count_documents(kind) for kind in veeam.SESSION_TYPES)
+        expected = per_org * CONFIG.organizations
     records = list(halnav.read_records(out))
     documents = [r for r in records if isinstance(r, halnav.DocumentRecord)]
     assert len(documents) == expected
@@ -52,7 +55,9 @@ async def test_veeam_walk_runs_to_completion_on_every_version(version: str, tmp_
     assert not [r for r in records if isinstance(r, halnav.ActionRecord) and r.failed]
     mailboxes = CONFIG.organizations * CONFIG.mailboxes
     assert len(list(exports.iterdir())) == mailboxes  # --export-limit 0: all of them
-    assert stats.searches == mailboxes
+    # Every mailbox; on v6+ every OneDrive, site and team too (v5 has no search there).
+    others = CONFIG.onedrives + CONFIG.sites + CONFIG.teams if version != "v5" else 0
+    assert stats.searches == mailboxes + CONFIG.organizations * others
     assert f"{expected}" in stderr + stdout
 
 

@@ -18,7 +18,9 @@ async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path:
     assert summary.failures == 0
     assert summary.action_failures == 0
     assert summary.organizations == 2
-    assert summary.sessions_started == summary.sessions_stopped == 2
+    assert summary.sessions_started == summary.sessions_stopped == 2 * 4  # every workload
+    assert list(summary.documents_by_type) == ["vex", "veod", "vesp", "vet"]
+    assert sum(summary.documents_by_type.values()) == summary.documents
     assert summary.searches == 2 * 3  # one per mailbox
     assert summary.search_hits >= 1
     ((pst, size),) = summary.exports
@@ -29,9 +31,10 @@ async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path:
     assert len(records) == summary.documents + summary.actions
     assert all(record.url for record in records)
     assert summary.graph.read_text().startswith("flowchart")
-    assert any("explored 2 restore sessions (vex)" in line for line in said)
+    assert any("explored 8 restore sessions (vex, veod, vesp, vet)" in line for line in said)
     text = "\n".join(summary.lines())
-    assert "2 started, 2 stopped" in text
+    assert "8 started, 8 stopped" in text
+    assert "not searchable here: veod, vesp, vet" in text  # v5: said, not skipped in silence
     assert str(pst) in text
 
 
@@ -66,7 +69,7 @@ async def test_demo_command_exits_0(tmp_path: Path) -> None:
     out, err = out_bytes.decode(), err_bytes.decode()
     assert proc.returncode == 0, err
     assert "organizations explored  2" in out
-    assert "2 started, 2 stopped" in out
+    assert "8 started, 8 stopped" in out
     assert str(tmp_path / "demo" / "walk.jsonl") in out
     assert err == ""
     assert (tmp_path / "demo" / "graph.mmd").read_text().startswith("flowchart")

@@ -115,12 +115,14 @@ async def test_veeam_walk_dry_run_starts_no_session() -> None:
         assert sim.stats.sessions_started == 0
     lines = out.splitlines()
     explores = [line for line in lines if line.startswith("POST ")]
-    assert len(explores) == 2
+    assert len(explores) == 2 * len(veeam.SESSION_TYPES)  # each organization, each workload
     assert all(line.split()[1].endswith("/Action") for line in explores)  # v5, the default
-    assert '"explore"' in explores[0]
-    assert any("search" in line and "every mailbox" in line for line in lines)
+    assert sorted(json.loads(line.split(" ", 2)[2])["explore"]["type"] for line in explores) == (
+        sorted(veeam.SESSION_TYPES * 2)
+    )
+    assert any("search" in line and "on every mailbox" in line for line in lines)  # v5
     assert any("exportToPst on every mailbox" in line for line in lines)
-    assert "2 restore sessions would be started" in err
+    assert "8 restore sessions would be started" in err
 
 
 @pytest.mark.parametrize("version", ["v5", "v8"])

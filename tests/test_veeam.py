@@ -191,7 +191,11 @@ async def test_walk_of_chosen_organizations_writes_each_document_once(tmp_path: 
     ):
         steps: list[str] = []
         done = await veeam.walk(
-            nav, output=out, organization_ids=sim.organization_ids[:1], say=steps.append
+            nav,
+            output=out,
+            organization_ids=sim.organization_ids[:1],
+            say=steps.append,
+            types=["vex"],
         )
         assert (sim.stats.sessions_started, sim.stats.sessions_stopped) == (1, 1)
         expected = sim.expected_documents(done.sessions[0])

@@ -70,7 +70,8 @@ def test_v5_serves_no_v6_endpoints_and_v6_no_v5_ones() -> None:
 @requires_specs
 @pytest.mark.parametrize("version", ALL_VERSIONS)
 async def test_main_journey_on_every_version(version: str, tmp_path: Path) -> None:
-    """Detect the version, list organizations, explore all, walk, search, export, stop."""
+    """Detect the version, list organizations, explore every workload of each, walk, search,
+    export, stop."""
     async with simulated(version) as (sim, _recorder):
         async with veeam.open_navigator(
             sim.url, username=sim.username, password=sim.password
@@ -84,12 +85,16 @@ async def test_main_journey_on_every_version(version: str, tmp_path: Path) -> No
             )
             assert nav.version == version
         assert sorted(done.organizations) == sorted(sim.organization_ids)
-        per_session = sim.count_documents("vex")
-        assert done.crawl.documents == per_session * len(sim.organization_ids)
+        orgs = len(sim.organization_ids)
+        per_type = {kind: sim.count_documents(kind) * orgs for kind in veeam.SESSION_TYPES}
+        assert done.documents_by_type == per_type
+        assert done.crawl.documents == sum(per_type.values())
         assert done.crawl.failures == 0
         assert done.crawl.action_failures == 0
         mailboxes = CONFIG.mailboxes * CONFIG.organizations
-        assert sim.stats.searches == mailboxes
+        others = 0 if version == "v5" else (CONFIG.onedrives + CONFIG.sites + CONFIG.teams) * orgs
+        assert sim.stats.searches == mailboxes + others
+        assert done.unsearched == (() if version != "v5" else ("veod", "vesp", "vet"))
         assert len(list((tmp_path / "pst").iterdir())) == mailboxes
         assert sim.stats.sessions_started == sim.stats.sessions_stopped == len(done.sessions)
         assert sim.stats.logouts == (1 if version in ("v7", "v8") else 0)
@@ -156,7 +161,7 @@ async def test_refresh_mid_walk_sends_the_antiforgery_cookie(version: str, tmp_p
         async with veeam.open_navigator(
             sim.url, username=sim.username, password=sim.password
         ) as nav:
-            done = await veeam.walk(nav, output=tmp_path / "walk.jsonl")
+            done = await veeam.walk(nav, output=tmp_path / "walk.jsonl", types=["vex"])
         assert done.crawl.failures == 0
         assert done.crawl.documents == sim.count_documents("vex")
         assert sim.stats.token_grants == 1

@@ -25,8 +25,12 @@ SLOW = SimulatorConfig(
     mailboxes=3,
     folders=2,
     subfolders=0,
-    items=30,
-    onedrives=0,
+    items=6,
+    onedrives=1,
+    documents=2,
+    sites=1,
+    teams=1,
+    channels=2,
     faults=Faults(latency=0.03),
 )
 
@@ -35,17 +39,23 @@ def _lines(path: Path) -> int:
     return len(path.read_bytes().splitlines()) if path.is_file() else 0
 
 
-@pytest.mark.parametrize("version", ["v5", "v8"])
-async def test_a_resumable_veeam_walk_survives_sigterm_and_sigkill(
+@pytest.mark.parametrize("version", ["v5", "v6", "v7", "v8"])
+async def test_a_resumable_veeam_walk_of_every_workload_survives_sigterm_and_sigkill(
     tmp_path: Path, version: str
 ) -> None:
-    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+    """The issue's job: --type all --search --export-dir --export-limit 0 --state, killed
+    twice and run again: every workload walked, every hit and every mailbox's PST recorded
+    exactly once, every session stopped."""
+    out, state, exports = tmp_path / "walk.jsonl", tmp_path / "state", tmp_path / "pst"
     config = attrs.evolve(SLOW, api_version=version)
+    kinds = veeam.SESSION_TYPES
+    sessions = config.organizations * len(kinds)
     async with open_simulator(config) as sim:
         command = (
-            "veeam-walk", sim.url, "--out", str(out), "--state", str(state),
-            "--concurrency", "2", "--search", "a", "--quiet",
-            "--username", sim.username, "--password", sim.password,
+            "veeam-walk", sim.url, "--out", str(out), "--state", str(state), "--type", "all",
+            "--concurrency", "2", "--search", "a", "--export-dir", str(exports),
+            "--export-limit", "0", "--quiet", "--username", sim.username,
+            "--password", sim.password,
         )  # fmt: skip
 
         async def start() -> asyncio.subprocess.Process:
@@ -59,25 +69,25 @@ async def test_a_resumable_veeam_walk_survives_sigterm_and_sigkill(
         first.send_signal(signal.SIGTERM)
         await asyncio.wait_for(first.communicate(), WAIT)
         assert first.returncode == 143
-        assert sim.stats.sessions_stopped == sim.stats.sessions_started == 2
+        assert sim.stats.sessions_stopped == sim.stats.sessions_started == sessions
 
         second = await start()  # SIGKILL: its sessions are left working
         await wait_for_lines(out, second, _lines(out) + 10)
         second.kill()
         await second.wait()
-        assert sim.stats.sessions_started == 4  # the stopped ones could not be reused
-        assert sim.stats.sessions_stopped == 2
+        assert sim.stats.sessions_started == 2 * sessions  # stopped ones cannot be reused
+        assert sim.stats.sessions_stopped == sessions
 
         status, _out, err = await halnav_process(*command)  # reuses the working sessions
         assert status == 0, err
-        assert sim.stats.sessions_started == 4
-        assert await session_states(sim) == ["Stopped"] * 4
-        per_session = sim.count_documents()
+        assert sim.stats.sessions_started == 2 * sessions
+        assert await session_states(sim) == ["Stopped"] * (2 * sessions)
+        per_org = {kind: sim.count_documents(kind) for kind in kinds}
     summary = summary_of(err)
     assert summary["resumed"]
     assert summary["complete"]
     history = json.loads((state / "veeam.json").read_text())["sessions"]
-    assert sorted(history) == sorted(f"{org}/vex" for org in sim.organization_ids)
+    assert sorted(history) == sorted(f"{o}/{k}" for o in sim.organization_ids for k in kinds)
     assert all(len(ids) == 2 for ids in history.values())  # run 2's session was reused
 
     def normalized(url: str) -> str:
@@ -89,11 +99,21 @@ async def test_a_resumable_veeam_walk_survives_sigterm_and_sigkill(
 
     records = list(halnav.read_records(out))
     docs = Counter(normalized(r.url) for r in records if isinstance(r, halnav.DocumentRecord))
-    assert len(docs) == per_session * 2
     assert max(docs.values()) == 1
-    searches = Counter(normalized(r.url) for r in records if isinstance(r, halnav.ActionRecord))
-    assert len(searches) == 2 * SLOW.mailboxes
+    for kind, count in per_org.items():  # every document of every workload, once
+        assert sum(1 for url in docs if f"/{kind}/" in url) == count * config.organizations
+    acted = [r for r in records if isinstance(r, halnav.ActionRecord)]
+    assert not [r for r in acted if r.failed]
+    searches = Counter(normalized(r.url) for r in acted if r.action == "search")
+    searched = config.mailboxes  # v5 has no search outside Exchange
+    if version != "v5":
+        searched += config.onedrives + config.sites + config.teams
+    assert len(searches) == config.organizations * searched
     assert max(searches.values()) == 1
+    pst = Counter(normalized(r.url) for r in acted if r.action == "exporttoPst")
+    assert len(pst) == config.organizations * config.mailboxes  # every mailbox, once
+    assert max(pst.values()) == 1
+    assert sorted(p.suffix for p in exports.iterdir()) == [".pst"] * len(pst)
 
 
 async def test_veeam_walk_takes_organizations_by_name_and_lists_its_exports(
@@ -112,7 +132,7 @@ async def test_veeam_walk_takes_organizations_by_name_and_lists_its_exports(
             "--export-dir", str(tmp_path / "pst"), "--export-limit", "0", "--quiet", *login,
         )  # fmt: skip
         assert status == 0, err
-        assert sim.stats.sessions_started == 1
+        assert sim.stats.sessions_started == len(veeam.SESSION_TYPES)  # one org, every workload
         wrong = await halnav_process("veeam-walk", sim.url, "--org", "nobody", *login)
     summary = summary_of(err)
     assert summary["organizations"] == 1
@@ -139,33 +159,43 @@ async def test_a_tenant_walks_its_own_organization_from_the_command_line(
             "--search", "a", "--quiet", stdin=sim.config.tenant_assertion.encode() + b"\n",
         )  # fmt: skip
         assert status == 0, err
-        assert sim.stats.sessions_started == sim.stats.sessions_stopped == 1
-        per_session = sim.count_documents()
+        kinds = veeam.SESSION_TYPES  # its organization's every workload
+        assert sim.stats.sessions_started == sim.stats.sessions_stopped == len(kinds)
+        per_org = sum(sim.count_documents(kind) for kind in kinds)
     assert sim.config.tenant_assertion not in err
     docs = [r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]
-    assert len(docs) == per_session
+    assert len(docs) == per_org
     assert summary_of(err)["complete"]
 
 
 async def test_veeam_walk_type_all_walks_every_workload_and_names_the_refused(
     tmp_path: Path,
 ) -> None:
-    """--type all: the types the organization backs up; each is counted; a type the server
-    cannot explore is named, not walked, and the exit status says so (3)."""
-    config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2, onedrives=2)
+    """--type all: the types the organization backs up (no Teams here), each counted; a type
+    asked for that the server cannot explore is named, not walked, and exits 3."""
+    config = SimulatorConfig(
+        organizations=1, mailboxes=2, folders=1, items=2, onedrives=2, workloads=("vex", "veod", "vesp")
+    )  # fmt: skip
     async with open_simulator(config) as sim:
+        login = ("--quiet", "--username", sim.username, "--password", sim.password)
         status, _out, err = await halnav_process(
-            "veeam-walk", sim.url, "--type", "all", "--out", str(tmp_path / "w.jsonl"),
-            "--quiet", "--username", sim.username, "--password", sim.password,
+            "veeam-walk", sim.url, "--type", "all", "--out", str(tmp_path / "w.jsonl"), *login
         )  # fmt: skip
         started = sim.stats.sessions_started
-        assert sim.stats.sessions_stopped == started
+        assert sim.stats.sessions_stopped == started == 3
+        assert status == 0, err
+        summary = summary_of(err)
+        by_type = summary["documents_by_type"]
+        assert by_type == {kind: sim.count_documents(kind) for kind in ("vex", "veod", "vesp")}
+        assert summary["documents"] == sum(by_type.values())
+        status, _out, err = await halnav_process(
+            "veeam-walk", sim.url, "--type", "vex", "--type", "vet", *login,
+            "--out", str(tmp_path / "w2.jsonl"),
+        )  # fmt: skip
+        assert sim.stats.sessions_stopped == sim.stats.sessions_started == 4
     assert status == 3, err
     summary = summary_of(err)
-    by_type = summary["documents_by_type"]
-    assert sorted(by_type) == ["veod", "vex"]
-    assert all(count > 0 for count in by_type.values())
-    assert summary["documents"] == sum(by_type.values())
-    assert [r["session"].rpartition("/")[2] for r in summary["refused"]] == ["vesp"]
-    assert "vesp was not walked: the server refused to explore it" in err
-    assert started == 2
+    assert list(summary["documents_by_type"]) == ["vex"]
+    assert [r["session"].rpartition("/")[2] for r in summary["refused"]] == ["vet"]
+    assert "vet was not walked: the server refused to explore it" in err
+    assert "no Teams backup" in err

@@ -1,7 +1,8 @@
 """An embedded simulator of the Veeam Backup for Microsoft 365 REST API v5-v8 (aiohttp.web).
 
-It serves ``/vN/token``, organizations, restore sessions and the Exchange and OneDrive
-subtrees below ``/vN/RestoreSessions/{id}/Organization`` from deterministic, lazily generated
+It serves ``/vN/token``, organizations, restore sessions and the Exchange, OneDrive,
+SharePoint and Teams subtrees below ``/vN/RestoreSessions/{id}/Organization`` (with their
+actions: search, export, save, send, restore, copy) from deterministic, lazily generated
 data, in one API version per app (``SimulatorConfig(api_version="v8")``): v5 with its quirks
 (absolute hrefs, ``POST .../Action`` bodies, bare-array organizations), v6-v8 as Veeam's
 OpenAPI specifications define them (``_versions.py`` lists every difference), all with

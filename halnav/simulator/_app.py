@@ -18,7 +18,8 @@ are off by default. The rest lives below it, by job:
   ``_terms``: the search query language; ``_versions``: the per-version differences.
 - The routes: ``_auth_routes`` (token, logout), ``_sessions`` (organizations, restore
   sessions), ``_exchange`` (the seed, mailboxes, folders, items), ``_search`` (search, PST
-  export, streams), ``_onedrive``.
+  export, streams), ``_onedrive``, ``_sharepoint``, ``_teams``; ``_content``: the file
+  actions (save, send, export, restore, copy, search) the last three share.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from . import _auth_routes, _exchange, _onedrive, _sessions, _tls
+from . import _auth_routes, _exchange, _onedrive, _sessions, _sharepoint, _teams, _tls
 from ._context import _JSON, _message
-from ._data import DocRef, OneDriveFolderRef, SimulatorConfig
+from ._data import LIBRARIES, LISTS, TABS, DocRef, Node, OneDriveFolderRef, SimulatorConfig
 from ._hrefs import _href_base, _make_href, _page_offsets, _page_query, _Paths, _Query
 from ._router import _dispatch, routes
 from ._state import _STATE, SimulatorStats, _Session, _State
@@ -44,7 +45,7 @@ __all__ = ["Simulator", "SimulatorStats", "make_app", "open_simulator", "routes"
 
 # Imported for their ``@_route`` registrations, which run at import: this is the order they
 # register in (_exchange and _onedrive import _sessions first), the order ``routes()`` lists.
-_ROUTE_MODULES: Final = (_auth_routes, _sessions, _exchange, _onedrive)
+_ROUTE_MODULES: Final = (_auth_routes, _sessions, _exchange, _onedrive, _sharepoint, _teams)
 
 _Middleware = Middleware
 
@@ -209,8 +210,9 @@ class Simulator:
                 + folders * (1 + subs) * items
             )
             return 1 + pages(config.mailboxes) + config.mailboxes * per_mailbox
+        data = self._state.data
+        docs = config.documents
         if kind.lower() == "veod":
-            docs = config.documents
             per_drive = (
                 1
                 + pages(config.folders)
@@ -218,8 +220,45 @@ class Simulator:
                 + config.folders * (1 + pages(docs))
                 + (config.folders + 1) * docs
             )
-            return 1 + pages(config.onedrives) + config.onedrives * per_drive
-        raise ValueError(f"kind must be 'vex' or 'veod', got {kind!r}")
+            # Every document has a page of versions and as many versions as its major one.
+            versions = sum(
+                pages(count) + count
+                for count in (
+                    data.versions(data.document_fields(DocRef(0, onedrive, folder, index)))
+                    for onedrive in range(config.onedrives)
+                    for folder in [None, *range(config.folders)]
+                    for index in range(docs)
+                )
+            )
+            return 1 + pages(config.onedrives) + config.onedrives * per_drive + versions
+        if kind.lower() == "vesp":
+            libraries, lists = len(LIBRARIES), len(LISTS)
+            per_library = (
+                1 + pages(config.folders) + pages(docs) + config.folders * (1 + pages(docs))
+            )
+            versions = sum(
+                1 + pages(count) + count
+                for count in (
+                    data.versions(data.sp_document_fields(0, (site, library, place, index)))
+                    for site in range(config.sites)
+                    for library in range(libraries)
+                    for place in range(config.folders + 1)
+                    for index in range(docs)
+                )
+            )
+            per_site = (
+                1 + pages(libraries) + pages(lists) + libraries * per_library
+                + lists * (1 + pages(config.items) + config.items)
+            )  # fmt: skip
+            return 1 + pages(config.sites) + config.sites * per_site + versions
+        if kind.lower() == "vet":
+            tabs = len(TABS)
+            per_channel = (
+                1 + pages(config.items) + config.items + pages(docs) + docs + pages(tabs) + tabs
+            )
+            per_team = 1 + pages(config.channels) + config.channels * per_channel
+            return 1 + pages(config.teams) + config.teams * per_team
+        raise ValueError(f"kind must be 'vex', 'veod', 'vesp' or 'vet', got {kind!r}")
 
     def expected_documents(self, session_id: str) -> frozenset[str]:
         """The ``_links.self.href`` of every document ``count_documents`` counts.
@@ -285,6 +324,23 @@ class Simulator:
                 for item in data.mailbox_items(org, mailbox):
                     yield href(paths.item(item))
             return
+        if session.kind == "Veod":
+            yield from self._walk_onedrive(session, href, pages)
+        elif session.kind == "Vesp":
+            yield from self._walk_sharepoint(session, href, pages)
+        else:
+            yield from self._walk_teams(session, href, pages)
+
+    def _walk_onedrive(
+        self,
+        session: _Session,
+        href: Callable[..., str],
+        pages: Callable[[str, _Query, int], Iterator[str]],
+    ) -> Iterator[str]:
+        data = self._state.data
+        config = self.config
+        paths = _Paths(data, session.id, self._state.version)
+        org = session.org
         yield from pages(paths.onedrives, (), config.onedrives)
         for onedrive in range(config.onedrives):
             yield href(paths.onedrive(org, onedrive))
@@ -304,7 +360,91 @@ class Simulator:
                 )
             for parent in [None, *range(config.folders)]:
                 for index in range(config.documents):
-                    yield href(paths.document(DocRef(org, onedrive, parent, index)))
+                    doc = DocRef(org, onedrive, parent, index)
+                    path = paths.document(doc)
+                    yield href(path)
+                    versions = data.versions(data.document_fields(doc))
+                    yield from pages(f"{path}/Versions", (), versions)
+                    for version in range(1, versions + 1):
+                        yield href(f"{path}/Versions/{version}")
+
+    def _walk_sharepoint(
+        self,
+        session: _Session,
+        href: Callable[..., str],
+        pages: Callable[[str, _Query, int], Iterator[str]],
+    ) -> Iterator[str]:
+        data = self._state.data
+        config = self.config
+        paths = _Paths(data, session.id, self._state.version)
+        org = session.org
+        yield from pages(paths.sites, (), config.sites)
+        for site in range(config.sites):
+            base = paths.site(org, site)
+
+            def node(kind: Node, *indices: int, site: int = site) -> str:
+                return data.node_id(kind, org, site, *indices)
+
+            yield href(base)
+            yield from pages(f"{base}/Libraries", (), len(LIBRARIES))
+            yield from pages(f"{base}/Lists", (), len(LISTS))
+            for library in range(len(LIBRARIES)):
+                yield href(f"{base}/Libraries/{node(Node.LIBRARY, library)}")
+                parent = (("parentId", node(Node.LIBRARY, library)),)
+                yield from pages(f"{base}/Folders", parent, config.folders)
+                yield from pages(f"{base}/Documents", parent, config.documents)
+                for folder in range(config.folders):
+                    yield href(f"{base}/Folders/{node(Node.SP_FOLDER, library, folder)}")
+                    in_folder = (("parentId", node(Node.SP_FOLDER, library, folder)),)
+                    yield from pages(f"{base}/Documents", in_folder, config.documents)
+                for place in range(config.folders + 1):
+                    for index in range(config.documents):
+                        path = f"{base}/Documents/{node(Node.SP_DOCUMENT, library, place, index)}"
+                        yield href(path)
+                        fields = data.sp_document_fields(org, (site, library, place, index))
+                        versions = data.versions(fields)
+                        yield from pages(f"{path}/Versions", (), versions)
+                        for version in range(1, versions + 1):
+                            yield href(f"{path}/Versions/{version}")
+            for listing in range(len(LISTS)):
+                yield href(f"{base}/Lists/{node(Node.LIST, listing)}")
+                parent = (("parentId", node(Node.LIST, listing)),)
+                yield from pages(f"{base}/Items", parent, config.items)
+                for index in range(config.items):
+                    yield href(f"{base}/Items/{node(Node.SP_ITEM, listing, index)}")
+
+    def _walk_teams(
+        self,
+        session: _Session,
+        href: Callable[..., str],
+        pages: Callable[[str, _Query, int], Iterator[str]],
+    ) -> Iterator[str]:
+        data = self._state.data
+        config = self.config
+        version = self._state.version
+        paths = _Paths(data, session.id, version)
+        org = session.org
+        yield from pages(paths.teams, (), config.teams)
+        for team in range(config.teams):
+            base = paths.team(org, team)
+            yield href(base)
+            yield from pages(f"{base}/channels", (), config.channels)
+            for channel in range(config.channels):
+                channel_path = paths.channel(org, team, channel)
+                yield href(channel_path)
+                in_channel = (("channelId", data.node_id(Node.CHANNEL, org, team, channel)),)
+                yield from pages(f"{base}/posts", in_channel, config.items)
+                yield from pages(f"{base}/files", in_channel, config.documents)
+                yield from pages(f"{channel_path}/tabs", (), len(TABS))
+                for index in range(config.items):
+                    yield href(f"{base}/posts/{data.post_id(channel, index)}")
+                files = channel_path if version.channel_files else base
+                for index in range(config.documents):
+                    file_id = data.node_id(Node.FILE, org, team, channel, index)
+                    yield href(f"{files}/files/{file_id}")
+                for index in range(len(TABS)):
+                    tab_id = data.node_id(Node.TAB, org, team, channel, index)
+                    yield href(f"{channel_path}/tabs/{tab_id}")
 
 
 @contextlib.asynccontextmanager

@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--items", type=int, default=defaults.items)
     data.add_argument("--onedrives", type=int, default=defaults.onedrives)
     data.add_argument("--documents", type=int, default=defaults.documents)
+    data.add_argument("--sites", type=int, default=defaults.sites)
+    data.add_argument("--teams", type=int, default=defaults.teams)
+    data.add_argument("--channels", type=int, default=defaults.channels)
+    data.add_argument(
+        "--workloads",
+        default=",".join(defaults.workloads),
+        help="comma-separated restore session types backed up (default: %(default)s)",
+    )
     data.add_argument("--default-limit", type=int, default=defaults.default_limit)
     data.add_argument("--max-limit", type=int, default=defaults.max_limit)
     data.add_argument("--pst-bytes-per-item", type=int, default=defaults.pst_bytes_per_item)
@@ -101,6 +109,10 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         items=args.items,
         onedrives=args.onedrives,
         documents=args.documents,
+        sites=args.sites,
+        teams=args.teams,
+        channels=args.channels,
+        workloads=tuple(kind.strip() for kind in args.workloads.split(",") if kind.strip()),
         username=args.username,
         password=args.password,
         token_lifetime=args.token_lifetime,

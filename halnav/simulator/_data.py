@@ -14,23 +14,29 @@ import base64
 import binascii
 import collections
 import datetime as dt
+import enum
 import functools
 import hashlib
 import re
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple
 from urllib.parse import quote
 
 import attrs
 
 __all__ = [
+    "LIBRARIES",
+    "LISTS",
+    "TABS",
+    "WORKLOADS",
     "Data",
     "DocRef",
     "Faults",
     "FolderRef",
     "ItemRef",
+    "Node",
     "OneDriveFolderRef",
     "SimulatorConfig",
     "en_us_time",
@@ -92,6 +98,14 @@ class Faults:
     matching requests are faulted. The token endpoint is faulted only when this matches it."""
 
 
+WORKLOADS: Final = ("vex", "veod", "vesp", "vet")
+"""Restore session types: Exchange, OneDrive, SharePoint, Teams."""
+
+
+def _kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(kind).lower() for kind in kinds)
+
+
 def _lower(text: str) -> str:
     return text.lower()
 
@@ -118,7 +132,23 @@ class SimulatorConfig:
     onedrives: int = attrs.field(default=2, validator=attrs.validators.in_(range(_U32)))
     """OneDrives per organization."""
     documents: int = attrs.field(default=3, validator=attrs.validators.in_(range(_U32)))
-    """Documents per OneDrive folder, and in each OneDrive's root."""
+    """Documents per OneDrive folder, and in each OneDrive's root; per SharePoint library
+    folder and library root; files per Teams channel."""
+    sites: int = attrs.field(default=2, validator=attrs.validators.in_(range(_U16)))
+    """SharePoint sites per organization (each with two libraries and two lists; a library
+    has ``folders`` folders, a list ``items`` items)."""
+    teams: int = attrs.field(default=2, validator=attrs.validators.in_(range(_U16)))
+    """Teams per organization."""
+    channels: int = attrs.field(default=2, validator=attrs.validators.in_(range(_U16)))
+    """Channels per team (each with two tabs, ``items`` posts and ``documents`` files)."""
+    workloads: tuple[str, ...] = attrs.field(
+        default=WORKLOADS,
+        converter=_kinds,
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(WORKLOADS)),
+    )
+    """The restore session types the organizations have backups of; exploring another one
+    answers 400, and the organizations' ``isExchangeOnline``, ``isSharePointOnline``
+    (OneDrive or SharePoint) and ``isTeamsOnline`` say which."""
     username: str = "tech\\administrator"
     tenant_assertion: str = "simulated-entra-id-token"
     """What a tenant or restore operator presents as ``assertion`` (standing for the Entra
@@ -151,6 +181,31 @@ class SimulatorConfig:
 
 # ---------------------------------------------------------------------------------------------
 # Entity references: plain index tuples, cheap to build by the ten thousand.
+
+
+class Node(enum.IntEnum):
+    """The SharePoint and Teams entities, each named by its kind and a tuple of indices:
+    a site ``(s,)``, a library or list ``(s, l)``, a library folder ``(s, l, f)``, a
+    document ``(s, l, f + 1 or 0 for the library root, i)``, a list item ``(s, l, i)``; a
+    team ``(t,)``, a channel ``(t, c)``, a tab, post or file ``(t, c, i)``. Their ids encode
+    kind, organization and indices (the values are the id blocks' kind bytes)."""
+
+    SITE = 10
+    LIBRARY = 11
+    LIST = 12
+    SP_FOLDER = 13
+    SP_DOCUMENT = 14
+    SP_ITEM = 15
+    TEAM = 16
+    CHANNEL = 17
+    TAB = 18
+    POST = 19
+    FILE = 20
+
+
+LIBRARIES: Final = ("Documents", "Site Assets")
+LISTS: Final = ("Tasks", "Announcements")
+TABS: Final = (("Wiki", "Wiki"), ("Planner", "Planner"))
 
 
 @attrs.frozen
@@ -222,6 +277,12 @@ _SUBJECT_B: Final = (
 )  # fmt: skip
 _OD_FOLDERS: Final = ("Documents", "Projects", "Shared", "Photos", "Archive", "Finance", "Drafts")
 _DOC_EXT: Final = (".docx", ".xlsx", ".pptx", ".pdf", ".txt")
+_SITES: Final = ("Marketing", "Human Resources", "Engineering", "Sales", "Legal", "Finance")
+_TEAMS: Final = ("Mark 8 Project", "Retail", "Digital Initiative", "Sales and Marketing")
+_CHANNELS: Final = ("General", "Research", "Go to Market", "Design", "Operations")
+_CHANNEL_ID: Final = re.compile(r"19:([0-9a-f]{32})@thread\.tacv2", re.IGNORECASE)
+_POST_BASE: Final = 1_000_000_000_000
+_POST_STRIDE: Final = 10_000_000_000
 _IMPORTANCE: Final = ("Normal",) * 17 + ("High", "High", "Low")
 
 # 2017-06-26 15:07:39 UTC (the seed page's point in time); data times spread from there.
@@ -784,13 +845,168 @@ class Data:
 
     def document_fields(self, doc: DocRef) -> dict[str, object]:
         value = self._hash("doc", doc.org, doc.onedrive, doc.folder, doc.index)
+        versions = 1 + self._hash("doc-version", doc.onedrive, doc.folder, doc.index) % 4
         stem = f"{_SUBJECT_A[value % len(_SUBJECT_A)]} {_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]}"
         name = f"{stem} {doc.index + 1}{_DOC_EXT[(value >> 16) % len(_DOC_EXT)]}"
         return {
             "name": name,
             "sizeBytes": 512 + (value >> 20) % 2_000_000,
-            "version": f"{1 + (value >> 40) % 5}.0",
+            # The same in every organization, so each has the same number of versions.
+            "version": f"{versions}.0",
             **self._authorship(doc.org, "doc", doc.onedrive, name),
+        }
+
+    def versions(self, fields: dict[str, object]) -> int:
+        """How many versions a document (or file) with these fields has: its major version."""
+        return int(str(fields["version"]).split(".")[0])
+
+    # -- SharePoint and Teams -----------------------------------------------------------------
+
+    def node_id(self, kind: Node, org: int, *indices: int) -> str:
+        """The id of a SharePoint or Teams entity (a GUID; a channel's is Teams-shaped)."""
+        guid = self._guid(kind, org, *indices)
+        if kind is Node.CHANNEL:
+            return f"19:{guid.replace('-', '')}@thread.tacv2"
+        return guid
+
+    def find_node(
+        self, kind: Node, org: int, text: str, bounds: tuple[int, ...]
+    ) -> tuple[int, ...] | None:
+        """The indices of the ``kind`` entity with id ``text`` (each below its bound)."""
+        if kind is Node.CHANNEL:
+            found = _CHANNEL_ID.fullmatch(text)
+            if found is None:
+                return None
+            text = found[1]
+        decoded = self._unguid(text, kind)
+        if decoded is None or decoded[0] != org:
+            return None
+        indices = decoded[1 : 1 + len(bounds)]
+        if any(index >= bound for index, bound in zip(indices, bounds, strict=True)):
+            return None
+        if any(decoded[1 + len(bounds) :]):
+            return None
+        return indices
+
+    def post_id(self, channel: int, index: int) -> int:
+        """A post's ``postId`` (int64, unique in its team)."""
+        return _POST_BASE + channel * _POST_STRIDE + index
+
+    def find_post(self, text: str) -> tuple[int, int] | None:
+        """``(channel, index)`` of a post id within the configured bounds."""
+        if not text.isdigit() or int(text) < _POST_BASE:
+            return None
+        channel, index = divmod(int(text) - _POST_BASE, _POST_STRIDE)
+        if channel >= self.config.channels or index >= self.config.items:
+            return None
+        return channel, index
+
+    def site_fields(self, org: int, site: int) -> dict[str, object]:
+        name = _SITES[site] if site < len(_SITES) else f"Site {site + 1}"
+        host = self.tenant(org).split(".", 1)[0]
+        return {"name": name, "url": f"https://{host}.sharepoint.com/sites/{name.replace(' ', '')}"}
+
+    def container_fields(
+        self, org: int, site: int, index: int, *, library: bool
+    ) -> dict[str, object]:
+        """A library's or a list's fields (RESTSharePointLibrary / RESTSharePointList)."""
+        name = (LIBRARIES if library else LISTS)[index]
+        site_url = self.site_fields(org, site)["url"]
+        created = self._authorship(org, "container", site, index, library)["creationTime"]
+        return {
+            "name": name,
+            "url": f"{site_url}/{name.replace(' ', '')}" if library else f"{site_url}/Lists/{name}",
+            "description": "",
+            "creationTime": created,
+            "siteId": self.node_id(Node.SITE, org, site),
+        }
+
+    def sp_folder_fields(self, org: int, site: int, library: int, folder: int) -> dict[str, object]:
+        name = _OD_FOLDERS[folder] if folder < len(_OD_FOLDERS) else f"Folder {folder + 1}"
+        return {
+            "name": name,
+            **self._authorship(org, "sp-folder", site, library, folder),
+            "isFolder": True,
+            "siteId": self.node_id(Node.SITE, org, site),
+        }
+
+    def sp_document_fields(self, org: int, indices: tuple[int, ...]) -> dict[str, object]:
+        site, library, folder, index = indices
+        fields = self.document_fields(DocRef(org, 10_000 + site * 100 + library, folder, index))
+        return {**fields, "isFolder": False, "siteId": self.node_id(Node.SITE, org, site)}
+
+    def sp_item_fields(self, org: int, site: int, listing: int, index: int) -> dict[str, object]:
+        value = self._hash("sp-item", org, site, listing, index)
+        title = (
+            f"{_SUBJECT_A[value % len(_SUBJECT_A)]} {_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]}"
+        )
+        return {
+            "name": f"{index + 1}_.000",
+            "title": title,
+            "version": f"{1 + (value >> 16) % 3}.0",
+            **self._authorship(org, "sp-item", site, listing, index),
+            "isFolder": False,
+            "siteId": self.node_id(Node.SITE, org, site),
+        }
+
+    def team_fields(self, org: int, team: int) -> dict[str, object]:
+        name = _TEAMS[team] if team < len(_TEAMS) else f"Team {team + 1}"
+        alias = name.replace(" ", "")
+        return {
+            "displayName": name,
+            "description": f"The {name} team",
+            "groupEmail": f"{alias}@{self.tenant(org)}",
+            "alias": alias,
+            "privacy": "Private" if team % 3 == 2 else "Public",
+            "isArchived": False,
+        }
+
+    def channel_fields(self, org: int, team: int, channel: int) -> dict[str, object]:
+        name = _CHANNELS[channel] if channel < len(_CHANNELS) else f"Channel {channel + 1}"
+        return {"displayName": name, "teamId": self.node_id(Node.TEAM, org, team)}
+
+    def post_fields(self, org: int, team: int, channel: int, index: int) -> dict[str, object]:
+        value = self._hash("post", org, team, channel, index)
+        created = self.last_backup(org) - dt.timedelta(seconds=value % (200 * 86_400))
+        subject = (
+            f"{_SUBJECT_A[value % len(_SUBJECT_A)]} {_SUBJECT_B[(value >> 8) % len(_SUBJECT_B)]}"
+        )
+        return {
+            "postId": self.post_id(channel, index),
+            "isImportant": (value >> 12) % 10 == 0,
+            "author": self._person(org, 6000 + (value >> 16) % 13)[0],
+            "subject": subject,
+            "createdTime": json_net_date(created),
+            "lastModifiedTime": json_net_date(created + dt.timedelta(minutes=(value >> 24) % 90)),
+            "isDeleted": False,
+            "channelId": self.node_id(Node.CHANNEL, org, team, channel),
+            "teamId": self.node_id(Node.TEAM, org, team),
+        }
+
+    def file_fields(self, org: int, team: int, channel: int, index: int) -> dict[str, object]:
+        doc = self.document_fields(DocRef(org, 20_000 + team * 100 + channel, None, index))
+        major = self.versions(doc)
+        return {
+            "name": doc["name"],
+            "sizeBytes": doc["sizeBytes"],
+            "version": major,
+            "uiVersion": f"{major}.0",
+            "modified": doc["modificationTime"],
+            "modifiedBy": doc["modifiedBy"],
+            "channelId": self.node_id(Node.CHANNEL, org, team, channel),
+            "teamId": self.node_id(Node.TEAM, org, team),
+            "fileType": "File",
+        }
+
+    def tab_fields(self, org: int, team: int, channel: int, index: int) -> dict[str, object]:
+        name, kind = TABS[index]
+        host = self.tenant(org).split(".", 1)[0]
+        return {
+            "displayName": name,
+            "contentUrl": f"https://{host}.sharepoint.com/tabs/{kind.lower()}/{team}-{channel}",
+            "type": kind,
+            "channelId": self.node_id(Node.CHANNEL, org, team, channel),
+            "teamId": self.node_id(Node.TEAM, org, team),
         }
 
     def _authorship(self, org: int, *parts: object) -> dict[str, object]:

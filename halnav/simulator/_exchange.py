@@ -42,10 +42,13 @@ async def _seed(ctx: _Ctx) -> web.StreamResponse:
         if ctx.version.wrapped_actions:
             doc["_actions"] = ctx.actions(paths.seed, "exporttoPst", "search")
     else:
-        doc["_links"] = {
-            "self": ctx.link(paths.seed),
-            "onedrives": ctx.link(paths.onedrives, bare=True),
-        }
+        # Each workload's session links its collection (API-NOTES section 2.3 [I]).
+        rel, path = {
+            "Veod": ("onedrives", paths.onedrives),
+            "Vesp": ("sites", paths.sites),
+            "Vet": ("teams", paths.teams),
+        }[session.kind]
+        doc["_links"] = {"self": ctx.link(paths.seed), rel: ctx.link(path, bare=True)}
     return _json_response(doc)
 
 

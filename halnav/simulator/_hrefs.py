@@ -16,7 +16,16 @@ from typing import Final
 
 import attrs
 
-from ._data import Data, DocRef, FolderRef, ItemRef, OneDriveFolderRef, SimulatorConfig, quote_id
+from ._data import (
+    Data,
+    DocRef,
+    FolderRef,
+    ItemRef,
+    Node,
+    OneDriveFolderRef,
+    SimulatorConfig,
+    quote_id,
+)
 from ._versions import ApiVersion, api_version
 
 # json.dumps(..., ensure_ascii=False, separators=(",", ":")) without a new encoder per call.
@@ -79,6 +88,24 @@ class _Paths:
 
     def document(self, doc: DocRef) -> str:
         return f"{self.documents(doc.org, doc.onedrive)}/{self.data.document_id(doc)}"
+
+    @property
+    def sites(self) -> str:
+        return f"{self.seed}/Sites"
+
+    def site(self, org: int, site: int) -> str:
+        return f"{self.sites}/{self.data.node_id(Node.SITE, org, site)}"
+
+    @property
+    def teams(self) -> str:
+        return f"{self.seed}/teams"
+
+    def team(self, org: int, team: int) -> str:
+        return f"{self.teams}/{self.data.node_id(Node.TEAM, org, team)}"
+
+    def channel(self, org: int, team: int, channel: int) -> str:
+        channel_id = quote_id(self.data.node_id(Node.CHANNEL, org, team, channel))
+        return f"{self.team(org, team)}/channels/{channel_id}"
 
 
 _Query = tuple[tuple[str, str], ...]

@@ -1,34 +1,28 @@
-"""OneDrive: OneDrives, their folders and documents, and their save and restore actions."""
+"""OneDrive: OneDrives, their folders, documents and document versions, and their actions
+(save, send, copy, restore; search on OneDrives and folders)."""
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator
 from typing import Final
 
 from aiohttp import web
 
-from ._bodies import _flag
+from ._content import _content_actions, _File, _Scope
 from ._context import _ApiError, _Ctx, _json_response, _page
 from ._data import DocRef, OneDriveFolderRef
 from ._hrefs import _Paths, _Query
-from ._router import _actions, _route
-from ._search import _stream
-from ._sessions import _restored
+from ._router import _route
 from ._state import _Session
-
-_ZIP_TIME: Final = (2020, 1, 1, 0, 0, 0)
-
 
 _ONEDRIVE: Final = "restoresessions/{session}/organization/onedrives/{onedrive}"
 
 
 def _onedrive_actions_of(ctx: _Ctx, path: str) -> dict[str, object]:
-    """v5 advertises save/restore; v6+ OneDrive resources carry only ``_links``."""
+    """v5 advertises its actions; v6+ OneDrive resources carry only ``_links``."""
     if not ctx.version.wrapped_actions:
         return {}
-    return {"_actions": ctx.actions(path, "save", "restoretoOriginallocation")}
+    return {"_actions": ctx.actions(path, "save", "restoretoOriginallocation", "send", "copyTo")}
 
 
 def _onedrive_doc(ctx: _Ctx, paths: _Paths, org: int, onedrive: int) -> dict[str, object]:
@@ -63,8 +57,11 @@ def _od_folder_doc(ctx: _Ctx, paths: _Paths, folder: OneDriveFolderRef) -> dict[
     }
 
 
-def _document_doc(ctx: _Ctx, paths: _Paths, doc: DocRef) -> dict[str, object]:
+def _document_doc(
+    ctx: _Ctx, paths: _Paths, doc: DocRef, version: int | None = None
+) -> dict[str, object]:
     path = paths.document(doc)
+    fields = ctx.data.document_fields(doc)
     links = {
         "self": ctx.link(path),
         "onedrive": ctx.link(paths.onedrive(doc.org, doc.onedrive)),
@@ -73,12 +70,14 @@ def _document_doc(ctx: _Ctx, paths: _Paths, doc: DocRef) -> dict[str, object]:
         links["parent"] = ctx.link(
             paths.od_folder(OneDriveFolderRef(doc.org, doc.onedrive, doc.folder))
         )
-    return {
-        "id": ctx.data.document_id(doc),
-        **ctx.data.document_fields(doc),
-        "_links": links,
-        **_onedrive_actions_of(ctx, path),
-    }
+    if version is None:
+        links["versions"] = ctx.link(f"{path}/Versions")
+        actions = _onedrive_actions_of(ctx, path)
+    else:
+        fields = {**fields, "version": f"{version}.0", "versionId": version}
+        links = {"self": ctx.link(f"{path}/Versions/{version}"), "document": ctx.link(path)}
+        actions = {}
+    return {"id": ctx.data.document_id(doc), **fields, "_links": links, **actions}
 
 
 def _find_onedrive(ctx: _Ctx, session: _Session) -> int:
@@ -173,86 +172,63 @@ async def _document_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_document_doc(ctx, ctx.paths(session), doc))
 
 
-def _onedrive_restored(count: int) -> web.Response:
-    """OneDrive restore statistics (RESTCommonRestoreStatistics field names)."""
-    return _json_response(
-        {
-            "totalItemsCount": count,
-            "restoredItemsCount": count,
-            "failedItemsCount": 0,
-            "skippedItemsByErrorCount": 0,
-            "skippedItemsByNoChangesCount": 0,
-            "failedRestrictionsCount": 0,
-        }
+def _version(ctx: _Ctx, doc: DocRef) -> int:
+    text = ctx.params["version"]
+    if not text.isdigit() or not 1 <= int(text) <= ctx.data.versions(ctx.data.document_fields(doc)):
+        raise _ApiError(404, f"Version with ID '{text}' not found.")
+    return int(text)
+
+
+@_route("GET", f"{_ONEDRIVE}/documents/{{document}}/versions")
+async def _document_versions(ctx: _Ctx) -> web.StreamResponse:
+    """Every version of a document, oldest first (as many as its major version)."""
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    doc = _find_document(ctx, session, onedrive)
+    paths = ctx.paths(session)
+    count = ctx.data.versions(ctx.data.document_fields(doc))
+    path = f"{paths.document(doc)}/Versions"
+    return _page(ctx, path, (), count, lambda i: _document_doc(ctx, paths, doc, i + 1))
+
+
+@_route("GET", f"{_ONEDRIVE}/documents/{{document}}/versions/{{version}}")
+async def _document_version(ctx: _Ctx) -> web.StreamResponse:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    doc = _find_document(ctx, session, onedrive)
+    return _json_response(_document_doc(ctx, ctx.paths(session), doc, _version(ctx, doc)))
+
+
+def _files(ctx: _Ctx, docs: list[DocRef]) -> list[_File]:
+    data = ctx.data
+    found = []
+    for doc in docs:
+        fields = data.document_fields(doc)
+        size = fields["sizeBytes"]
+        assert isinstance(size, int)
+        found.append(_File(f"doc:{data.document_id(doc)}", str(fields["name"]), size))
+    return found
+
+
+def _scope(ctx: _Ctx, path: str, name: str, docs: list[DocRef], *, single: bool) -> _Scope:
+    paths = ctx.paths(ctx.session("Veod"))
+
+    def documents() -> Iterator[dict[str, object]]:
+        for doc in docs:
+            yield _document_doc(ctx, paths, doc)
+
+    return _Scope(
+        path=path, name=name, files=lambda: _files(ctx, docs), documents=documents, single=single
     )
 
 
-async def _save_documents(
-    ctx: _Ctx, docs: list[DocRef], name: str, *, as_zip: bool
-) -> web.StreamResponse:
-    """One document streams as itself; several (or ``asZip``) as a deterministic ZIP."""
-    data = ctx.data
-
-    def content(doc: DocRef) -> bytes:
-        size = data.document_fields(doc)["sizeBytes"]
-        assert isinstance(size, int)
-        return data.content_bytes(f"doc:{data.document_id(doc)}", size)
-
-    if len(docs) == 1 and not as_zip:
-        return await _stream(ctx, content(docs[0]), str(data.document_fields(docs[0])["name"]))
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as writer:
-        for doc in docs:
-            entry = zipfile.ZipInfo(f"{data.document_id(doc)}/{data.document_fields(doc)['name']}")
-            entry.date_time = _ZIP_TIME
-            writer.writestr(entry, content(doc))
-    return await _stream(ctx, archive.getvalue(), f"{name}.zip")
+# v5: save and restore [C] (send, copyTo [C-client]); v6+: the specs' endpoints.
+_V5_ACTIONS: Final = ("save", "restoretooriginallocation", "send", "copyto")
+_V6_ACTIONS: Final = ("copyTo", "restore", "save", "send")
 
 
-async def _onedrive_answer(  # noqa: PLR0917  the action's context, passed through
-    ctx: _Ctx,
-    session: _Session,
-    action: str,
-    options: Mapping[str, object],
-    docs: list[DocRef],
-    name: str,
-    *,
-    single: bool,
-) -> web.StreamResponse:
-    if action == "restoretooriginallocation":
-        if ctx.version.async_restores:
-            return _restored(ctx, session, len(docs))
-        ctx.state.stats.restores += 1
-        return _onedrive_restored(len(docs))
-    as_zip = _flag(options, "aszip", default=not single)
-    return await _save_documents(ctx, docs, name, as_zip=as_zip)
-
-
-_OD_V5_ACTIONS: Final = ("save", "restoretooriginallocation")
-# RESTSaveOneDriveDocumentOptions; RESTRestoreToOriginal (v8 adds oneDriveId, isFolder).
-_OD_ACTIONS: Final = {
-    "save": ("aszip",),
-    "restore": (
-        "documentaction",
-        "username",
-        "userpassword",
-        "usercode",
-        "applicationid",
-        "applicationcertificatepassword",
-        "applicationcertificate",
-        "officeregion",
-        "onedriveid",
-        "isfolder",
-        "restorepermissions",
-        "sendsharednotification",
-        "restorechangedfiles",
-        "restoredeletedfiles",
-    ),
-}
-
-
-@_actions(_ONEDRIVE, _OD_V5_ACTIONS, _OD_ACTIONS)
-async def _onedrive_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
+@_content_actions(_ONEDRIVE, _V5_ACTIONS, (*_V6_ACTIONS, "search"))
+def _onedrive_scope(ctx: _Ctx) -> tuple[_Session, _Scope]:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     org = session.org
@@ -260,13 +236,12 @@ async def _onedrive_do(ctx: _Ctx, action: str, options: Mapping[str, object]) ->
     folders: list[int | None] = [None, *range(ctx.config.folders)]
     docs = [DocRef(org, onedrive, folder, index) for folder in folders for index in range(count)]
     name = str(ctx.data.onedrive_fields(org, onedrive)["name"])
-    return await _onedrive_answer(ctx, session, action, options, docs, name, single=False)
+    path = ctx.paths(session).onedrive(org, onedrive)
+    return session, _scope(ctx, path, name, docs, single=False)
 
 
-@_actions(f"{_ONEDRIVE}/folders/{{folder}}", _OD_V5_ACTIONS, _OD_ACTIONS)
-async def _od_folder_do(
-    ctx: _Ctx, action: str, options: Mapping[str, object]
-) -> web.StreamResponse:
+@_content_actions(f"{_ONEDRIVE}/folders/{{folder}}", _V5_ACTIONS, (*_V6_ACTIONS, "search"))
+def _od_folder_scope(ctx: _Ctx) -> tuple[_Session, _Scope]:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     folder = _find_od_folder(ctx, session, onedrive, ctx.params["folder"])
@@ -274,12 +249,24 @@ async def _od_folder_do(
         DocRef(session.org, onedrive, folder.folder, index) for index in range(ctx.config.documents)
     ]
     name = str(ctx.data.od_folder_fields(folder)["name"])
-    return await _onedrive_answer(ctx, session, action, options, docs, name, single=False)
+    path = ctx.paths(session).od_folder(folder)
+    return session, _scope(ctx, path, name, docs, single=False)
 
 
-@_actions(f"{_ONEDRIVE}/documents/{{document}}", _OD_V5_ACTIONS, _OD_ACTIONS)
-async def _document_do(ctx: _Ctx, action: str, options: Mapping[str, object]) -> web.StreamResponse:
+@_content_actions(f"{_ONEDRIVE}/documents/{{document}}", _V5_ACTIONS, _V6_ACTIONS)
+def _document_scope(ctx: _Ctx) -> tuple[_Session, _Scope]:
     session = ctx.session("Veod")
     onedrive = _find_onedrive(ctx, session)
     doc = _find_document(ctx, session, onedrive)
-    return await _onedrive_answer(ctx, session, action, options, [doc], "document", single=True)
+    path = ctx.paths(session).document(doc)
+    return session, _scope(ctx, path, "document", [doc], single=True)
+
+
+@_content_actions(f"{_ONEDRIVE}/documents/{{document}}/versions/{{version}}", (), _V6_ACTIONS)
+def _version_scope(ctx: _Ctx) -> tuple[_Session, _Scope]:
+    session = ctx.session("Veod")
+    onedrive = _find_onedrive(ctx, session)
+    doc = _find_document(ctx, session, onedrive)
+    version = _version(ctx, doc)
+    path = f"{ctx.paths(session).document(doc)}/Versions/{version}"
+    return session, _scope(ctx, path, "document", [doc], single=True)

@@ -24,6 +24,7 @@ from ._state import _RestoreJob, _Session
 
 def _organization(ctx: _Ctx, org: int) -> dict[str, object]:
     data = ctx.data
+    workloads = ctx.config.workloads
     tenant = data.tenant(org)
     return {
         "id": data.organization_id(org),
@@ -31,8 +32,9 @@ def _organization(ctx: _Ctx, org: int) -> dict[str, object]:
         "officeName": tenant,
         "type": "Office365",
         "region": "Worldwide",
-        "isExchangeOnline": True,
-        "isSharePointOnline": True,
+        "isExchangeOnline": "vex" in workloads,
+        "isSharePointOnline": "veod" in workloads or "vesp" in workloads,
+        "isTeamsOnline": "vet" in workloads,
         "isBackedup": True,
         "firstBackuptime": json_net_date(data.first_backup(org)),
         "lastBackuptime": json_net_date(data.last_backup(org)),
@@ -77,7 +79,8 @@ async def _organization_get(ctx: _Ctx) -> web.StreamResponse:
     return _json_response(_organization(ctx, _find_org(ctx)))
 
 
-_SESSION_TYPES: Final = {"vex": "Vex", "veod": "Veod"}
+_SESSION_TYPES: Final = {"vex": "Vex", "veod": "Veod", "vesp": "Vesp", "vet": "Vet"}
+_WORKLOADS: Final = {"Vex": "Exchange", "Veod": "OneDrive", "Vesp": "SharePoint", "Vet": "Teams"}
 
 
 @_route("POST", "organizations/{org}/action", versions=_V5)
@@ -134,6 +137,9 @@ def _explore(ctx: _Ctx, org: int, options: Mapping[str, object]) -> web.StreamRe
     kind_text = str(options.get("type") or "vex").lower()
     if kind_text not in _SESSION_TYPES:
         raise _ApiError(400, f"Restore session type '{kind_text}' is not supported.")
+    if kind_text not in ctx.config.workloads:
+        workload = _WORKLOADS[_SESSION_TYPES[kind_text]]
+        raise _ApiError(400, f"The organization has no {workload} backup to explore.")
     _flag(options, "showdeleted", default=False)
     _flag(options, "showallversions", default=False)
     latest = ctx.data.last_backup(org)
@@ -160,7 +166,7 @@ def _ticks(moment: dt.datetime) -> str:
 
 
 def _session_doc(ctx: _Ctx, session: _Session) -> dict[str, object]:
-    workload = "Exchange" if session.kind == "Vex" else "OneDrive"
+    workload = _WORKLOADS[session.kind]
     scope = "Mailbox restore" if session.restore is not None else "Entire organization"
     doc: dict[str, object] = {
         "id": session.id,

@@ -46,7 +46,9 @@ class SimulatorStats:
     faults_injected: collections.Counter[str] = attrs.Factory(collections.Counter)
     """By kind: latency, drop, error, throttle, slow, malformed, token_expiry."""
     exports: int = 0
-    """Streams started: exporttoPst, savetoMsg, OneDrive save."""
+    """Streams started: exporttoPst, savetoMsg, save and export of files and posts."""
+    sends: int = 0
+    """``send`` actions of OneDrive, SharePoint and Teams (mail the files; nothing changes)."""
     searches: int = 0
     restores: int = 0
     """Restore actions run (v8: asynchronous restores started)."""
@@ -91,7 +93,7 @@ class _Session:
     id: str
     org: int
     kind: str
-    """``Vex`` or ``Veod``."""
+    """``Vex``, ``Veod``, ``Vesp`` or ``Vet``."""
     point_in_time: dt.datetime
     created: dt.datetime
     initiated_by: str

@@ -26,6 +26,8 @@ antiforgery cookie        no                          v6 no, v7 yes             
 ``/token/logout``         no                          v6 no, v7 200               204
 token ``.issued`` dates   RFC 1123                    ISO 8601                    ISO 8601
 restores                  statistics (sync)           statistics (sync)           ``{"sessionId"}``
+``send`` (files, posts)   200                         200                         204
+Teams file paths          ``teams/{t}/files/{f}``     same                        under channels
 ========================  ==========================  =======================  =====================
 """
 
@@ -68,6 +70,10 @@ class ApiVersion:
     """Restores answer ``{"sessionId"}`` and run in the background (v8)."""
     iso_token_dates: bool
     """``.issued``/``.expires`` as ISO 8601 (v6+: OAuthTokenResponse date-time), not RFC 1123."""
+    send_status: int = 200
+    """A ``send`` action (OneDrive, SharePoint, Teams) answers this without a body (v8: 204)."""
+    channel_files: bool = False
+    """Teams files are ``teams/{t}/channels/{c}/files/{f}`` (v8), not ``teams/{t}/files/{f}``."""
 
     @property
     def number(self) -> int:
@@ -159,6 +165,8 @@ API_VERSIONS: Final = {
             logout_status=204,
             async_restores=True,
             iso_token_dates=True,
+            send_status=204,
+            channel_files=True,
         ),
     )
 }
