@@ -121,4 +121,4 @@ async def test_demo_runs_on_v8(tmp_path: Path) -> None:
     )
     assert status == 0, err
     assert "/v8/" in out
-    assert "2 started, 2 stopped" in out
+    assert "8 started, 8 stopped" in out
