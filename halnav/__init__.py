@@ -22,6 +22,7 @@ from ._auth import (
     TokenProvider,
     discover_token_endpoint,
     password_auth,
+    redact,
 )
 from ._config import Limits
 from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
@@ -132,6 +133,7 @@ __all__ = [
     "parse_selector",
     "password_auth",
     "read_records",
+    "redact",
     "structure_state",
     "unstructure",
 ]

@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import copy
+import functools
 import json
 import logging
 import math
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import attrs
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, hdrs
@@ -151,7 +154,7 @@ class BearerAuth:
 
     def redact(self, text: str) -> str:
         """``text`` with the token replaced by ``***`` (for error details a server echoed)."""
-        return _redact(text, (self._header[7:],))
+        return redact(text, (self._header[7:],))
 
     def middleware(self, context: AuthContext) -> ClientMiddlewareType:
         """Return the middleware that sets the Authorization header."""
@@ -284,6 +287,9 @@ class OAuth2Grant:
         self._context: AuthContext | None = None
         self._access: str | None = None
         self._refresh: str | None = None
+        # Tokens given up (a refresh token while it is spent, earlier access tokens): still
+        # redacted, since a server may echo them in a later error.
+        self._spent: collections.deque[str] = collections.deque(maxlen=8)
         self._refresh_at: float | None = None  # time.monotonic() deadline
         self._generation = 0  # bumped whenever a new access token is stored
         self._attempts = 0  # bumped whenever a grant is tried
@@ -295,7 +301,7 @@ class OAuth2Grant:
         raise NotImplementedError
 
     def _secrets(self) -> tuple[str | None, ...]:
-        return (self._client_secret, self._access, self._refresh)
+        return (self._client_secret, self._access, self._refresh, *self._spent)
 
     def __repr__(self) -> str:
         client = f", client_id={self._client_id!r}" if self._client_id else ""
@@ -303,7 +309,7 @@ class OAuth2Grant:
 
     def redact(self, text: str) -> str:
         """``text`` with the secrets and the current tokens replaced by ``***``."""
-        return _redact(text, self._secrets())
+        return redact(text, self._secrets())
 
     @property
     def token_url(self) -> str:
@@ -365,6 +371,7 @@ class OAuth2Grant:
     async def _obtain(self) -> None:
         if self._refresh is not None:
             refresh = self._refresh
+            self._spent.append(refresh)
             self._refresh = None
             try:
                 await self._grant({"grant_type": "refresh_token", "refresh_token": refresh})
@@ -409,7 +416,7 @@ class OAuth2Grant:
         headers = self._client_authentication(fields)
         status, content_type, body = await context.post_form(self._token_url, fields, headers)
         if status != 200:
-            detail = self.redact(error_detail(content_type, body))
+            detail = error_detail(content_type, body, redact=self.redact)
             raise AuthenticationError("POST", self._token_url, status, detail)
         self._store(status, body)
 
@@ -422,6 +429,8 @@ class OAuth2Grant:
             raise AuthenticationError(
                 "POST", self._token_url, status, "the token response has no access_token"
             )
+        if self._access is not None:
+            self._spent.append(self._access)
         self._access = doc["access_token"]
         refresh = doc.get("refresh_token")
         self._refresh = refresh if isinstance(refresh, str) and refresh else None
@@ -697,20 +706,66 @@ def is_json_type(content_type: str) -> bool:
     return content_type in _JSON_TYPES or content_type.endswith("+json")
 
 
-def _redact(text: str, secrets: tuple[str | None, ...]) -> str:
+# A secret shorter than this is redacted only where it stands alone (not inside a word):
+# replacing every "r" of a message would garble it and tell the secret.
+_SHORT_SECRET: Final = 8
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with each secret replaced by ``***``, in every spelling a server may echo
+    it: as sent, form-encoded (``%21``, ``+``), JSON-escaped, and with its whitespace
+    runs collapsed. A secret shorter than 8 characters is replaced only where it stands
+    alone (not inside a word), so a message stays readable and does not spell it out.
+
+    >>> redact("user tech\\re: password re refused", ["re"])
+    'user tech\\***: password *** refused'
+    """
     for secret in secrets:
-        if secret and secret in text:
-            text = text.replace(secret, "***")
+        if not secret:
+            continue
+        for spelling in _spellings(secret):
+            if spelling not in text:
+                continue
+            if len(secret) >= _SHORT_SECRET:
+                text = text.replace(spelling, "***")
+            else:
+                alone = rf"(?<![^\W_]){re.escape(spelling)}(?![^\W_])"
+                text = re.sub(alone, "***", text)
     return text
 
 
-def error_detail(content_type: str, body: bytes, limit: int = 200) -> str:
+@functools.lru_cache(maxsize=64)
+def _spellings(secret: str) -> tuple[str, ...]:
+    found = [
+        secret,
+        quote_plus(secret),
+        quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        " ".join(secret.split()),
+    ]
+    return tuple(dict.fromkeys(spelling for spelling in found if spelling))
+
+
+def error_detail(
+    content_type: str,
+    body: bytes,
+    limit: int = 200,
+    redact: Callable[[str], str] | None = None,
+) -> str:
     """The server's own explanation in an error body, on one line, at most ``limit`` chars.
 
     Looks for (any key case) Veeam ``message``, problem+json ``detail`` /
     ``title``, OAuth ``error_description`` / ``error``; else an excerpt of the
-    text body.
+    text body. ``redact`` runs on the whole text before it is cut to ``limit`` and
+    after its whitespace is collapsed, so no part of an echoed secret survives.
     """
+    text = _detail_text(content_type, body, limit)
+    if redact is None:
+        return _one_line(text, limit)
+    return _one_line(redact(" ".join(redact(text).split())), limit)
+
+
+def _detail_text(content_type: str, body: bytes, limit: int) -> str:
     if not body:
         return ""
     if is_json_type(content_type) or body.lstrip()[:1] == b"{":
@@ -723,8 +778,8 @@ def error_detail(content_type: str, body: bytes, limit: int = 200) -> str:
             for key in _DETAIL_KEYS:
                 value = lowered.get(key)
                 if isinstance(value, str) and value.strip():
-                    return _one_line(value, limit)
-    return _one_line(body[: limit * 4].decode("utf-8", "replace"), limit)
+                    return value
+    return body[: limit * 4].decode("utf-8", "replace")
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -560,9 +560,8 @@ class Transport:
                     return response
                 authenticated = status == 401 and state.trusted and self._middlewares is not None
                 cls = AuthenticationError if authenticated else HTTPStatusError
-                detail = error_detail(response.content_type, response.body)
-                if self._redact is not None:  # a server may echo the token back
-                    detail = self._redact(detail)
+                # A server may echo the token back: redacted before the detail is cut.
+                detail = error_detail(response.content_type, response.body, redact=self._redact)
                 status_error = cls(method, response.url, status, detail)
                 wait = (
                     _retry_after(response.headers.get("Retry-After"))

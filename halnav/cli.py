@@ -1744,9 +1744,7 @@ def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
         text += " (" + "; ".join(str(n) for n in notes) + ")"
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text += f": {exc.filename}"
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return " ".join(text.split())
+    return " ".join(halnav.redact(text, secrets).split())
 
 
 _HANDLED: Final = (HalnavError, ValueError, OSError)

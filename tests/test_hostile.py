@@ -1,16 +1,20 @@
-"""Hostile single values from a real server on 127.0.0.1: halnav errors only (issue 14,
-finding 6)."""
+"""Hostile servers on 127.0.0.1 (issue 14): single values give halnav errors only
+(finding 6); echoed secrets are redacted in every spelling (finding 2); ..."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from aiohttp import web
 from test_outcomes import start
 
 import halnav
-from halnav.errors import HTTPStatusError, LimitExceededError
+from halnav.errors import AuthenticationError, HTTPStatusError, LimitExceededError
 
 
 async def test_a_retry_after_date_past_any_year_is_no_crash() -> None:
@@ -95,5 +99,115 @@ async def test_a_collection_whose_next_never_ends_stops_at_max_pages(paged: bool
         assert raised.value.limit == 40
         assert len(got) == 40 * (2 if paged else 1)  # the items of 40 pages, then the error
         assert len(served) <= 40 + 4  # at most one read-ahead window past the limit
+    finally:
+        await runner.cleanup()
+
+
+# -- finding 2: redaction ---------------------------------------------------------------------
+
+
+async def _token_server(answer: Callable[[dict[str, str]], web.Response]) -> tuple[Any, str]:
+    """A token endpoint answering ``answer(form)``; documents 401 the first access token."""
+
+    async def token(request: web.Request) -> web.Response:
+        return answer(dict(await request.post()))  # type: ignore[arg-type]
+
+    async def doc(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") == "Bearer first-access-token":
+            return web.json_response({"message": "expired"}, status=401)
+        return web.json_response({"_links": {"self": {"href": "/doc"}}})
+
+    async def root(_request: web.Request) -> web.Response:
+        return web.json_response({"_links": {"self": {"href": "/"}, "doc": {"href": "/doc"}}})
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    app.router.add_get("/doc", doc)
+    app.router.add_get("/", root)
+    runner, port = await start(app)
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def _pieces(secret: str, size: int = 5) -> list[str]:
+    """Every ``size``-character piece of ``secret``: none may show."""
+    return [secret[i : i + size] for i in range(len(secret) - size + 1)]
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(lambda pw: "x" * 190 + " " + pw, id="past-the-cut"),
+        pytest.param(lambda pw: "password=" + quote_plus(pw), id="form-encoded"),
+        pytest.param(lambda pw: json.dumps({"password": pw}), id="json-escaped"),
+        pytest.param(lambda pw: " ".join(pw.split()), id="whitespace-collapsed"),
+    ],
+)
+async def test_an_echoed_password_is_redacted_in_every_spelling(
+    echo: Callable[[str], str],
+) -> None:
+    password = 'Zq  "xv" & kj/secret!9'
+
+    def answer(_form: dict[str, str]) -> web.Response:
+        return web.json_response({"error_description": echo(password)}, status=400)
+
+    runner, base = await _token_server(answer)
+    try:
+        auth = halnav.password_auth(f"{base}/token", "tech\\admin", password)
+        async with halnav.Navigator(base + "/", auth=auth) as nav:
+            with pytest.raises(AuthenticationError) as raised:
+                await nav.get("/doc")
+        shown = f"{raised.value} {raised.value!r}"
+        assert "***" in shown
+        assert not [piece for piece in _pieces(password) if piece in shown], shown
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_short_password_is_redacted_where_it_stands_alone_only() -> None:
+    """Redacting "re" everywhere would garble the message and tell the password."""
+
+    def answer(_form: dict[str, str]) -> web.Response:
+        text = "No HTTP resource here: the password re is wrong"
+        return web.json_response({"message": text}, status=400)
+
+    runner, base = await _token_server(answer)
+    try:
+        auth = halnav.password_auth(f"{base}/token", "tech\\admin", "re")
+        async with halnav.Navigator(base + "/", auth=auth) as nav:
+            with pytest.raises(AuthenticationError) as raised:
+                await nav.get("/doc")
+        assert "No HTTP resource here: the password *** is wrong" in str(raised.value)
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_refresh_token_echoed_by_a_failing_refresh_is_redacted(tmp_path: Path) -> None:
+    refresh = "refresh-token-that-must-not-show-0123456789"
+
+    def answer(form: dict[str, str]) -> web.Response:
+        if form.get("grant_type") == "refresh_token":
+            message = f"cannot refresh with {form['refresh_token']} now"
+            return web.json_response({"message": message}, status=500)
+        body = {
+            "access_token": "first-access-token",
+            "token_type": "bearer",
+            "refresh_token": refresh,
+            "expires_in": 3600,
+        }
+        return web.json_response(body)
+
+    runner, base = await _token_server(answer)
+    out = tmp_path / "walk.jsonl"
+    try:
+        auth = halnav.password_auth(f"{base}/token", "u", "a-long-password")
+        async with halnav.Navigator(base + "/", auth=auth) as nav:
+            with pytest.raises(AuthenticationError) as raised:
+                await nav.get("/doc")
+        assert "cannot refresh with *** now" in str(raised.value)
+        auth = halnav.password_auth(f"{base}/token", "u", "a-long-password")
+        async with halnav.Navigator(base + "/", auth=auth) as nav:
+            await halnav.crawl(nav, [f"{base}/"], output=out)
+        assert '"type":"AuthenticationError"' in out.read_text()  # the failure record
+        assert refresh not in out.read_text()
     finally:
         await runner.cleanup()
