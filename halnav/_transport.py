@@ -38,7 +38,7 @@ import aiohttp
 import attrs
 from aiohttp import ClientMiddlewareType, ClientResponse
 from aiohttp.typedefs import LooseCookies
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._auth import Auth, AuthContext, error_detail, is_json_type, seconds_until
@@ -530,6 +530,7 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
+            failed: TransportError | None = None
             try:
                 response = await self._attempt(
                     method,
@@ -551,9 +552,10 @@ class Transport:
                 retry = (idempotent or unsent) and not isinstance(error, TLSError)
                 if not retry or attempt > limits.retries or not self._may_retry(error):
                     self._fail(error, attempt)
-                    raise error from exc
-                delay = self._backoff(attempt)
-                _log.debug("%s %s failed (attempt %d); retrying", method, url, attempt)
+                    failed = _with_safe_cause(error, exc)
+                else:
+                    delay = self._backoff(attempt)
+                    _log.debug("%s %s failed (attempt %d); retrying", method, url, attempt)
             else:
                 status = response.status
                 if status < 400:
@@ -582,6 +584,8 @@ class Transport:
                     self._fail(status_error, attempt)
                     raise status_error
                 delay = wait if wait is not None else self._backoff(attempt)
+            if failed is not None:
+                raise failed  # outside the handler: no __context__ holding aiohttp's request
             self._retries += 1
             # The slot was released when the attempt ended: waiting holds nothing.
             await asyncio.sleep(delay)
@@ -730,7 +734,11 @@ class Transport:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             error, _unsent = _map_error(exc, "POST", url, self._limits)
-            raise error from exc
+            failed: TransportError | None = _with_safe_cause(error, exc)
+        else:
+            failed = None
+        if failed is not None:
+            raise failed  # outside the handler: no __context__ holding aiohttp's request
         _log.debug("POST %s -> %s in %.3f s (token)", url, status, time.monotonic() - started)
         return status, content_type, body
 
@@ -820,6 +828,25 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     return seconds_until(value)
+
+
+def _with_safe_cause(error: TransportError, exc: BaseException) -> TransportError:
+    """``error`` caused by ``exc``, minus what ``exc`` knows of the request: aiohttp's
+    ``ClientResponseError`` (a malformed answer) carries the request's headers, bearer
+    token included, in its repr. Raise the result outside the ``except`` block, or
+    ``__context__`` keeps ``exc`` all the same."""
+    cause = exc
+    if isinstance(exc, aiohttp.ClientResponseError):
+        info = exc.request_info
+        blank = aiohttp.RequestInfo(
+            info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+        )
+        cause = aiohttp.ClientResponseError(
+            blank, (), status=exc.status, message=exc.message, headers=None
+        )
+    error.__cause__ = cause
+    error.__suppress_context__ = True
+    return error
 
 
 def _map_error(

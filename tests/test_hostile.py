@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -211,3 +213,43 @@ async def test_a_refresh_token_echoed_by_a_failing_refresh_is_redacted(tmp_path:
         assert refresh not in out.read_text()
     finally:
         await runner.cleanup()
+
+
+# -- finding 3: the request's headers in an error's cause --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"HTTP/1.1 2OO OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n{}"],
+    ids=["bad-status", "bad-length"],
+)
+async def test_a_malformed_answer_leaves_no_token_in_the_error_or_its_causes(answer: bytes) -> None:
+    token = "bearer-token-that-must-not-show-42"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with halnav.Navigator(
+            f"http://127.0.0.1:{port}/", auth=token, limits=halnav.Limits(retries=0)
+        ) as nav:
+            with pytest.raises(halnav.errors.TransportError) as raised:
+                await nav.get("/doc")
+    finally:
+        server.close()
+        await server.wait_closed()
+    error = raised.value
+    shown = "".join(traceback.format_exception(error))
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    shown += " ".join(repr(exc) + repr(vars(exc)) for exc in chain)
+    assert len(chain) > 1  # the cause is kept, for --debug
+    assert token not in shown
