@@ -31,13 +31,14 @@ class Limits:
         most per origin (``None``: same as ``concurrency``).
     Timeouts (seconds, ``None`` = no limit):
         ``connect_timeout`` to get a connection, ``read_timeout`` between two
-        reads of the body, ``total_timeout`` for one whole attempt of a GET or HEAD.
-        An action (any other method) waits up to ``answer_timeout`` for its answer
-        to begin - a Veeam server builds a large PST for minutes before its first
-        byte (default 30 min) - and ``total_timeout`` does not apply to it; a
-        download it streams to a file may then take ``transfer_timeout`` from its
-        first byte to its last (default: no bound), and ends when it stalls for
-        ``read_timeout``.
+        reads of the body, ``total_timeout`` for one whole attempt of a GET or HEAD
+        (default 10 min: a server that sends a byte every 119 s cannot hold a
+        request forever). An action (any other method) waits up to
+        ``answer_timeout`` for its answer to begin - a Veeam server builds a large
+        PST for minutes before its first byte (default 30 min) - then reads a JSON
+        (or in-memory) answer within ``total_timeout``; a download it streams to a
+        file may take ``transfer_timeout`` from its first byte to its last (default
+        6 h, about 100 GB at 5 MB/s), and ends when it stalls for ``read_timeout``.
     Retries:
         ``retries`` extra attempts per request for connection errors, timeouts
         and 502/503/504 on idempotent methods, and for 429/503 that carry
@@ -65,7 +66,7 @@ class Limits:
     per_host: int | None = None
     connect_timeout: float | None = 15.0
     read_timeout: float | None = 120.0
-    total_timeout: float | None = None
+    total_timeout: float | None = 600.0
     retries: int = 3
     backoff_base: float = 0.2
     backoff_max: float = 10.0
@@ -78,7 +79,7 @@ class Limits:
     max_href_length: int = 8192
     max_items: int = 100_000
     answer_timeout: float | None = 1800.0
-    transfer_timeout: float | None = None
+    transfer_timeout: float | None = 6 * 3600.0
     max_download_bytes: int | None = None
     readahead: int = 32
     max_pages: int = 100_000

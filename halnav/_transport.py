@@ -657,7 +657,11 @@ class Transport:
                             streamed=size,
                         )
                     else:
-                        body = await self._read(resp, url_text, truncate=status >= 400)
+                        # After its first byte, an action's answer is read like a GET's:
+                        # within total_timeout (a GET's ClientTimeout already has it).
+                        total = None if method in _DOCUMENT_METHODS else self._limits.total_timeout
+                        async with asyncio.timeout(total):
+                            body = await self._read(resp, url_text, truncate=status >= 400)
                         self._bytes += len(body)
                         response = Response(
                             method, url_text, status, resp.headers, content_type, body

@@ -153,7 +153,8 @@ def _net_options() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="S",
-        help="seconds per attempt of a GET (actions: --answer-timeout)",
+        help="seconds per attempt of a GET, the whole of it (default 600; actions: "
+        "--answer-timeout)",
     )
     limits.add_argument(
         "--answer-timeout",
@@ -166,8 +167,8 @@ def _net_options() -> argparse.ArgumentParser:
         "--transfer-timeout",
         type=_positive_float,
         metavar="S",
-        help="seconds a download may take from its first byte to its last (default: no "
-        "bound; a download that stalls for the read timeout ends)",
+        help="seconds a download may take from its first byte to its last (default 21600, "
+        "6 h; a download that stalls for the read timeout ends)",
     )
     limits.add_argument(
         "--max-download-bytes",

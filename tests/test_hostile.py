@@ -253,3 +253,46 @@ async def test_a_malformed_answer_leaves_no_token_in_the_error_or_its_causes(ans
     shown += " ".join(repr(exc) + repr(vars(exc)) for exc in chain)
     assert len(chain) > 1  # the cause is kept, for --debug
     assert token not in shown
+
+
+# -- finding 5: every request has a bound on its whole duration -------------------------------
+
+
+def test_every_request_is_bounded_by_default() -> None:
+    limits = halnav.Limits()
+    assert limits.total_timeout is not None
+    assert limits.answer_timeout is not None
+    assert limits.transfer_timeout is not None
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_server_that_trickles_its_answer_is_cut_off(method: str) -> None:
+    """One byte every 0.2 s never trips the read timeout; the total bound ends it."""
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for byte in b'{"_links": {"self": {"href": "/x"}}}':
+            await response.write(bytes([byte]))
+            await asyncio.sleep(0.2)
+        await response.write_eof()
+        return response
+
+    async def entry(_request: web.Request) -> web.Response:
+        actions = {"go": {"uri": "/x", "method": "POST"}}
+        return web.json_response({"_links": {"self": {"href": "/"}}, "_actions": actions})
+
+    app = web.Application()
+    app.router.add_route("*", "/x", trickle)
+    app.router.add_get("/", entry)
+    runner, port = await start(app)
+    limits = halnav.Limits(read_timeout=5.0, total_timeout=1.0, retries=0)
+    try:
+        async with halnav.Navigator(f"http://127.0.0.1:{port}/", limits=limits) as nav:
+            doc = await nav.get("/")
+            request = nav.get("/x") if method == "GET" else nav.act(doc, "go")
+            with pytest.raises(halnav.errors.RequestTimeoutError) as raised:
+                await request
+        assert "total timeout" in str(raised.value)
+    finally:
+        await runner.cleanup()
