@@ -71,6 +71,10 @@ _RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _SENSITIVE: Final = ("Authorization", "Cookie", "Proxy-Authorization")
 _SENSITIVE_NAMES: Final = frozenset(name.lower() for name in _SENSITIVE)
+# Headers a caller may give that go to every origin: they carry no credential.
+_NEGOTIATION: Final = frozenset(
+    {"accept", "accept-language", "accept-encoding", "user-agent", "cache-control", "prefer"}
+)
 _MAX_HOPS: Final = 10
 _CHUNK: Final = 64 * 1024
 _ERROR_BODY_CAP: Final = 64 * 1024  # an error body only feeds HTTPStatusError.detail
@@ -262,8 +266,10 @@ class Transport:
         # Client-wide credential headers are scoped like ``auth``: trusted origins only.
         # (Sent with every request, they would otherwise follow any link to any origin.)
         self._credentials: CIMultiDict[str] = CIMultiDict()
+        # Every header a caller gives is treated as a credential (an ``X-Api-Key``, a
+        # session header...) except those that only negotiate content.
         for name, value in (headers or {}).items():
-            (self._credentials if name.lower() in _SENSITIVE_NAMES else base)[name] = value
+            (base if name.lower() in _NEGOTIATION else self._credentials)[name] = value
         self._base_headers = base
         self._default_headers = CIMultiDict(base)
         self._default_headers["Accept"] = DEFAULT_ACCEPT

@@ -296,3 +296,34 @@ async def test_a_server_that_trickles_its_answer_is_cut_off(method: str) -> None
         assert "total timeout" in str(raised.value)
     finally:
         await runner.cleanup()
+
+
+# -- finding 12: credential headers are scoped like auth= --------------------------------------
+
+
+async def test_a_header_given_to_the_navigator_goes_only_to_trusted_origins() -> None:
+    seen: dict[str, dict[str, str]] = {}
+
+    def app_for(name: str, links: dict[str, Any]) -> web.Application:
+        async def handler(request: web.Request) -> web.Response:
+            seen[name] = dict(request.headers)
+            return web.json_response({"_links": {"self": {"href": str(request.url)}, **links}})
+
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", handler)
+        return app
+
+    other_runner, other_port = await start(app_for("other", {}))
+    link = {"away": {"href": f"http://127.0.0.1:{other_port}/b"}}
+    runner, port = await start(app_for("entry", link))
+    headers = {"X-Api-Key": "api-key-that-stays-home", "Accept-Language": "de"}
+    try:
+        async with halnav.Navigator(f"http://127.0.0.1:{port}/", headers=headers) as nav:
+            entry = await nav.get("/")
+            await nav.follow(entry, "away")
+    finally:
+        await runner.cleanup()
+        await other_runner.cleanup()
+    assert seen["entry"]["X-Api-Key"] == "api-key-that-stays-home"
+    assert "X-Api-Key" not in seen["other"]
+    assert seen["other"]["Accept-Language"] == "de"  # content negotiation goes everywhere
