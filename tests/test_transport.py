@@ -673,10 +673,12 @@ async def test_percent_encoding_survives(serve: Serve, make_transport: MakeTrans
 
 
 async def test_headers_accept_and_user_agent(serve: Serve, make_transport: MakeTransport) -> None:
-    """The HAL Accept header and User-Agent are sent; caller headers override case-insensitively."""
+    """The HAL Accept header and User-Agent are sent; caller headers override case-insensitively;
+    a client-wide header other than content negotiation goes to trusted origins (issue 14)."""
     rec = Recorder()
     server = await serve(app_with(("GET", "/{tail:.*}", rec.handler)))
-    transport = make_transport(headers={"X-Tenant": "t1"})
+    origin = str(server.make_url("/")).rstrip("/")
+    transport = make_transport(headers={"X-Tenant": "t1"}, trusted_origins=[origin])
     await transport.request("GET", str(server.make_url("/a")))
     await transport.request("GET", str(server.make_url("/b")), headers={"accept": "text/csv"})
     assert rec.headers[0]["Accept"].startswith("application/hal+json")
