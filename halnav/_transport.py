@@ -207,9 +207,11 @@ class Transport:
             response = await t.request("GET", "https://vbo:4443/v5/RestoreSessions")
 
     ``auth`` only reaches origins added with ``trusted_origins`` / :meth:`trust`,
-    and so do ``Authorization`` / ``Cookie`` / ``Proxy-Authorization`` given in
-    ``headers`` (the other ``headers`` go with every request) and, on the
-    session it creates, cookies (set by and sent to trusted origins only).
+    and so does every header given in ``headers`` (an ``X-Api-Key`` is a credential
+    too) except the content-negotiation ones (``Accept``, ``Accept-Language``,
+    ``Accept-Encoding``, ``User-Agent``, ``Cache-Control``, ``Prefer``), which go
+    with every request; so do, on the session it creates, cookies (set by and sent to
+    trusted origins only).
     TLS is verified by default; ``cafile`` trusts a private CA, ``insecure``
     switches verification off (warns :class:`~halnav.errors.InsecureTLSWarning`),
     ``ssl_context`` wins over both. A borrowed ``session`` is never closed here.
