@@ -21,6 +21,7 @@ from .errors import (
     LinkNotFoundError,
     MissingVariablesError,
     UnsafeLinkError,
+    printable,
 )
 
 __all__ = [
@@ -162,7 +163,7 @@ class Link:
         name = self.name
         if name is not None:
             extra += f" name={name!r}"
-        return f"<Link {self.rel} -> {self.href}{extra}>"
+        return printable(f"<Link {self.rel} -> {self.href}{extra}>")
 
 
 @attrs.frozen
@@ -228,7 +229,7 @@ class Action:
         return "_templates" if self.form is not None else "_actions"
 
     def __repr__(self) -> str:
-        return f"<Action {self.name} {self.method} {self.target}>"
+        return printable(f"<Action {self.name} {self.method} {self.target}>")
 
 
 class LazyActions(Mapping[str, Action]):
@@ -508,4 +509,4 @@ class Document:
             parts.append(f"items={len(self.items)}")
         if self.embedded:
             parts.append(f"embedded=[{', '.join(sorted(self.embedded))}]")
-        return " ".join(parts) + ">"
+        return printable(" ".join(parts) + ">")  # a server's rels cannot drive a terminal

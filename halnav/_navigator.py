@@ -29,6 +29,7 @@ from .errors import (
     MissingVariablesError,
     StateError,
     UnsafeLinkError,
+    printable,
 )
 
 __all__ = [
@@ -70,7 +71,7 @@ class Download:
 
     def __repr__(self) -> str:
         where = f" -> {self.path}" if self.path is not None else ""
-        return f"<Download {self.content_type or '?'} {self.size} bytes{where}>"
+        return printable(f"<Download {self.content_type or '?'} {self.size} bytes{where}>")
 
 
 @attrs.frozen

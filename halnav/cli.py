@@ -22,8 +22,10 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,14 +33,14 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, TextIO, TypeVar
+from typing import Any, Final, Literal, TextIO, TypeVar, cast
 from urllib.parse import urlsplit
 
 import attrs
 
 import halnav
 from halnav import veeam
-from halnav.errors import HalnavError, InsecureTLSWarning
+from halnav.errors import HalnavError, InsecureTLSWarning, printable
 
 __all__ = ["main"]
 
@@ -746,16 +748,58 @@ def _json_default(value: object) -> object:
 
 
 def _dumps(value: object, *, indent: int | None = 2) -> str:
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
+    """JSON for the terminal: non-ASCII text as it is, but every non-printable character
+    (C1 controls, bidirectional overrides) as a ``\\uXXXX`` escape - the same JSON."""
+    text = json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
+    return text if text.isprintable() else _JSON_UNSAFE.sub(_json_escape, text)
+
+
+# Non-printable characters json.dumps(ensure_ascii=False) leaves as they are (it escapes
+# only U+0000-U+001F, and the layout's newlines must stay).
+_JSON_UNSAFE: Final = re.compile(r"[^\n\x20-\x7e]")
+
+
+class _TerminalRecords(io.TextIOBase):
+    """A terminal's standard output for JSON Lines records: each line as :func:`_dumps`
+    escapes it (the same JSON, nothing a server sent reaches the terminal raw)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        safe = text if text.isprintable() else _JSON_UNSAFE.sub(_json_escape, text)
+        self._stream.write(safe)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def _records_to_stdout() -> TextIO:
+    """Standard output for a walk's records: escaped when it is a terminal."""
+    if sys.stdout.isatty():
+        return cast(TextIO, _TerminalRecords(sys.stdout))
+    return sys.stdout
+
+
+def _json_escape(found: re.Match[str]) -> str:
+    char = found[0]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code > 0xFFFF:  # a surrogate pair, as JSON spells it
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     if not rows:
         return []
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    widths = [max(len(printable(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
     return [
         indent + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
-        for row in rows
+        for row in ([printable(cell) for cell in row] for row in rows)
     ]
 
 
@@ -1016,7 +1060,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
         if isinstance(answer, halnav.Document):
             _print_document(answer, as_json=args.print_json)
             return 0
-        print(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}")
+        print(printable(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}"))
         return 0
 
     return _run(_with_nav(args, url, creds, body))
@@ -1263,7 +1307,9 @@ def _say_stopped(summary: halnav.CrawlSummary, state: str | None) -> None:
         if state is not None
         else "add --state DIR to make the next walk resumable"
     )
-    print(f"halnav: error: walk stopped early: {summary.stopped}; {how}", file=sys.stderr)
+    print(
+        f"halnav: error: walk stopped early: {printable(summary.stopped)}; {how}", file=sys.stderr
+    )
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -1380,7 +1426,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             nav,
             roots,
             scope=scope,
-            output=sys.stdout if to_stdout else args.out,
+            output=_records_to_stdout() if to_stdout else args.out,
             state_dir=args.state,
             actions=rules,
             progress=progress,
@@ -1476,7 +1522,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
             return
         if progress is not None:
             progress.clear()
-        print(text, file=sys.stderr, flush=True)
+        print(printable(text), file=sys.stderr, flush=True)
 
     listing: list[halnav.Document] = []
 
@@ -1551,7 +1597,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         try:
             done = await veeam.walk(
                 nav,
-                output=sys.stdout if to_stdout else args.out,
+                output=_records_to_stdout() if to_stdout else args.out,
                 organization_ids=await org_ids(nav),
                 tenant=creds.assertion is not None,
                 types=await session_types(nav),
@@ -1624,12 +1670,7 @@ def _veeam_server(args: argparse.Namespace, creds: _Credentials) -> tuple[str, _
     return server, attrs.evolve(creds, veeam=True)
 
 
-def _printable(value: object) -> str:
-    """``value`` as text with control characters escaped: a server cannot drive the terminal."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+_printable = printable  # every string a server sent, shown to a person
 
 
 def _cmd_veeam_orgs(args: argparse.Namespace, creds: _Credentials) -> int:
@@ -1661,8 +1702,12 @@ def _cmd_veeam_start(args: argparse.Namespace, creds: _Credentials) -> int:
             record = {"id": session.id, "organization": session.organization_url, "state": state}
             print(_dumps(record, indent=None))
         else:
-            print(f"restore session {session.id} ({state}); stop it with: halnav veeam-stop")
-            print(session.organization_url)
+            print(
+                printable(
+                    f"restore session {session.id} ({state}); stop it with: halnav veeam-stop"
+                )
+            )
+            print(printable(session.organization_url))
         return 0
 
     return _run(_with_nav(args, server, creds, body, graph=False))
@@ -1675,7 +1720,7 @@ def _cmd_veeam_stop(args: argparse.Namespace, creds: _Credentials) -> int:
         for session_id in args.sessions:
             session = await veeam.attach(nav, session_id)
             await session.stop()
-            print(f"stopped restore session {session.id}")
+            print(printable(f"stopped restore session {session.id}"))
         return 0
 
     return _run(_with_nav(args, server, creds, body, graph=False))
@@ -1689,7 +1734,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         if progress is not None:
             progress.clear()  # a step line replaces the live progress line
-        print(text, flush=True)
+        print(printable(text), flush=True)
 
     try:
         summary = _run(
@@ -1739,7 +1784,7 @@ def _show_warning(  # noqa: PLR0917  the signature warnings.showwarning has
 
 
 def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
-    text = str(exc) or type(exc).__name__
+    text = printable(str(exc) or type(exc).__name__)
     notes = getattr(exc, "__notes__", None) or []
     if notes:
         text += " (" + "; ".join(str(n) for n in notes) + ")"

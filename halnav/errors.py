@@ -53,6 +53,7 @@ __all__ = [
     "TemplateWarning",
     "TransportError",
     "UnsafeLinkError",
+    "printable",
 ]
 
 
@@ -61,8 +62,34 @@ def _names(items: Iterable[str]) -> str:
     return ", ".join(listed) if listed else "(none)"
 
 
+def printable(value: object) -> str:
+    """``value`` as text with every non-printable character escaped (``\\x1b``,
+    ``\\u202e``): control characters, C1 controls, bidirectional overrides. What a server
+    sends cannot set a terminal's title, write its clipboard (OSC 52), move its cursor or
+    reorder a line when halnav shows it to a person.
+
+    >>> printable("ok\\x1b]0;pwned\\x07")
+    'ok\\\\x1b]0;pwned\\\\x07'
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 class HalnavError(Exception):
-    """Root of every error halnav raises."""
+    """Root of every error halnav raises. Its message shows what a server sent with
+    control characters escaped (:func:`printable`); the attributes keep it as it came."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class DocumentError(HalnavError, ValueError):
@@ -91,7 +118,7 @@ class LinkNotFoundError(HalnavError, LookupError):
         super().__init__(f"no link {rel!r} on {url}; available: {_names(self.available)}")
 
     def __str__(self) -> str:  # LookupError/KeyError would repr() the message otherwise
-        return str(self.args[0])
+        return printable(self.args[0])
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.url, self.rel, self.available))
@@ -107,7 +134,7 @@ class ActionNotFoundError(HalnavError, LookupError):
         super().__init__(f"no action {name!r} on {url}; available: {_names(self.available)}")
 
     def __str__(self) -> str:
-        return str(self.args[0])
+        return printable(self.args[0])
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.url, self.name, self.available))

@@ -39,7 +39,7 @@ import attrs
 
 import halnav
 from halnav import Document, Navigator, veeam
-from halnav.errors import HalnavError
+from halnav.errors import HalnavError, printable
 
 __all__ = ["Completer", "complete", "run"]
 
@@ -382,7 +382,7 @@ class _Console(code.InteractiveConsole):
             self.write("\nKeyboardInterrupt\n")
         except HalnavError as exc:
             # halnav's messages say what was there; the aiohttp frames below would hide that.
-            notes = "".join(f"\n  {note}" for note in getattr(exc, "__notes__", ()))
+            notes = "".join(f"\n  {printable(note)}" for note in getattr(exc, "__notes__", ()))
             self.write(f"{type(exc).__name__}: {exc}{notes}\n")
         except BaseException:  # shown like the standard REPL shows it
             self.showtraceback()
@@ -404,7 +404,8 @@ class _Display:
             text = pprint.pformat(value, width=100)
         else:
             text = repr(value)
-        sys.stdout.write(text + "\n")
+        # Any repr, not only halnav's, shows what a server sent without control characters.
+        sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 def banner(nav: Navigator, doc: Document) -> str:

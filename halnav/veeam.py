@@ -72,7 +72,7 @@ from halnav import (
     ProviderAuth,
     crawl,
 )
-from halnav.errors import HalnavError, HTTPStatusError, StateError
+from halnav.errors import HalnavError, HTTPStatusError, StateError, printable
 from halnav.veeam_actions import ACTIONS
 
 __all__ = [
@@ -618,7 +618,7 @@ class RestoreSession:
             await self.nav.send("POST", f"{self.url}/Stop")
 
     def __repr__(self) -> str:
-        return f"<RestoreSession {self.id} {self.document.state.get('state', '?')}>"
+        return printable(f"<RestoreSession {self.id} {self.document.state.get('state', '?')}>")
 
 
 async def attach(nav: Navigator, session_id: str) -> RestoreSession:

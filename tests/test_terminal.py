@@ -1,0 +1,132 @@
+"""Nothing a server sends can drive the user's terminal (issue 14, finding 4).
+
+A hostile server on 127.0.0.1 puts terminal control sequences in rels, hrefs, action names,
+state, error messages and Content-Types: setting the window title (OSC 0), writing the
+clipboard (OSC 52), clearing the screen (CSI, also as the one-byte C1 ``\\x9b``) and
+reversing a line (U+202E). Every command's output, every error line and every repr shows
+them escaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from test_cli import clean_env, halnav_process
+from test_outcomes import start
+
+import halnav
+from halnav.errors import HTTPStatusError
+
+TITLE = "\x1b]0;pwned\x07"
+CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x07"
+CLEAR = "\x9b2J"
+REVERSE = "\u202e"
+EVIL = TITLE + CLIPBOARD + CLEAR + REVERSE
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _hostile_app() -> web.Application:
+    async def entry(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "name": f"org {EVIL}",
+                "_links": {
+                    "self": {"href": "/"},
+                    f"rel{EVIL}": {"href": f"/x{EVIL}"},
+                    "broken": {"href": "/broken"},
+                },
+                "_actions": {f"act{EVIL}": {"uri": "/act", "method": "POST"}},
+            }
+        )
+
+    async def broken(_request: web.Request) -> web.Response:
+        return web.json_response({"message": f"no {EVIL} wrote 12 bytes to org.pst"}, status=500)
+
+    async def act(_request: web.Request) -> web.Response:
+        return web.Response(body=b"data", content_type=f"application/x{CLEAR}")
+
+    app = web.Application()
+    app.router.add_get("/", entry)
+    app.router.add_get("/broken", broken)
+    app.router.add_post("/act", act)
+    return app
+
+
+def _clean(text: str) -> bool:
+    return not any(char in text for char in RAW)
+
+
+async def test_no_command_prints_what_a_server_sent_raw(tmp_path: Path) -> None:
+    runner, port = await start(_hostile_app())
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        outputs = [
+            await halnav_process("get", url),
+            await halnav_process("get", url, "--json"),
+            await halnav_process("follow", url, "nothing"),  # lists the rels there
+            await halnav_process("follow", url, "broken", "--retries", "0"),
+            await halnav_process("act", url, f"act{EVIL}", "--out", str(tmp_path / "f"), "--yes"),
+            await halnav_process("crawl", url, "--out", str(tmp_path / "w.jsonl")),
+        ]
+    finally:
+        await runner.cleanup()
+    for status, out, err in outputs:
+        assert _clean(out), out
+        assert _clean(err), err
+        assert status in (0, 1, 3), err
+    get_out = outputs[0][1]
+    assert "\\x1b]0;pwned\\x07" in get_out or "\\u001b]0;pwned\\u0007" in get_out
+    assert "\\x9b2J" in outputs[3][2]  # the error line names the server's text, escaped
+
+
+def test_reprs_and_error_messages_escape_control_characters() -> None:
+    doc = halnav.parse(
+        (
+            b'{"_links": {"self": {"href": "/o"}, "r\\u001b]0;x\\u0007": {"href": "/\\u009b2J"}},'
+            b' "_actions": {"a\\u202e": {"uri": "/a", "method": "POST"}}}'
+        ),
+        "https://h/o",
+    )
+    shown = [repr(doc), *(repr(link) for link in doc.links), *map(repr, doc.actions.values())]
+    error = HTTPStatusError("GET", "https://h/\x1b[2J", 500, f"boom {EVIL}")
+    shown += [str(error), repr(error)]
+    for text in shown:
+        assert _clean(text), text
+    assert error.detail == f"boom {EVIL}"  # the attribute keeps what the server said
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+async def test_records_written_to_a_terminal_are_escaped() -> None:
+    """`crawl` to a terminal's standard output: the same JSON, with \\uXXXX escapes."""
+    runner, port = await start(_hostile_app())
+    master, slave = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", "crawl", f"http://127.0.0.1:{port}/",
+            "--max-documents", "1", stdin=asyncio.subprocess.DEVNULL, stdout=slave,
+            stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
+        )  # fmt: skip
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = await asyncio.to_thread(os.read, master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        os.close(master)
+        await runner.cleanup()
+    text = b"".join(chunks).decode()
+    assert '"name":"org ' in text  # the record came through
+    assert _clean(text), repr(text)
+    assert "\\u009b2J" in text
