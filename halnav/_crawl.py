@@ -268,6 +268,9 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectError | RequestTimeoutError | RetryBudgetExceededError)
 
 
+_AFTER_ORIGIN: Final = frozenset({"", "/", "?", "#"})
+
+
 def _origin(url: str) -> str:
     """``scheme://host[:port]`` of a canonical absolute URL."""
     start = url.find("//")
@@ -857,8 +860,14 @@ class Crawler:
                 seen.write(url)
                 self._done(url)
                 return
+        key = canonical_url(fetched.url)
         self_url = doc.self_url
-        key = canonical_url(self_url) if self_url is not None else canonical_url(fetched.url)
+        if self_url is not None:
+            claimed = canonical_url(self_url)
+            # A document names itself only on its own origin: one that claims another
+            # origin's URL must not take that document's place (nor stop its fetch).
+            if _origin(claimed) == _origin(key):
+                key = claimed
         if not seen.written(key):
             self._write(doc, key, fetched.status, work.depth, work.parent, work.rel, False)
         seen.write(url)  # the request URL (done in the state) needs no second fetch
@@ -937,15 +946,16 @@ class Crawler:
         inline: list[tuple[str, Document]] = []
         page: list[str] | None = None
         items = doc.items
+        origin = _origin(key)
         if doc.embedded:
             for emb_rel, docs in doc.embedded.items():
                 if docs is items:  # a HAL page whose items are its _embedded array
-                    page = self._collect(docs, emb_rel, children, inline)
+                    page = self._collect(docs, emb_rel, children, inline, origin)
                     items = ()
                 else:
-                    self._collect(docs, emb_rel, children, inline)
+                    self._collect(docs, emb_rel, children, inline, origin)
         if items:
-            page = self._collect(items, "item", children, inline)
+            page = self._collect(items, "item", children, inline, origin)
         self._publish(DocumentWritten(doc, key, status, depth, parent, rel, embedded, page, inline))
         self._follow(doc, key, depth)
         if self._rules:
@@ -978,16 +988,25 @@ class Crawler:
         rel: str,
         children: list[tuple[Document, str, str]],
         inline: list[tuple[str, Document]],
+        origin: str,
     ) -> list[str]:
         """Sort ``docs`` into documents of their own (returned by key) and inline ones.
 
-        Documents already written are not put into ``children``.
+        Documents already written are not put into ``children``. An item whose ``self``
+        names another origin than its carrier's is inline: a server speaks only for its
+        own origin, so it cannot write (or suppress) another origin's documents.
         """
         keys = []
         seen = self._seen
+        cut = len(origin)
         for child in docs:
             raw = child.self_url
             if raw is None:
+                inline.append((rel, child))
+                continue
+            if not (raw.startswith(origin) and raw[cut : cut + 1] in _AFTER_ORIGIN) and (
+                _origin(canonical_url(raw)) != origin
+            ):
                 inline.append((rel, child))
                 continue
             # A seen URL is canonical already: skip canonicalising it again.

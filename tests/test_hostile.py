@@ -327,3 +327,56 @@ async def test_a_header_given_to_the_navigator_goes_only_to_trusted_origins() ->
     assert seen["entry"]["X-Api-Key"] == "api-key-that-stays-home"
     assert "X-Api-Key" not in seen["other"]
     assert seen["other"]["Accept-Language"] == "de"  # content negotiation goes everywhere
+
+
+# -- finding 8: a server writes only its own origin's documents --------------------------------
+
+
+async def test_a_server_cannot_write_or_suppress_another_origins_documents(
+    tmp_path: Path,
+) -> None:
+    def app_of(routes: dict[str, Callable[[], dict[str, Any]]]) -> web.Application:
+        app = web.Application()
+        for path, body in routes.items():
+
+            async def handler(_request: web.Request, body: Any = body) -> web.Response:
+                return web.json_response(body())
+
+            app.router.add_get(path, handler)
+        return app
+
+    real_runner, real_port = await start(
+        app_of(
+            {
+                "/": lambda: {"_links": {"self": {"href": "/"}, "real": {"href": "/real"}}},
+                "/real": lambda: {"name": "real", "_links": {"self": {"href": "/real"}}},
+            }
+        )
+    )
+    real = f"http://127.0.0.1:{real_port}"
+    claim = {"_links": {"self": {"href": f"{real}/real"}}}
+    evil_runner, evil_port = await start(
+        app_of(
+            {
+                "/": lambda: {
+                    "_links": {"self": {"href": "/"}, "fake": {"href": "/fake"}},
+                    "_embedded": {"item": [{"name": "forged-embedded", **claim}]},
+                },
+                "/fake": lambda: {"name": "forged-self", **claim},
+            }
+        )
+    )
+    evil = f"http://127.0.0.1:{evil_port}"
+    out = tmp_path / "walk.jsonl"
+    try:
+        async with halnav.Navigator(f"{evil}/") as nav:
+            # The evil origin first, so its claims come before the real document.
+            await halnav.crawl(nav, [f"{evil}/", f"{real}/"], output=out, workers=1)
+    finally:
+        await real_runner.cleanup()
+        await evil_runner.cleanup()
+    records = [r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord)]
+    by_url = {r.url: r for r in records}
+    assert [r.state.get("name") for r in records if r.url == f"{real}/real"] == ["real"]
+    assert by_url[f"{evil}/fake"].state["name"] == "forged-self"  # kept under its own URL
+    assert not [r for r in records if r.state.get("name") == "forged-embedded" and r.embedded]
