@@ -50,6 +50,9 @@ _GRAPH_SUFFIXES: Final = (".dot", ".mmd", ".mermaid", ".json")
 _MAX_ITEMS_SHOWN: Final = 50
 _LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
 _FROM_STDIN: Final = "-"  # --password - reads the password from stdin
+# Options that carry a secret: each also has --NAME-file; a value given on the command line
+# is visible to every user of the machine (ps, /proc/PID/cmdline), so halnav warns.
+_SECRET_OPTIONS: Final = ("token", "password", "client-secret", "assertion")
 # Exit codes (README "Exit codes"): 0 done; 1 error (a walk that cannot start, bad input);
 # 2 usage; 3 a walk that finished with failures; 4 a walk stopped early (the server stopped
 # answering; re-run with --state to resume); 130 Ctrl-C; 141 closed pipe; 143 SIGTERM.
@@ -96,12 +99,19 @@ def _net_options() -> argparse.ArgumentParser:
         "(which implies --veeam). Defaults come from HALNAV_TOKEN, HALNAV_USERNAME "
         "and HALNAV_PASSWORD.",
     )
-    auth.add_argument("--token", metavar="TOKEN", help="bearer token (env HALNAV_TOKEN)")
+    auth.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="bearer token (env HALNAV_TOKEN); prefer --token-file or '-' (stdin): a value on "
+        "the command line is visible to other users in ps",
+    )
     auth.add_argument("--username", metavar="NAME", help="user name (env HALNAV_USERNAME)")
     auth.add_argument(
         "--password",
         metavar="PASSWORD",
-        help="password (env HALNAV_PASSWORD); '-' reads it from stdin without echo",
+        help="password (env HALNAV_PASSWORD); best left out: halnav asks for it on a "
+        "terminal, or reads --password-file, or '-' (stdin without echo); a value on the "
+        "command line is visible to other users in ps",
     )
     auth.add_argument(
         "--token-url",
@@ -125,6 +135,12 @@ def _net_options() -> argparse.ArgumentParser:
     auth.add_argument(
         "--operator", action="store_true", help="--assertion is a restore operator's (v6+)"
     )
+    for name in _SECRET_OPTIONS:
+        auth.add_argument(
+            f"--{name}-file",
+            metavar="FILE",
+            help=f"read --{name} from the first line of FILE (not visible in ps)",
+        )
     auth.add_argument(
         "--client-auth",
         choices=("basic", "form"),
@@ -595,7 +611,41 @@ def _read_password() -> str:
     return line.rstrip("\r\n")
 
 
+def _secrets_from_files(args: argparse.Namespace) -> None:
+    """``--NAME-file`` into ``args.NAME``; on a terminal, warn about a secret given on the
+    command line (scripts and logs are not told each time) and ask for a missing password."""
+    for option in _SECRET_OPTIONS:
+        attr = option.replace("-", "_")
+        path = getattr(args, f"{attr}_file", None)
+        given = getattr(args, attr, None)
+        if path is not None:
+            if given is not None:
+                raise ValueError(f"give --{option} or --{option}-file, not both")
+            with Path(path).open(encoding="utf-8") as file:
+                value = file.readline().rstrip("\r\n")
+            if not value:
+                raise ValueError(f"--{option}-file {path}: the first line is empty")
+            setattr(args, attr, value)
+        elif given not in (None, _FROM_STDIN) and sys.stderr.isatty():  # a person typed it
+            print(
+                f"halnav: warning: --{option} on the command line is visible to other users "
+                f"(ps); use --{option}-file FILE, '-' (stdin) or HALNAV_{attr.upper()}"
+                + (", or leave it out to be asked" if option == "password" else ""),
+                file=sys.stderr,
+            )
+    asked = (
+        args.username is not None
+        and args.password is None
+        and not os.environ.get("HALNAV_PASSWORD")
+        and sys.stdin is not None
+        and sys.stdin.isatty()
+    )
+    if asked:
+        args.password = _FROM_STDIN  # _read_password asks on the terminal, without echo
+
+
 def _credentials(args: argparse.Namespace) -> _Credentials:
+    _secrets_from_files(args)
     token = args.token or os.environ.get("HALNAV_TOKEN") or None
     username = args.username or os.environ.get("HALNAV_USERNAME") or None
     password = args.password or os.environ.get("HALNAV_PASSWORD") or None

@@ -1,4 +1,5 @@
-"""Nothing a server sends can drive the user's terminal (issue 14, finding 4).
+"""Nothing a server sends can drive the user's terminal (issue 14, finding 4), and secrets
+stay off the command line (finding 10).
 
 A hostile server on 127.0.0.1 puts terminal control sequences in rels, hrefs, action names,
 state, error messages and Content-Types: setting the window title (OSC 0), writing the
@@ -10,9 +11,11 @@ them escaped.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import pty
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from test_outcomes import start
 
 import halnav
 from halnav.errors import HTTPStatusError
+from halnav.simulator import SimulatorConfig, open_simulator
 
 TITLE = "\x1b]0;pwned\x07"
 CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x07"
@@ -130,3 +134,69 @@ async def test_records_written_to_a_terminal_are_escaped() -> None:
     assert '"name":"org ' in text  # the record came through
     assert _clean(text), repr(text)
     assert "\\u009b2J" in text
+
+
+# -- issue 14, finding 10: secrets kept off the command line ----------------------------------
+
+
+def _own_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is its stdin (so
+    getpass asks there, not on the terminal running the tests)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+async def _on_terminal(*args: str, answer: bytes = b"") -> tuple[int, str]:
+    """Run ``halnav ARGS`` with a pseudo-terminal as stdin and stderr; type ``answer``."""
+    master, slave = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", *args, stdin=slave,
+            stdout=asyncio.subprocess.DEVNULL, stderr=slave, env=clean_env(),
+            preexec_fn=_own_terminal,
+        )  # fmt: skip
+        os.close(slave)
+        if answer:
+            await asyncio.sleep(0.5)
+            os.write(master, answer)
+        chunks = []
+        while True:
+            try:
+                chunk = await asyncio.to_thread(os.read, master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = await asyncio.wait_for(proc.wait(), 60)
+    finally:
+        os.close(master)
+    return status, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+async def test_a_password_is_asked_for_read_from_a_file_and_warned_about(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    async with open_simulator(SimulatorConfig(organizations=1, mailboxes=1)) as sim:
+        url = f"{sim.api}Organizations"
+        secret.write_text(sim.password + "\n")
+        from_file = await halnav_process(
+            "get", url, "--username", sim.username, "--password-file", str(secret)
+        )
+        asked = await _on_terminal(
+            "get", url, "--username", sim.username, answer=sim.password.encode() + b"\n"
+        )
+        typed = await _on_terminal("get", url, "--username", sim.username, "--password", "x")
+        both = await halnav_process(
+            "get", url, "--password", "x", "--password-file", str(secret), "--username", "u"
+        )
+    assert from_file[0] == 0, from_file[2]
+    status, shown = asked
+    assert status == 0, shown
+    assert "password:" in shown
+    assert sim.password not in shown  # asked without echo
+    status, shown = typed
+    assert "--password on the command line is visible to other users (ps)" in shown
+    assert "--password-file" in shown
+    assert both[0] == 1
+    assert "give --password or --password-file, not both" in both[2]
