@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import os
+import re
 import warnings
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, Self
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import aiohttp
 import attrs
@@ -20,7 +21,7 @@ from ._config import Limits
 from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
 from ._graph import Graph
 from ._model import Action, ActionRequest, Answer, Document, Link, parse_selector
-from ._transport import Response, Transport, TransportStatistics
+from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
 from .errors import (
     DeprecatedLinkWarning,
     DocumentError,
@@ -741,6 +742,11 @@ class Navigator:
         if action is None:
             doc.action(name)  # raises ActionNotFoundError, listing what doc offers
             raise AssertionError  # pragma: no cover  (doc.action found nothing either)
+        if not _METHOD.fullmatch(action.method):
+            where = "_templates" if action.form is not None else "_actions"
+            raise DocumentError(
+                doc.url, f"$.{where}.{action.name}.method", f"not an HTTP method: {action.method!r}"
+            )
         return action
 
     def action_names(self, doc: Document) -> tuple[str, ...]:
@@ -830,6 +836,8 @@ class Navigator:
         )
         self._actions += 1
         raw_location = response.headers.get("Location")
+        if raw_location and not raw_location.isascii():  # UTF-8, or a raw byte (\udcXX)
+            raw_location = quote(raw_location, safe=_URL_SAFE, errors="surrogateescape")
         location = urljoin(url, raw_location) if raw_location else None
         if response.path is not None or (response.body and not _is_json(response)):
             return response.status, Download(
@@ -882,6 +890,13 @@ def _moved_on(page: Document, following: Document) -> bool:
     return True
 
 
+# An HTTP method is a token (RFC 9110 section 5.6.2): "PO ST" or "GE\x00T" is no request.
+_METHOD: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+# A page number or size halnav computes with: ASCII digits, at most 18 (str.isdigit is also
+# true for "²" and "٣", and int() refuses more than 4,300 digits).
+_PAGE_NUMBER: Final = re.compile(r"[0-9]{1,18}")
+
+
 def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], int] | None:
     """How to compute the URLs of the pages after ``page``, or None to walk ``next``.
 
@@ -899,7 +914,7 @@ def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], in
         limit = page.state.get("limit")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
             raw = fields[names.index("limit")].partition("=")[2] if "limit" in names else ""
-            if not raw.isdigit() or int(raw) <= 0:
+            if not _PAGE_NUMBER.fullmatch(raw) or int(raw) <= 0:
                 return None
             limit = int(raw)
         index, unit, size = names.index("offset"), limit, limit
@@ -908,7 +923,7 @@ def _page_plan(page: Document, next_href: str) -> tuple[Callable[[int], str], in
     else:
         return None
     key, _, first = fields[index].partition("=")
-    if not first.isdigit():
+    if not _PAGE_NUMBER.fullmatch(first):  # not "²", "٣٠" or 5,000 digits: walk next
         return None
     start = int(first)
 

@@ -793,9 +793,13 @@ class Transport:
 
 
 def _parse(url: str) -> URL:
-    """An absolute http(s) URL, percent-escapes kept as sent (``%3D`` stays ``%3D``)."""
+    """An absolute http(s) URL, percent-escapes kept as sent (``%3D`` stays ``%3D``); an
+    internationalised host name in IDNA form (``bücher.example`` is
+    ``xn--bcher-kva.example``), the rest percent-encoded as UTF-8."""
     if _NEEDS_QUOTING.search(url) is not None:
-        url = quote(url, safe=_URL_SAFE)
+        # surrogateescape: a header's non-UTF-8 byte (aiohttp decodes it as \udcXX) is
+        # sent as the byte it was, percent-encoded, not a UnicodeEncodeError.
+        url = quote(_idna_host(url), safe=_URL_SAFE, errors="surrogateescape")
     try:
         parsed = URL(url, encoded=True)
         # yarl splits the authority lazily: a bad port or host fails on first access.
@@ -814,6 +818,27 @@ def _parse(url: str) -> URL:
             str(parsed.with_user(None)), "credentials in the URL (user@host) are refused; use auth="
         )
     return parsed
+
+
+def _idna_host(url: str) -> str:
+    """``url`` with a non-ASCII host name in IDNA (punycode) form, else as it is."""
+    start = url.find("//")
+    if start < 0:
+        return url
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start + 2)
+        if found >= 0:
+            end = min(end, found)
+    authority = url[start + 2 : end]
+    if authority.isascii() or "@" in authority or "[" in authority:
+        return url  # user@host is refused later; an IPv6 literal is ASCII
+    host, colon, port = authority.rpartition(":") if ":" in authority else (authority, "", "")
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise UnsafeLinkError(url, f"the host name is not a valid IDN ({exc})") from None
+    return f"{url[: start + 2]}{ascii_host}{colon}{port}{url[end:]}"
 
 
 def _origin(url: URL) -> _Origin:

@@ -72,7 +72,7 @@ from halnav import (
     ProviderAuth,
     crawl,
 )
-from halnav.errors import HalnavError, HTTPStatusError, StateError, printable
+from halnav.errors import DocumentError, HalnavError, HTTPStatusError, StateError, printable
 from halnav.veeam_actions import ACTIONS
 
 __all__ = [
@@ -367,7 +367,7 @@ class VeeamNavigator(Navigator):
         offset = page.state.get("offset")
         if type(offset) is not int:
             given = request.params.get("offset", "0")
-            offset = int(given) if given.isdigit() else 0
+            offset = int(given) if given.isascii() and given.isdigit() else 0
         params = {**request.params, "offset": str(offset + len(page.items)), "limit": str(limit)}
         set_id = page.state.get("setId")
         if isinstance(set_id, str):
@@ -550,9 +550,16 @@ async def organizations(nav: Navigator) -> list[Document]:
     """Every organization the server backs up (``GET /vN/Organizations``), on every page.
 
     v5-v7 answer a bare JSON array, v8 a page envelope that is followed to its end.
+
+    Raises:
+        DocumentError: an organization without a string ``id`` (nothing could explore it).
     """
     listing = await nav.get("Organizations")
-    return [item async for item in nav.paginate(listing)]
+    found = [item async for item in nav.paginate(listing)]
+    for index, org in enumerate(found):
+        if not isinstance(org.state.get("id"), str) or not org.state["id"]:
+            raise DocumentError(listing.url, f"$[{index}].id", "an organization without an id")
+    return found
 
 
 async def search_hits(
@@ -1091,7 +1098,10 @@ async def walk(
         if before and organization_ids is None and not tenant:
             organization_ids = sorted({key.rpartition("/")[0] for key in before})
     if tenant:
-        organization_ids = [str((await nav.get("Organization"))["id"])]
+        own = await nav.get("Organization")
+        if not isinstance(own.state.get("id"), str) or not own.state["id"]:
+            raise DocumentError(own.url, "$.id", "the organization has no id")
+        organization_ids = [own.state["id"]]
     if organization_ids is None:
         organization_ids = [str(org["id"]) for org in await organizations(nav)]
     org_ids = tuple(organization_ids)

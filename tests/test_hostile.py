@@ -16,6 +16,7 @@ from aiohttp import web
 from test_outcomes import start
 
 import halnav
+from halnav import veeam
 from halnav.errors import AuthenticationError, HTTPStatusError, LimitExceededError
 
 
@@ -380,3 +381,105 @@ async def test_a_server_cannot_write_or_suppress_another_origins_documents(
     assert [r.state.get("name") for r in records if r.url == f"{real}/real"] == ["real"]
     assert by_url[f"{evil}/fake"].state["name"] == "forged-self"  # kept under its own URL
     assert not [r for r in records if r.state.get("name") == "forged-embedded" and r.embedded]
+
+
+# -- finding 6, the rest: single values that are not what they claim -------------------------
+
+
+async def test_odd_page_numbers_methods_locations_and_hosts_give_halnav_errors_only() -> None:
+    async def entry(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "_links": {
+                    "self": {"href": "/"},
+                    "next": {"href": "/page?offset=\u0663\u0660&limit=\u00b2"},
+                    "long": {"href": "/page?offset=" + "9" * 5000 + "&limit=1"},
+                    "idn": {"href": "http://b\u00fccher.invalid/x"},
+                },
+                "results": [{"n": 1}],
+                "limit": 1,
+                "_actions": {
+                    "spaced": {"uri": "/act", "method": "PO ST"},
+                    "located": {"uri": "/act", "method": "POST"},
+                },
+            }
+        )
+
+    async def page(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"_links": {"self": {"href": str(request.rel_url)}}, "results": []}
+        )
+
+    async def act(_request: web.Request) -> web.Response:
+        # aiohttp writes headers as UTF-8; the client decodes them the same way: é survives.
+        return web.json_response({}, status=201, headers={"Location": "/caf\u00e9"})
+
+    app = web.Application()
+    app.router.add_get("/", entry)
+    app.router.add_get("/page", page)
+    app.router.add_post("/act", act)
+    runner, port = await start(app)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with halnav.Navigator(f"{base}/", limits=halnav.Limits(retries=0)) as nav:
+            doc = await nav.get("/")
+            assert len([item async for item in nav.paginate(doc)]) == 1  # next is walked
+            await nav.follow(doc, "long")
+            with pytest.raises(halnav.DocumentError, match=r"\$\._actions\.spaced\.method"):
+                await nav.act(doc, "spaced")
+            answer = await nav.act(doc, "located")
+            assert isinstance(answer, halnav.Document)
+            assert answer.location == f"{base}/caf%C3%A9"
+            with pytest.raises(halnav.errors.ConnectError) as raised:
+                await nav.follow(doc, "idn")
+            assert "xn--bcher-kva.invalid" in str(raised.value)  # IDNA, not percent-quoted
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_raw_byte_in_a_location_header_is_sent_back_as_that_byte() -> None:
+    asked: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        asked.append(head.split(b" ", 2)[1])
+        status = b"302 Found\r\nLocation: /caf\xe9" if head.startswith(b"GET /a ") else b"200 OK"
+        body = b'{"_links": {"self": {"href": "/b"}}}'
+        writer.write(
+            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+        )  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with halnav.Navigator(f"http://127.0.0.1:{port}/") as nav:
+            doc = await nav.get("/a")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert asked == [b"/a", b"/caf%E9"]
+    assert doc.url.endswith("/caf%E9")
+
+
+async def test_an_organization_without_an_id_is_a_document_error() -> None:
+    async def orgs(_request: web.Request) -> web.Response:
+        return web.json_response([{"name": "no id here"}])
+
+    async def token(_request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t", "token_type": "bearer"})
+
+    app = web.Application()
+    app.router.add_get("/v5/Organizations", orgs)
+    app.router.add_post("/v5/token", token)
+    runner, port = await start(app)
+    try:
+        async with veeam.open_navigator(
+            f"http://127.0.0.1:{port}", username="u", password="p", version="v5"
+        ) as nav:
+            with pytest.raises(halnav.DocumentError, match=r"\$\[0\]\.id"):
+                await veeam.organizations(nav)
+    finally:
+        await runner.cleanup()
