@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -99,6 +100,8 @@ from .errors import (
     TLSError,
     UnsafeLinkError,
 )
+
+_log = logging.getLogger("halnav.crawl")
 
 __all__ = ["ActionRule", "CrawlStatistics", "CrawlSummary", "Crawler", "Scope", "crawl"]
 
@@ -728,9 +731,22 @@ class Crawler:
                     self._speculative.add(item.url)
                 put(_Fetch(item.url, item.depth, item.parent, item.rel))
             elif item.rule in rule_index:  # actions of rules this run does not have stay pending
-                if item.stem is not None:
-                    self._exports.keep(item.stem)
-                put(_Act(item.url, rule_index[item.rule], item.stem, None))
+                index = rule_index[item.rule]
+                stem = item.stem
+                directory = self._rules[index].export_dir
+                if stem is not None and (
+                    directory is None or not self._exports.within(stem, directory)
+                ):
+                    # The state is data: an export path outside --export-dir is not used.
+                    _log.warning("resume state: export %r is not in %r", stem, directory)
+                    stem = (
+                        None
+                        if directory is None
+                        else self._exports.reserve_stem(directory, "export")
+                    )
+                if stem is not None:
+                    self._exports.keep(stem)
+                put(_Act(item.url, index, stem, None))
         self._exports.resumed()
         self._resumed = True
 

@@ -11,7 +11,6 @@ another export of the walk - gets ``-1``, ``-2``, ... added: nothing is overwrit
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Final
 
 from ._model import Document
 
-__all__ = ["Exports"]
+__all__ = ["Exports", "remove_stale_parts"]
 
 _UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._@-]+")
 
@@ -35,6 +34,12 @@ def stem_of(doc: Document) -> str:
     return "export"
 
 
+def stem_of_name(name: str) -> str:
+    """``name`` if it is a stem :func:`stem_of` (and a ``-N`` suffix) could have made."""
+    safe = _UNSAFE_NAME.sub("_", name).strip("._")[:130]
+    return safe if safe == name else ""
+
+
 def head_of(path: Path) -> bytes:
     """The first 8 bytes of ``path`` (b"" if it cannot be read)."""
     try:
@@ -44,18 +49,64 @@ def head_of(path: Path) -> bytes:
         return b""
 
 
+_PART: Final = re.compile(r"\..+\.(\d+)\.[^.]+\.part")
+"""A download in progress: ``.<name>.<pid>.<random>.part`` (see ``Transport``)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_parts(directory: Path) -> int:
+    """Delete the partial downloads in ``directory`` whose process is gone (a SIGKILL left
+    them: hidden files of mailbox data no one would ever use); return how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            found = _PART.fullmatch(entry.name)
+            if found is not None and int(found[1]) != os.getpid() and not _alive(int(found[1])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
+
+
+def _stems(directory: Path) -> set[str]:
+    """Every stem a file in ``directory`` takes: ``a.b@c.com.pst`` takes ``a``, ``a.b@c``
+    and ``a.b@c.com`` (what ``glob(stem + ".*")`` would find), read once."""
+    taken: set[str] = set()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            dot = name.find(".", 1)
+            while dot > 0:
+                taken.add(str(directory / name[:dot]))
+                dot = name.find(".", dot + 1)
+    return taken
+
+
 class Exports:
     """The export files of one walk: stems reserved as actions are queued, files placed.
 
     ``resumed``: the walk continues a killed run, whose stems are reserved again
-    (:meth:`keep`) and whose files may already be in place (they are replaced).
+    (:meth:`keep`) and whose files may already be in place (they are replaced). The first
+    use of a directory removes the partial downloads killed runs left there
+    (:func:`remove_stale_parts`) and reads which names its files take, once: reserving
+    a name costs O(1), not a directory scan per candidate.
     """
 
-    __slots__ = ("_reserved", "_resumed")
+    __slots__ = ("_next", "_reserved", "_resumed", "_taken")
 
     def __init__(self, *, resumed: bool = False) -> None:
         self._reserved: set[str] = set()
         self._resumed = resumed
+        self._taken: dict[Path, set[str]] = {}  # directory -> stems its files take
+        self._next: dict[str, int] = {}  # stem -> the next suffix to try
 
     def resumed(self) -> None:
         """The walk continues a stored one (see the class)."""
@@ -68,15 +119,30 @@ class Exports:
     def reserve(self, directory: str, doc: Document) -> str:
         """A path stem in ``directory`` for ``doc``'s export that no file and no other
         export of this walk uses yet."""
-        base, stem = Path(directory), stem_of(doc)
-        candidate, n = stem, 0
+        return self.reserve_stem(directory, stem_of(doc))
+
+    def reserve_stem(self, directory: str, stem: str) -> str:
+        """:meth:`reserve` for a given (safe) ``stem``."""
+        base = Path(directory)
+        taken = self._taken.get(base)
+        if taken is None:
+            remove_stale_parts(base)
+            taken = self._taken[base] = _stems(base)
+        first = str(base / stem)
+        n = self._next.get(first, 0)
         while True:
-            path = str(base / candidate)
-            if path not in self._reserved and not glob.glob(glob.escape(path) + ".*"):
-                self._reserved.add(path)
-                return path
+            path = first if n == 0 else f"{first}-{n}"
             n += 1
-            candidate = f"{stem}-{n}"
+            if path not in self._reserved and path not in taken:
+                self._reserved.add(path)
+                self._next[first] = n
+                return path
+
+    def within(self, stem: str, directory: str) -> bool:
+        """Whether ``stem`` (from a resume state) names a file directly in ``directory``:
+        a state file is data, and must not send an export anywhere else."""
+        path, base = Path(stem), Path(directory)
+        return path.parent.resolve() == base.resolve() and path.name == stem_of_name(path.name)
 
     def place(self, download: Path, stem: str, ext: str) -> Path:
         """Move the finished download to ``stem + ext`` without overwriting any file.

@@ -443,7 +443,7 @@ class Transport:
         redirect to any other origin drops them.
 
         With ``to``, a successful non-JSON answer is streamed to that file
-        (atomically: a ``.{name}.*.part`` file next to it, renamed at the end,
+        (atomically: a ``.{name}.{pid}.*.part`` file next to it, renamed at the end,
         removed on any failure) and :attr:`Response.body` is ``b""``; ``progress`` is
         called with (bytes so far, Content-Length or None) after each chunk of it.
         ``binary=False`` refuses a successful answer that is not JSON at its headers
@@ -958,7 +958,8 @@ async def _stream(
     length = resp.content_length
     if cap is not None and length is not None and length > cap:
         raise LimitExceededError(url, f"download of {length:,} bytes", cap)
-    fd, part = tempfile.mkstemp(prefix=f".{to.name}.", suffix=".part", dir=to.parent)
+    # The pid in the name tells a later walk whether the writer is gone (halnav._exports).
+    fd, part = tempfile.mkstemp(prefix=f".{to.name}.{os.getpid()}.", suffix=".part", dir=to.parent)
     size = 0
     overall = asyncio.timeout(limits.transfer_timeout)
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +16,7 @@ from test_cli import halnav_process
 
 import halnav
 from halnav import Limits, veeam
+from halnav._exports import Exports
 from halnav.errors import DocumentError, LimitExceededError, RequestTimeoutError
 from halnav.simulator import SimulatorConfig, open_simulator
 
@@ -121,3 +126,79 @@ async def test_a_walk_counts_the_bytes_of_exports_in_flight(tmp_path: Path) -> N
     assert all(0 < size <= SIZE for size in during)
     assert seen[-1].exporting == 0
     assert seen[-1].bytes_exported == SIZE
+
+
+# -- issue 14, finding 7: export files -------------------------------------------------------
+
+
+async def test_a_resume_state_cannot_send_an_export_outside_the_export_dir(tmp_path: Path) -> None:
+    """The state is data: a pending export whose path was changed to point elsewhere is
+    exported into --export-dir all the same."""
+    config = attrs.evolve(BIG, pst_bytes_per_item=16)
+    out, state, pst, elsewhere = (tmp_path / n for n in ("w.jsonl", "state", "pst", "elsewhere"))
+    rule = halnav.ActionRule(
+        name="exporttoPst", json=veeam.export_pst(), export_dir=str(pst), where=veeam.is_mailbox
+    )
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        root = f"{session.url}/Organization"
+        await halnav.crawl(nav, [root], output=out, state_dir=state, actions=[rule])
+        (exported,) = pst.iterdir()
+        exported.unlink()
+        with sqlite3.connect(next(state.glob("*.sqlite*"))) as db:
+            changed = db.execute(
+                "UPDATE frontier SET done = 0, path = ? WHERE kind = 'action'",
+                (str(elsewhere / "stolen"),),
+            ).rowcount
+        assert changed == 1
+        await halnav.crawl(nav, [root], output=out, state_dir=state, actions=[rule])
+    assert not elsewhere.exists()
+    assert [p.suffix for p in pst.iterdir()] == [".pst"]
+
+
+async def test_partial_downloads_of_dead_runs_are_removed(tmp_path: Path) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
+    )
+    dead = (await child.communicate())[0].decode().strip()  # its pid: a process now gone
+    pst = tmp_path / "pst"
+    pst.mkdir()
+    stale = pst / f".someone.download.{dead}.k2j3h4.part"
+    live = pst / f".other.download.{os.getpid()}.a1b2c3.part"
+    stale.write_bytes(b"mailbox data")
+    live.write_bytes(b"still being written")
+    async with mailbox(BIG, Limits()) as (nav, box):
+        rule = halnav.ActionRule(
+            name="exporttoPst", json=veeam.export_pst(), export_dir=str(pst), limit=1
+        )
+        await halnav.crawl(nav, [box.url], output=tmp_path / "w.jsonl", actions=[rule])
+    assert not stale.exists()
+    assert live.exists()  # its writer (this process) is alive
+    assert [p.suffix for p in pst.iterdir() if not p.name.startswith(".")] == [".pst"]
+
+
+def test_reserving_names_reads_the_directory_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,000 exports of one stem beside 2,000 files of it: each name distinct and new, the
+    directory listed once (it was listed again for every candidate: quadratic)."""
+    for n in range(2000):
+        (tmp_path / (f"export-{n}.pst" if n else "export.pst")).touch()
+    listings = 0
+    real = os.listdir
+
+    def counting(path: str | os.PathLike[str]) -> list[str]:
+        nonlocal listings
+        listings += 1
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    exports = Exports()
+    doc = halnav.parse(b'{"_links": {}}', "https://h/x")
+    names = [exports.reserve(str(tmp_path), doc) for _ in range(2000)]
+    assert len(set(names)) == 2000
+    assert names[0] == str(tmp_path / "export-2000")
+    assert listings == 1
