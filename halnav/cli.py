@@ -361,6 +361,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     scope.add_argument("--max-depth", type=_non_negative_int, metavar="N")
     scope.add_argument("--max-documents", type=_positive_int, metavar="N")
+    scale = crawl.add_argument_group(
+        "on a Dask cluster (pip install 'halnav[dask]')",
+        "One shard per ROOT, walked on the cluster's workers (each logs in on its own) and "
+        "merged into --out, every document once; with --state, a run again skips the shards "
+        "already committed.",
+    )
+    scale.add_argument("--scheduler", metavar="ADDRESS", help="a running cluster: tcp://HOST:PORT")
+    scale.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="start a local cluster of N worker processes on this machine",
+    )
     scope.add_argument(
         "--any-origin", action="store_true", help="also follow links to other origins"
     )
@@ -1471,6 +1484,11 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
+    if args.scheduler is not None or args.workers is not None:
+        return _crawl_on_cluster(
+            args, creds, roots, scope, with_actions=bool(rules), to_stdout=to_stdout
+        )
+
     async def body(nav: halnav.Navigator) -> int:
         crawler = halnav.Crawler(
             nav,
@@ -1498,6 +1516,93 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     # A bulk walk indexes its graph only when asked to write it: on a big walk the graph
     # is a fifth of the client's CPU time and most of its memory.
     return _run(_with_nav(args, roots[0], creds, body, graph=args.graph is not None))
+
+
+@attrs.frozen
+class _NavigatorRecipe:
+    """What a cluster worker needs to make its own navigator (and log in on its own): the
+    command's options and credentials. Picklable; its repr shows no secret."""
+
+    options: Mapping[str, Any] = attrs.field(repr=False)
+    url: str
+    creds: _Credentials
+
+    def __call__(self) -> halnav.Navigator:
+        return _navigator(argparse.Namespace(**self.options), self.url, self.creds, graph=False)
+
+
+_NAVIGATOR_OPTIONS: Final = (
+    "cafile", "insecure", "rebase_links", "api_version", "timeout", "connect_timeout",
+    "answer_timeout", "transfer_timeout", "max_download_bytes", "retries", "concurrency",
+    "per_host", "max_response_bytes", "readahead",
+)  # fmt: skip
+
+
+def _crawl_on_cluster(
+    args: argparse.Namespace,
+    creds: _Credentials,
+    roots: list[str],
+    scope: halnav.Scope,
+    *,
+    with_actions: bool,
+    to_stdout: bool,
+) -> int:
+    """``crawl --scheduler`` / ``--workers``: one shard per root on a Dask cluster."""
+    if args.scheduler is not None and args.workers is not None:
+        raise ValueError("give --scheduler (a running cluster) or --workers N, not both")
+    if to_stdout:
+        raise ValueError("--scheduler and --workers need --out FILE: the shards are merged there")
+    if with_actions or args.graph is not None or args.dry_run:
+        raise ValueError("--action, --graph and --dry-run do not run on a cluster yet")
+    try:
+        import distributed  # noqa: PLC0415  an optional extra
+    except ImportError:
+        raise ValueError(
+            "--scheduler and --workers need Dask: pip install 'halnav[dask]'"
+        ) from None
+    from halnav import cluster  # noqa: PLC0415  imports distributed's types
+
+    options = {name: getattr(args, name, None) for name in _NAVIGATOR_OPTIONS}
+    recipe = _NavigatorRecipe(options, roots[0], creds)
+
+    async def walk() -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            if args.workers is not None:
+                local = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=args.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    asynchronous=True,
+                )
+                await stack.enter_async_context(local)
+                address = local.scheduler_address
+            else:
+                address = args.scheduler
+            connecting = distributed.Client(address, asynchronous=True)  # type: ignore[no-untyped-call]
+            client = await stack.enter_async_context(connecting)
+            done = await cluster.crawl_on_cluster(
+                client, recipe, roots, output=args.out, state_dir=args.state, scope=scope
+            )
+        failed = [shard for shard in done.shards if shard.error is not None]
+        for shard in failed:
+            print(f"halnav: error: shard {printable(shard.root)}: {printable(shard.error)}",
+                  file=sys.stderr)  # fmt: skip
+        summary = {
+            "documents": done.documents,
+            "failures": done.failures,
+            "actions": done.actions,
+            "duplicates": done.duplicates,
+            "shards": len(done.shards),
+            "shards_failed": len(failed),
+            "shards_skipped": sum(1 for shard in done.shards if shard.skipped),
+            "complete": done.complete,
+            "output": done.output,
+        }
+        print(f"summary {json.dumps(summary)}", file=sys.stderr)
+        return 0 if done.complete and not failed else 3
+
+    return _run(walk())
 
 
 def _record_document(record: halnav.DocumentRecord) -> halnav.Document:

@@ -156,10 +156,12 @@ async def _on_terminal(*args: str, answer: bytes = b"") -> tuple[int, str]:
             preexec_fn=_own_terminal,
         )  # fmt: skip
         os.close(slave)
-        if answer:
-            await asyncio.sleep(0.5)
+        chunks: list[bytes] = []
+        if answer:  # after the prompt: getpass flushes what was typed before it
+            while b"password:" not in b"".join(chunks):
+                chunk = await asyncio.wait_for(asyncio.to_thread(os.read, master, 65536), 30)
+                chunks.append(chunk)
             os.write(master, answer)
-        chunks = []
         while True:
             try:
                 chunk = await asyncio.to_thread(os.read, master, 65536)
