@@ -1568,7 +1568,7 @@ def _crawl_on_cluster(
     async def walk() -> int:
         async with contextlib.AsyncExitStack() as stack:
             if args.workers is not None:
-                local = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                local = distributed.LocalCluster(
                     n_workers=args.workers,
                     threads_per_worker=1,
                     processes=True,
@@ -1579,7 +1579,7 @@ def _crawl_on_cluster(
                 address = local.scheduler_address
             else:
                 address = args.scheduler
-            connecting = distributed.Client(address, asynchronous=True)  # type: ignore[no-untyped-call]
+            connecting = distributed.Client(address, asynchronous=True)
             client = await stack.enter_async_context(connecting)
             done = await cluster.crawl_on_cluster(
                 client, recipe, roots, output=args.out, state_dir=args.state, scope=scope
