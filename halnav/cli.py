@@ -374,6 +374,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="start a local cluster of N worker processes on this machine",
     )
+    scale.add_argument(
+        "--split",
+        metavar="REL",
+        help="walk each member of the collection REL of each ROOT as a shard of its own "
+        "(mailboxes: one organization's mailboxes spread over the workers)",
+    )
     scope.add_argument(
         "--any-origin", action="store_true", help="also follow links to other origins"
     )
@@ -1484,6 +1490,8 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
+    if args.split is not None and args.scheduler is None and args.workers is None:
+        raise ValueError("--split spreads a walk over a cluster: give --scheduler or --workers")
     if args.scheduler is not None or args.workers is not None:
         return _crawl_on_cluster(
             args, creds, roots, scope, with_actions=bool(rules), to_stdout=to_stdout
@@ -1582,7 +1590,13 @@ def _crawl_on_cluster(
             connecting = distributed.Client(address, asynchronous=True)
             client = await stack.enter_async_context(connecting)
             done = await cluster.crawl_on_cluster(
-                client, recipe, roots, output=args.out, state_dir=args.state, scope=scope
+                client,
+                recipe,
+                roots,
+                output=args.out,
+                state_dir=args.state,
+                scope=scope,
+                split=args.split,
             )
         failed = [shard for shard in done.shards if shard.error is not None]
         for shard in failed:

@@ -32,8 +32,11 @@ Needs the ``distributed`` package (``pip install "halnav[dask]"``). How it works
   pickled arguments: secure the cluster's connections with Dask's TLS settings
   (``distributed.comm.require-encryption``, ``tls://`` addresses) when they leave the machine.
 
-Not done yet (see the README): sharding below a root (the mailboxes of one organization),
-``veeam-walk`` on a cluster, and a per-origin limit that holds across workers.
+* **One big root spreads** with ``split="mailboxes"`` (``--split REL``): each member of
+  that collection is a shard.
+
+Not done yet (see the README): ``veeam-walk`` on a cluster, actions on a cluster, and a
+per-origin limit that holds across workers.
 """
 
 from __future__ import annotations
@@ -66,9 +69,43 @@ MakeNavigator = Callable[[], Navigator]
 """A picklable callable that returns a new, unopened Navigator."""
 
 
-def shard_key(root: str) -> str:
-    """The shard id of ``root``: a hash, so task keys and file names carry no URL."""
-    return hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+def shard_key(root: str, scope: Scope | None = None) -> str:
+    """The shard id of ``root`` walked in ``scope``: a hash, so task keys and file names
+    carry no URL (and a root split into parts has a key per part)."""
+    text = root if scope is None else f"{root}\n{_scope_text(scope)}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def _scope_text(scope: Scope) -> str:
+    """``scope`` as text that is the same in every process (a frozenset's repr is not)."""
+    fields = attrs.asdict(scope, value_serializer=lambda _i, _a, v: (
+        sorted(v) if isinstance(v, frozenset | set) else v
+    ))  # fmt: skip
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+async def _split(
+    make_navigator: MakeNavigator, roots: Sequence[str], rel: str, scope: Scope
+) -> list[tuple[str, Scope]]:
+    """Each root as three kinds of shard: the root without ``rel`` (its head), the
+    collection ``rel`` names (its pages and their items, no further), and each item of it
+    (a mailbox) with everything below. The collection comes before its items, so the
+    merge keeps its records of them (with their page as parent)."""
+    plan: list[tuple[str, Scope]] = []
+    head = attrs.evolve(scope, deny_rels=scope.deny_rels | {rel})
+    pages = attrs.evolve(scope, allow_rels=frozenset({"item"}), max_depth=1)
+    async with make_navigator() as nav:
+        for root in roots:
+            plan.append((root, head))
+            doc = await nav.get(root)
+            if rel not in doc.rels:
+                continue  # nothing to split: the head is the whole walk
+            collection = await nav.follow(doc, rel)
+            plan.append((collection.url, pages))
+            plan.extend(
+                [(item.self_url, scope) async for item in nav.paginate(collection) if item.self_url]
+            )
+    return plan
 
 
 @attrs.frozen
@@ -159,9 +196,14 @@ async def crawl_on_cluster(
     state_dir: str | os.PathLike[str] | None = None,
     scope: Scope | None = None,
     retries: int = 2,
+    split: str | None = None,
 ) -> ClusterSummary:
     """Walk ``roots`` on the cluster of ``client`` (an asynchronous ``distributed.Client``),
     one shard per root, and merge the committed shards into ``output`` (see the module).
+
+    ``split`` names a rel whose collection's members are walked as shards of their own
+    (``"mailboxes"``: every mailbox of an organization on any worker), so one big root
+    spreads over the cluster; the driver reads that collection first.
 
     Raises:
         ValueError: no roots.
@@ -170,26 +212,34 @@ async def crawl_on_cluster(
     unique = list(dict.fromkeys(roots))
     if not unique:
         raise ValueError("crawl_on_cluster needs at least one root")
+    scope = scope or Scope()
+    plan = [(root, scope) for root in unique]
+    if split is not None:
+        plan = await _split(make_navigator, unique, split, scope)
     temporary = state_dir is None
     base = Path(tempfile.mkdtemp(prefix="halnav-cluster-") if state_dir is None else state_dir)
     try:
         shards = base / "shards"
-        futures = {
-            root: client.submit(
-                walk_shard,
-                make_navigator,
+        futures = [
+            (
                 root,
-                str(shards / shard_key(root)),
-                scope or Scope(),
-                key=f"halnav-shard-{shard_key(root)}",
-                pure=False,
-                retries=retries,
+                key,
+                client.submit(
+                    walk_shard,
+                    make_navigator,
+                    root,
+                    str(shards / key),
+                    shard_scope,
+                    key=f"halnav-shard-{key}",
+                    pure=False,
+                    retries=retries,
+                ),
             )
-            for root in unique
-        }
+            for root, shard_scope in plan
+            for key in [shard_key(root, shard_scope)]
+        ]
         outcomes = []
-        for root, future in futures.items():
-            key = shard_key(root)
+        for root, key, future in futures:
             try:
                 result = await future
             except Exception as exc:  # a shard's failure is data, not the end of the walk

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -140,3 +141,42 @@ async def test_the_command_line_on_a_cluster_and_on_local_workers(tmp_path: Path
     summary = json.loads(again[2].splitlines()[-1].removeprefix("summary "))
     assert summary["shards_skipped"] == len(roots)  # committed shards are not walked again
     assert sim.password not in on_cluster[2] + first[2]
+
+
+async def test_one_organization_split_by_mailboxes_spreads_and_keeps_every_record_once(
+    tmp_path: Path,
+) -> None:
+    """--split mailboxes: the head, the mailbox pages and each mailbox are shards; the merge
+    has the single-machine walk's documents, each once, in one connected walk."""
+    config = SimulatorConfig(
+        organizations=1, mailboxes=7, folders=2, items=5, onedrives=0, default_limit=3
+    )
+    split, single = tmp_path / "split.jsonl", tmp_path / "single.jsonl"
+    async with open_simulator(config) as sim, sessions(sim) as roots, local_cluster() as client:
+        make = functools.partial(
+            veeam.open_navigator, sim.url, username=sim.username, password=sim.password
+        )
+        done = await cluster.crawl_on_cluster(
+            client, make, roots, output=split, state_dir=tmp_path / "state", split="mailboxes"
+        )
+        async with make() as nav:
+            await halnav.crawl(nav, roots, output=single)
+        want = expected(sim, roots)
+    assert done.complete
+    assert len(done.shards) == 1 + 1 + config.mailboxes  # head, collection, each mailbox
+    written = documents(split)
+    assert set(written) == want
+    assert max(written.values()) == 1
+
+    def records(path: Path) -> dict[str, halnav.DocumentRecord]:
+        return {r.url: r for r in halnav.read_records(path) if isinstance(r, halnav.DocumentRecord)}
+
+    merged, alone = records(split), records(single)
+    # Each mailbox is recorded as an item of its page, as the single walk records it (the
+    # collection shard comes before the mailbox shards), and every record's parent is a
+    # document of the merged walk: one connected walk, not pieces.
+    mailboxes = [url for url in alone if re.search(r"/mailboxes/[^/?]+$", url)]
+    assert len(mailboxes) == config.mailboxes
+    for url in mailboxes:
+        assert (merged[url].parent, merged[url].rel) == (alone[url].parent, alone[url].rel)
+    assert all(r.parent in merged for r in merged.values() if r.parent is not None)
