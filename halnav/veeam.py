@@ -1044,8 +1044,8 @@ async def walk(
     walks all their Organization resources in ONE concurrent crawl (organization ->
     mailboxes -> folders -> items, every page) writing JSON Lines to ``output`` (a path
     is replaced when the walk writes its first record, not before), runs
-    ``search`` with ``search_query`` on every mailbox (recording every hit, all pages, or
-    at most ``max_hits`` per mailbox) and, with ``export_dir``, exports
+    ``search`` with ``search_query`` on every mailbox, OneDrive, site and team (recording
+    every hit, all pages, or at most ``max_hits`` per search) and, with ``export_dir``, exports
     up to ``export_limit`` mailboxes to PST (``None``: all of them). Every session is
     stopped when the walk ends, also on errors and cancellation. The navigator's graph
     holds the walk afterwards (write it with ``nav.graph.write(path)``).
@@ -1076,13 +1076,14 @@ async def walk(
     tell = say or (lambda _text: None)
     if organization_ids is not None:
         organization_ids = tuple(organization_ids)
+    listed: list[Document] | None = None  # GET Organizations, once
     if types is None:  # what the organizations back up
         if tenant:
             types = backed_up_types([await nav.get("Organization")])
         else:
-            found = await organizations(nav)
+            listed = await organizations(nav)
             wanted = organization_ids
-            types = backed_up_types(o for o in found if wanted is None or o["id"] in wanted)
+            types = backed_up_types(o for o in listed if wanted is None or o["id"] in wanted)
     kinds = tuple(dict.fromkeys(kind.lower() for kind in types))
     unknown = [kind for kind in kinds if kind not in SESSION_TYPES]
     if unknown or not kinds:
@@ -1103,7 +1104,8 @@ async def walk(
             raise DocumentError(own.url, "$.id", "the organization has no id")
         organization_ids = [own.state["id"]]
     if organization_ids is None:
-        organization_ids = [str(org["id"]) for org in await organizations(nav)]
+        listed = listed if listed is not None else await organizations(nav)
+        organization_ids = [str(org["id"]) for org in listed]
     org_ids = tuple(organization_ids)
     rules = []
     unsearched: tuple[str, ...] = ()
