@@ -104,8 +104,12 @@ async def test_a_worker_killed_mid_walk_loses_and_doubles_nothing(tmp_path: Path
         )
         victim = next(iter((await client.run(os.getpid)).values()))
         shards = state / "shards"
-        while not list(shards.glob("*/.records.jsonl.*.part")):  # noqa: ASYNC110  files: no event
-            await asyncio.sleep(0.05)  # a shard is being written
+
+        async def writing() -> None:
+            while not list(shards.glob("*/.records.jsonl.*.part")):  # noqa: ASYNC110  files
+                await asyncio.sleep(0.05)  # until a shard is being written
+
+        await asyncio.wait_for(writing(), 60)  # a failure, not a hang, if none ever is
         os.kill(victim, signal.SIGKILL)
         done = await asyncio.wait_for(walking, 120)
         survivors = set((await client.run(os.getpid)).values())
