@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ._bodies import _flag, _read_action, _read_options
 from ._context import _ApiError, _Ctx, _envelope_json, _json_response, _json_text_response
+from ._data import Node
 from ._hrefs import _ENCODER
 from ._router import _ALL, _V6_UP, _Do, _Handler, _route
 from ._search import _stream
@@ -98,6 +99,18 @@ class _Scope:
 
 
 _Resolve = Callable[[_Ctx], tuple[_Session, _Scope]]
+
+
+def _node(
+    ctx: _Ctx, kind: Node, org: int, text: str, *bounds: int, within: int | None = None
+) -> tuple[int, ...]:
+    """The indices of the SharePoint or Teams entity ``text`` (each below its bound; the
+    first one ``within``, the site or team of the path), or a 404 naming it
+    (``Sp Folder with ID '...' not found.``)."""
+    found = ctx.data.find_node(kind, org, text, bounds)
+    if found is None or (within is not None and found[0] != within):
+        raise _ApiError(404, f"{kind.name.title().replace('_', ' ')} with ID '{text}' not found.")
+    return found
 
 
 def _content_actions(

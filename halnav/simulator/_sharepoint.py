@@ -14,7 +14,7 @@ from typing import Final
 
 from aiohttp import web
 
-from ._content import _content_actions, _File, _Scope
+from ._content import _content_actions, _File, _node, _Scope
 from ._context import _ApiError, _Ctx, _json_response, _page
 from ._data import LIBRARIES, LISTS, Node
 from ._hrefs import _Query
@@ -216,11 +216,8 @@ class _Site:
 
     # -- lookups -----------------------------------------------------------------------------
     def find(self, kind: Node, text: str, *bounds: int) -> tuple[int, ...]:
-        found = self.ctx.data.find_node(kind, self.org, text, (self.site + 1, *bounds))
-        if found is None or found[0] != self.site:
-            raise _ApiError(
-                404, f"{kind.name.title().replace('_', ' ')} with ID '{text}' not found."
-            )
+        """The indices below this site of the entity ``text`` (404 if it is another's)."""
+        found = _node(self.ctx, kind, self.org, text, self.site + 1, *bounds, within=self.site)
         return found[1:]
 
     def library(self, text: str) -> int:
@@ -228,6 +225,12 @@ class _Site:
 
     def listing(self, text: str) -> int:
         return self.find(Node.LIST, text, len(LISTS))[0]
+
+    def folder_or_none(self, text: str) -> tuple[int, int] | None:
+        """The folder ``text`` of this site, or None (a ``parentId`` may name a library)."""
+        bounds = (self.site + 1, len(LIBRARIES), self.ctx.config.folders)
+        found = self.ctx.data.find_node(Node.SP_FOLDER, self.org, text, bounds)
+        return None if found is None or found[0] != self.site else (found[1], found[2])
 
     def folder(self, text: str) -> tuple[int, int]:
         library, folder = self.find(Node.SP_FOLDER, text, len(LIBRARIES), self.ctx.config.folders)
@@ -247,11 +250,8 @@ class _Site:
 
 def _site(ctx: _Ctx) -> _Site:
     session = ctx.session("Vesp")
-    text = ctx.params["site"]
-    found = ctx.data.find_node(Node.SITE, session.org, text, (ctx.config.sites,))
-    if found is None:
-        raise _ApiError(404, f"Site with ID '{text}' not found.")
-    return _Site(ctx, session, found[0])
+    (site,) = _node(ctx, Node.SITE, session.org, ctx.params["site"], ctx.config.sites)
+    return _Site(ctx, session, site)
 
 
 def _parent(ctx: _Ctx) -> tuple[str | None, _Query]:
@@ -321,8 +321,7 @@ async def _folders(ctx: _Ctx) -> web.StreamResponse:
         folders = [(lib, f) for lib in range(len(LIBRARIES)) for f in range(count)]
     else:
         # A library's folders; a folder has none below it here (one level).
-        found = ctx.data.find_node(Node.SP_FOLDER, site.org, text, (site.site + 1, 2, count))
-        library = None if found is not None else site.library(text)
+        library = None if site.folder_or_none(text) is not None else site.library(text)
         folders = [] if library is None else [(library, f) for f in range(count)]
     return _page(
         ctx, f"{site.path}/Folders", filters, len(folders), lambda i: site.folder_doc(*folders[i])
@@ -338,12 +337,9 @@ async def _folder_get(ctx: _Ctx) -> web.StreamResponse:
 def _documents_of(site: _Site, text: str | None) -> list[_Doc]:
     if text is None:
         return site.documents_in()
-    config = site.ctx.config
-    found = site.ctx.data.find_node(
-        Node.SP_FOLDER, site.org, text, (site.site + 1, len(LIBRARIES), config.folders)
-    )
-    if found is not None and found[0] == site.site:
-        return site.documents_in(found[1], found[2])
+    folder = site.folder_or_none(text)
+    if folder is not None:
+        return site.documents_in(*folder)
     library = site.library(text)
     return [doc for doc in site.documents_in(library) if doc[2] == 0]
 

@@ -13,7 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
-from ._content import _content_actions, _File, _Scope
+from ._content import _content_actions, _File, _node, _Scope
 from ._context import _ApiError, _Ctx, _json_response, _page
 from ._data import TABS, Node, quote_id
 from ._hrefs import _Query
@@ -165,9 +165,8 @@ class _Team:
 
     # -- lookups -----------------------------------------------------------------------------
     def find(self, kind: Node, text: str, *bounds: int) -> tuple[int, ...]:
-        found = self.ctx.data.find_node(kind, self.org, text, (self.team + 1, *bounds))
-        if found is None or found[0] != self.team:
-            raise _ApiError(404, f"{kind.name.title()} with ID '{text}' not found.")
+        """The indices below this team of the entity ``text`` (404 if it is another's)."""
+        found = _node(self.ctx, kind, self.org, text, self.team + 1, *bounds, within=self.team)
         return found[1:]
 
     def channel(self, text: str) -> int:
@@ -200,11 +199,8 @@ class _Team:
 
 def _team(ctx: _Ctx) -> _Team:
     session = ctx.session("Vet")
-    text = ctx.params["team"]
-    found = ctx.data.find_node(Node.TEAM, session.org, text, (ctx.config.teams,))
-    if found is None:
-        raise _ApiError(404, f"Team with ID '{text}' not found.")
-    return _Team(ctx, session, found[0])
+    (team,) = _node(ctx, Node.TEAM, session.org, ctx.params["team"], ctx.config.teams)
+    return _Team(ctx, session, team)
 
 
 def _named(ctx: _Ctx, names: list[str]) -> list[int]:
