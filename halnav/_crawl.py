@@ -876,18 +876,27 @@ class Crawler:
                 seen.write(url)
                 self._done(url)
                 return
-        key = canonical_url(fetched.url)
-        self_url = doc.self_url
-        if self_url is not None:
-            claimed = canonical_url(self_url)
-            # A document names itself only on its own origin: one that claims another
-            # origin's URL must not take that document's place (nor stop its fetch).
-            if _origin(claimed) == _origin(key):
-                key = claimed
+        key = self._key_of(doc, url, fetched.url)
         if not seen.written(key):
             self._write(doc, key, fetched.status, work.depth, work.parent, work.rel, False)
         seen.write(url)  # the request URL (done in the state) needs no second fetch
         self._done(url)
+
+    @staticmethod
+    def _key_of(doc: Document, url: str, fetched: str) -> str:
+        """The document's key: its ``self``, when that is on the origin it came from (a
+        document that claims another origin's URL must not take that document's place, nor
+        stop its fetch); else the URL it was fetched from. ``url`` is the request's
+        (canonical) URL, ``fetched`` the one after redirects."""
+        self_url = doc.self_url
+        if self_url is None:
+            return canonical_url(fetched)
+        claimed = canonical_url(self_url)
+        origin = _origin(claimed)
+        if origin == _origin(url):  # the common case: one canonicalisation, as before
+            return claimed
+        key = canonical_url(fetched)
+        return claimed if origin == _origin(key) else key
 
     def _failed(self, work: _Fetch, exc: Exception) -> None:
         """Record a failed fetch, defer a transient one, or stop the walk (see the class)."""
