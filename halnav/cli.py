@@ -816,16 +816,27 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
+def _counts(counts: Mapping[str, int]) -> str:
+    """``a 1, b 2``: counts by name, sorted by name."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+
+
 def _dumps(value: object, *, indent: int | None = 2) -> str:
     """JSON for the terminal: non-ASCII text as it is, but every non-printable character
     (C1 controls, bidirectional overrides) as a ``\\uXXXX`` escape - the same JSON."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
-    return text if text.isprintable() else _JSON_UNSAFE.sub(_json_escape, text)
+    return _json_printable(
+        json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default)
+    )
 
 
 # Non-printable characters json.dumps(ensure_ascii=False) leaves as they are (it escapes
 # only U+0000-U+001F, and the layout's newlines must stay).
 _JSON_UNSAFE: Final = re.compile(r"[^\n\x20-\x7e]")
+
+
+def _json_printable(text: str) -> str:
+    """JSON text with its non-printable characters as ``\\uXXXX`` escapes (the same JSON)."""
+    return _JSON_UNSAFE.sub(_json_escape, text)
 
 
 class _TerminalRecords(io.TextIOBase):
@@ -836,8 +847,7 @@ class _TerminalRecords(io.TextIOBase):
         self._stream = stream
 
     def write(self, text: str) -> int:
-        safe = text if text.isprintable() else _JSON_UNSAFE.sub(_json_escape, text)
-        self._stream.write(safe)
+        self._stream.write(_json_printable(text))
         return len(text)
 
     def flush(self) -> None:
@@ -1295,7 +1305,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
 
 def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]:
     rate = summary.documents / summary.elapsed if summary.elapsed > 0 else 0.0
-    by_type = ", ".join(f"{k} {v}" for k, v in sorted(summary.failures_by_type.items()))
+    by_type = _counts(summary.failures_by_type)
     if summary.complete:
         state = ""
     elif summary.stopped is not None:
@@ -1795,18 +1805,8 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
                 "refused": [{"session": key, "message": text} for key, text in done.refused],
             },
             extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
-            + (
-                "\n  by type:  "
-                + ", ".join(f"{k} {v}" for k, v in sorted(done.documents_by_type.items()))
-                if done.documents_by_type
-                else ""
-            )
-            + (
-                "\n  hits by type: "
-                + ", ".join(f"{k} {v}" for k, v in sorted(done.hits_by_type.items()))
-                if args.search is not None
-                else ""
-            )
+            + ("\n  by type:  " + _counts(done.documents_by_type) if done.documents_by_type else "")
+            + ("\n  hits by type: " + _counts(done.hits_by_type) if args.search is not None else "")
             + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
         )
         _say_offsite(done.crawl)
