@@ -105,40 +105,6 @@ def test_reprs_and_error_messages_escape_control_characters() -> None:
     assert error.detail == f"boom {EVIL}"  # the attribute keeps what the server said
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-async def test_records_written_to_a_terminal_are_escaped() -> None:
-    """`crawl` to a terminal's standard output: the same JSON, with \\uXXXX escapes."""
-    runner, port = await start(_hostile_app())
-    master, slave = pty.openpty()
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "halnav", "crawl", f"http://127.0.0.1:{port}/",
-            "--max-documents", "1", stdin=asyncio.subprocess.DEVNULL, stdout=slave,
-            stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
-        )  # fmt: skip
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                chunk = await asyncio.to_thread(os.read, master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        await asyncio.wait_for(proc.wait(), 60)
-    finally:
-        os.close(master)
-        await runner.cleanup()
-    text = b"".join(chunks).decode()
-    assert '"name":"org ' in text  # the record came through
-    assert _clean(text), repr(text)
-    assert "\\u009b2J" in text
-
-
-# -- issue 14, finding 10: secrets kept off the command line ----------------------------------
-
-
 def _own_terminal() -> None:
     """In the child: a session of its own whose controlling terminal is its stdin (so
     getpass asks there, not on the terminal running the tests)."""
@@ -146,14 +112,16 @@ def _own_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-async def _on_terminal(*args: str, answer: bytes = b"") -> tuple[int, str]:
-    """Run ``halnav ARGS`` with a pseudo-terminal as stdin and stderr; type ``answer``."""
+async def _on_terminal(*args: str, answer: bytes = b"", stdout: bool = False) -> tuple[int, str]:
+    """Run ``halnav ARGS`` with a pseudo-terminal as stdin and stderr (``stdout``: as its
+    standard output only); type ``answer`` after the password prompt."""
     master, slave = pty.openpty()
+    quiet = asyncio.subprocess.DEVNULL
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "halnav", *args, stdin=slave,
-            stdout=asyncio.subprocess.DEVNULL, stderr=slave, env=clean_env(),
-            preexec_fn=_own_terminal,
+            sys.executable, "-m", "halnav", *args, stdin=quiet if stdout else slave,
+            stdout=slave if stdout else quiet, stderr=quiet if stdout else slave,
+            env=clean_env(), preexec_fn=None if stdout else _own_terminal,
         )  # fmt: skip
         os.close(slave)
         chunks: list[bytes] = []
@@ -174,6 +142,24 @@ async def _on_terminal(*args: str, answer: bytes = b"") -> tuple[int, str]:
     finally:
         os.close(master)
     return status, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+async def test_records_written_to_a_terminal_are_escaped() -> None:
+    """`crawl` to a terminal's standard output: the same JSON, with \\uXXXX escapes."""
+    runner, port = await start(_hostile_app())
+    try:
+        _status, text = await _on_terminal(
+            "crawl", f"http://127.0.0.1:{port}/", "--max-documents", "1", stdout=True
+        )
+    finally:
+        await runner.cleanup()
+    assert '"name":"org ' in text  # the record came through
+    assert _clean(text), repr(text)
+    assert "\\u009b2J" in text
+
+
+# -- issue 14, finding 10: secrets kept off the command line ----------------------------------
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
