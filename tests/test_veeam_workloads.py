@@ -8,9 +8,11 @@ they are advertised. Walks of each workload are checked against the simulator's 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import attrs
@@ -20,7 +22,7 @@ from contract import SPEC_DIR, requires_specs
 import halnav
 from halnav import Document, Download, veeam
 from halnav.repl import complete
-from halnav.simulator import SimulatorConfig, open_simulator
+from halnav.simulator import Simulator, SimulatorConfig, open_simulator
 from halnav.veeam_actions import ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,19 @@ async def _first(nav: halnav.Navigator, doc: Document, *rels: str) -> Document:
     return doc
 
 
+@contextlib.asynccontextmanager
+async def _organization(
+    version: str, kind: str
+) -> AsyncIterator[tuple[Simulator, halnav.Navigator, Document]]:
+    """A simulator of ``version``, a navigator, and a ``kind`` session's Organization."""
+    async with (
+        open_simulator(attrs.evolve(CONFIG, api_version=version)) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0], type=kind) as session,
+    ):
+        yield sim, nav, await session.organization()
+
+
 def _body(download: Document | Download) -> bytes:
     assert isinstance(download, Download)
     assert download.body is not None
@@ -63,13 +78,7 @@ def _body(download: Document | Download) -> bytes:
 
 @pytest.mark.parametrize("version", ["v6", "v7", "v8"])
 async def test_sharepoint_actions_come_from_the_specs_on_v6_up(version: str) -> None:
-    config = attrs.evolve(CONFIG, api_version=version)
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0], type="vesp") as session,
-    ):
-        org = await session.organization()
+    async with _organization(version, "vesp") as (_sim, nav, org):
         assert set(org.rels) == {"self", "sites"}
         site = await _first(nav, org, "sites")
         assert veeam.kind_of(site) == "site"
@@ -90,15 +99,15 @@ async def test_sharepoint_actions_come_from_the_specs_on_v6_up(version: str) -> 
         else:
             assert restored["restoredItemsCount"] == 1
         zipped = _body(await nav.act(library, "save"))
-        assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == (config.folders + 1) * 3
+        assert len(zipfile.ZipFile(io.BytesIO(zipped)).namelist()) == (CONFIG.folders + 1) * 3
         versions = await nav.follow(doc, "versions")
         assert [v["versionId"] for v in versions.items] == list(range(1, len(versions.items) + 1))
         # A search answer is paged by POSTing again: paginate reads every hit.
         hits = await nav.act(site, "search", json=veeam.search(""))
         assert isinstance(hits, Document)
         every = [hit async for hit in nav.paginate(hits)]
-        documents = 2 * (config.folders + 1) * config.documents  # two libraries
-        assert len(every) == documents + 2 * config.items  # and two lists
+        documents = 2 * (CONFIG.folders + 1) * CONFIG.documents  # two libraries
+        assert len(every) == documents + 2 * CONFIG.items  # and two lists
         assert len({hit["id"] for hit in every}) == len(every)
         item = await _first(nav, site, "lists", "items")
         assert nav.find_action(item, "restore") is not None  # the spec spells it "Restore"
@@ -107,13 +116,7 @@ async def test_sharepoint_actions_come_from_the_specs_on_v6_up(version: str) -> 
 
 @pytest.mark.parametrize("version", ["v5", "v7", "v8"])
 async def test_teams_posts_files_and_tabs_act_on_every_version(version: str) -> None:
-    config = attrs.evolve(CONFIG, api_version=version)
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0], type="vet") as session,
-    ):
-        org = await session.organization()
+    async with _organization(version, "vet") as (_sim, nav, org):
         team = await _first(nav, org, "teams")
         channel = await _first(nav, team, "channels")
         assert str(channel["id"]).startswith("19:")  # Teams-shaped ids survive the URL
@@ -134,19 +137,13 @@ async def test_teams_posts_files_and_tabs_act_on_every_version(version: str) -> 
             hits = await nav.act(team, "search", json={"query": "", "type": "Posts"})
             assert isinstance(hits, Document)
             found = [hit async for hit in nav.paginate(hits)]
-            posts = config.channels * config.items
-            assert len(found) == posts + config.channels * config.documents
+            posts = CONFIG.channels * CONFIG.items
+            assert len(found) == posts + CONFIG.channels * CONFIG.documents
 
 
 @pytest.mark.parametrize("version", ["v5", "v6"])
 async def test_onedrive_versions_send_and_copy(version: str) -> None:
-    config = attrs.evolve(CONFIG, api_version=version)
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0], type="veod") as session,
-    ):
-        org = await session.organization()
+    async with _organization(version, "veod") as (sim, nav, org):
         doc = await _first(nav, org, "onedrives", "documents")
         names = {name.lower() for name in nav.action_names(doc)}
         assert {"save", "send", "copyto"} <= names
@@ -163,13 +160,8 @@ async def test_onedrive_versions_send_and_copy(version: str) -> None:
 
 async def test_completion_offers_the_actions_the_profile_knows() -> None:
     """The REPL completes v6+ actions no document advertises."""
-    config = attrs.evolve(CONFIG, api_version="v8")
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0], type="veod") as session,
-    ):
-        doc = await _first(nav, await session.organization(), "onedrives", "documents")
+    async with _organization("v8", "veod") as (_sim, nav, org):
+        doc = await _first(nav, org, "onedrives", "documents")
     namespace = {"nav": nav, "doc": doc}
     assert complete('nav.act(doc, "s', "s", namespace) == ["save", "send"]
     assert complete('nav.act(doc, "co', "co", namespace) == ["copyTo"]
