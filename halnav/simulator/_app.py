@@ -325,22 +325,20 @@ class Simulator:
                     yield href(paths.item(item))
             return
         if session.kind == "Veod":
-            yield from self._walk_onedrive(session, href, pages)
+            yield from self._walk_onedrive(paths, org, href, pages)
         elif session.kind == "Vesp":
-            yield from self._walk_sharepoint(session, href, pages)
+            yield from self._walk_sharepoint(paths, org, href, pages)
         else:
-            yield from self._walk_teams(session, href, pages)
+            yield from self._walk_teams(paths, org, href, pages)
 
     def _walk_onedrive(
         self,
-        session: _Session,
+        paths: _Paths,
+        org: int,
         href: Callable[..., str],
         pages: Callable[[str, _Query, int], Iterator[str]],
     ) -> Iterator[str]:
-        data = self._state.data
-        config = self.config
-        paths = _Paths(data, session.id, self._state.version)
-        org = session.org
+        data, config = paths.data, self.config
         yield from pages(paths.onedrives, (), config.onedrives)
         for onedrive in range(config.onedrives):
             yield href(paths.onedrive(org, onedrive))
@@ -370,14 +368,12 @@ class Simulator:
 
     def _walk_sharepoint(
         self,
-        session: _Session,
+        paths: _Paths,
+        org: int,
         href: Callable[..., str],
         pages: Callable[[str, _Query, int], Iterator[str]],
     ) -> Iterator[str]:
-        data = self._state.data
-        config = self.config
-        paths = _Paths(data, session.id, self._state.version)
-        org = session.org
+        data, config = paths.data, self.config
         yield from pages(paths.sites, (), config.sites)
         for site in range(config.sites):
             base = paths.site(org, site)
@@ -415,15 +411,12 @@ class Simulator:
 
     def _walk_teams(
         self,
-        session: _Session,
+        paths: _Paths,
+        org: int,
         href: Callable[..., str],
         pages: Callable[[str, _Query, int], Iterator[str]],
     ) -> Iterator[str]:
-        data = self._state.data
-        config = self.config
-        version = self._state.version
-        paths = _Paths(data, session.id, version)
-        org = session.org
+        data, config, version = paths.data, self.config, paths.version
         yield from pages(paths.teams, (), config.teams)
         for team in range(config.teams):
             base = paths.team(org, team)
