@@ -220,24 +220,20 @@ async def crawl_on_cluster(
     base = Path(tempfile.mkdtemp(prefix="halnav-cluster-") if state_dir is None else state_dir)
     try:
         shards = base / "shards"
-        futures = [
-            (
+        futures = []
+        for root, shard_scope in plan:
+            key = shard_key(root, shard_scope)
+            future = client.submit(
+                walk_shard,
+                make_navigator,
                 root,
-                key,
-                client.submit(
-                    walk_shard,
-                    make_navigator,
-                    root,
-                    str(shards / key),
-                    shard_scope,
-                    key=f"halnav-shard-{key}",
-                    pure=False,
-                    retries=retries,
-                ),
+                str(shards / key),
+                shard_scope,
+                key=f"halnav-shard-{key}",
+                pure=False,
+                retries=retries,
             )
-            for root, shard_scope in plan
-            for key in [shard_key(root, shard_scope)]
-        ]
+            futures.append((root, key, future))
         outcomes = []
         for root, key, future in futures:
             try:
