@@ -557,6 +557,7 @@ class Crawler:
         clean = False
         try:
             self._open()
+            failure: BaseException | None = None
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(self._workers):
@@ -569,11 +570,17 @@ class Crawler:
                         self._queue.put_nowait(None)
                     ticker.cancel()
             except BaseExceptionGroup as group_error:
-                if self._cannot_start is not None:
-                    raise self._cannot_start from None
-                if len(group_error.exceptions) == 1:
-                    raise group_error.exceptions[0] from None
-                raise
+                failure = self._cannot_start
+                if failure is None and len(group_error.exceptions) == 1:
+                    failure = group_error.exceptions[0]
+                if failure is None:
+                    raise
+            if failure is not None:
+                # Raised outside the handler, so its context is not the group (which holds
+                # it): a cycle that tracebacks survive but picklers of the chain (Dask's)
+                # do not.
+                failure.__context__ = None
+                raise failure
             clean = True
         except asyncio.CancelledError:
             clean = True  # cancellation only lands on awaits: every item is whole
@@ -710,8 +717,9 @@ class Crawler:
                 f"{offset}: the output was changed; delete the state to start over"
             )
         # Records written after the last commit belong to items that are still pending.
-        with output.open("r+b") as file:
-            file.truncate(offset)
+        if output.exists():  # else killed before its first record: nothing to cut
+            with output.open("r+b") as file:
+                file.truncate(offset)
         # Fetches that failed transiently are tried again; their failure record stays in
         # the output (the document's record follows if this attempt succeeds).
         self._tally.restore(stored.counters, retried=store.retried_fetches())

@@ -8,6 +8,7 @@ import os
 import re
 import warnings
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, Self
@@ -135,7 +136,10 @@ class Navigator:
     are the parser options (see :func:`halnav.parse`); ``pin_origin`` moves
     every absolute href onto that origin (for servers that advertise an
     internal host name in their links). ``action_body``
-    rewrites action bodies (the Veeam profile wraps them).
+    rewrites action bodies (the Veeam profile wraps them). ``host_slots`` shares
+    the per-origin limit with other processes: called once per origin
+    (``"https://vbo:4443"``), it returns a reusable async context manager held around
+    each request attempt there (:mod:`halnav.cluster` passes a cluster-wide semaphore).
 
     Raises (constructor): StateError when ``auth`` is given without an
     ``entry`` or ``trusted_origins`` (halnav would not know where credentials
@@ -160,6 +164,7 @@ class Navigator:
         graph: Graph | bool = True,
         action_body: ActionBody | None = None,
         action_resolver: ActionResolver | None = None,
+        host_slots: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self._entry = entry
         self._limits = limits or Limits()
@@ -180,6 +185,7 @@ class Navigator:
             cafile=cafile,
             insecure=insecure,
             headers=headers,
+            host_slots=host_slots,
         )
         if lenient or link_base is not None or pin_origin is not None:
             self._options = ParseOptions(

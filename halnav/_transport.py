@@ -29,6 +29,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from http.cookies import BaseCookie, SimpleCookie
 from pathlib import Path
 from typing import Final
@@ -146,11 +147,17 @@ class TransportStatistics:
 class _OriginState:
     """Per-origin bookkeeping: the concurrency slot and whether credentials may go there."""
 
-    __slots__ = ("semaphore", "trusted")
+    __slots__ = ("semaphore", "shared", "trusted")
 
-    def __init__(self, semaphore: asyncio.Semaphore | None, trusted: bool) -> None:
+    def __init__(
+        self,
+        semaphore: asyncio.Semaphore | None,
+        trusted: bool,
+        shared: AbstractAsyncContextManager[object] | None = None,
+    ) -> None:
         self.semaphore = semaphore
         self.trusted = trusted
+        self.shared = shared
 
 
 class _NoSlot:
@@ -215,6 +222,10 @@ class Transport:
     TLS is verified by default; ``cafile`` trusts a private CA, ``insecure``
     switches verification off (warns :class:`~halnav.errors.InsecureTLSWarning`),
     ``ssl_context`` wins over both. A borrowed ``session`` is never closed here.
+    ``host_slots`` shares the per-origin limit with other processes: it is called once
+    per origin (``"https://vbo:4443"``) and returns a reusable async context manager held
+    around each attempt to that origin, such as a cluster-wide semaphore
+    (:mod:`halnav.cluster` passes a ``distributed.Semaphore``).
 
     Raises (from :meth:`request`):
         UnsafeLinkError: not an http(s) URL, or it carries user:password.
@@ -237,8 +248,10 @@ class Transport:
         ssl_context: ssl.SSLContext | None = None,
         headers: Mapping[str, str] | None = None,
         user_agent: str = "halnav/0.1",
+        host_slots: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self._limits = limits
+        self._host_slots = host_slots
         self._session = session
         self._owned = session is None
         self._auth = auth
@@ -416,7 +429,9 @@ class Transport:
         state = self._origins.get(origin)
         if state is None:
             semaphore = asyncio.Semaphore(self._limits.host_limit) if self._per_origin else None
-            state = self._origins[origin] = _OriginState(semaphore, origin in self._trusted)
+            shared = self._host_slots(_origin_text(origin)) if self._host_slots else None
+            state = _OriginState(semaphore, origin in self._trusted, shared)
+            self._origins[origin] = state
         return state
 
     # --- requests ----------------------------------------------------------------------
@@ -616,8 +631,9 @@ class Transport:
         if session is None or self._state is not _State.OPEN:
             raise StateError("the Transport is closed")
         middlewares = self._middlewares if state.trusted else None
-        # Per-origin slot first, so a request queued for a busy host holds no global slot.
-        async with state.semaphore or _NO_SLOT, self._global:
+        # Per-origin slots first (this process's, then the shared one), so a request queued
+        # for a busy host holds no global slot.
+        async with state.semaphore or _NO_SLOT, state.shared or _NO_SLOT, self._global:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             self._attempts += 1

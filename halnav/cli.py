@@ -31,8 +31,10 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Final, Literal, TextIO, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -361,18 +363,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     scope.add_argument("--max-depth", type=_non_negative_int, metavar="N")
     scope.add_argument("--max-documents", type=_positive_int, metavar="N")
-    scale = crawl.add_argument_group(
-        "on a Dask cluster (pip install 'halnav[dask]')",
+    scale = _cluster_options(
+        crawl,
         "One shard per ROOT, walked on the cluster's workers (each logs in on its own) and "
         "merged into --out, every document once; with --state, a run again skips the shards "
         "already committed.",
-    )
-    scale.add_argument("--scheduler", metavar="ADDRESS", help="a running cluster: tcp://HOST:PORT")
-    scale.add_argument(
-        "--workers",
-        type=_positive_int,
-        metavar="N",
-        help="start a local cluster of N worker processes on this machine",
     )
     scale.add_argument(
         "--split",
@@ -507,6 +502,13 @@ def _parser() -> argparse.ArgumentParser:
     _max_hits_option(veeam_walk)
     _safety_options(veeam_walk)
     _walk_options(veeam_walk)
+    _cluster_options(
+        veeam_walk,
+        "One shard per organization: each explores its organization in its own restore "
+        "sessions, walks, searches and exports there (into --export-dir/ORG_ID, at most "
+        "--export-limit mailboxes per organization) and stops its sessions; merged into --out, "
+        "every document once; with --state, a run again skips the organizations committed.",
+    )
 
     graph = command(
         "graph",
@@ -763,7 +765,7 @@ def _limits(args: argparse.Namespace) -> halnav.Limits | None:
 
 
 def _navigator(
-    args: argparse.Namespace, url: str, creds: _Credentials, *, graph: bool = True
+    args: argparse.Namespace, url: str, creds: _Credentials, *, graph: bool = True, **extra: Any
 ) -> halnav.Navigator:
     if args.cafile is not None and not Path(args.cafile).is_file():
         raise FileNotFoundError(f"--cafile {args.cafile}: no such file")
@@ -790,6 +792,7 @@ def _navigator(
             cafile=args.cafile,
             insecure=args.insecure,
             graph=graph,
+            **extra,
         )
     auth: halnav.ProviderAuth | str | None = creds.oauth2() or creds.token
     extra_origins = [_origin(creds.token_url)] if creds.token_url else []
@@ -802,6 +805,7 @@ def _navigator(
         insecure=args.insecure,
         pin_origin=_origin(url) if rebase else None,
         graph=graph,
+        **extra,
     )
 
 
@@ -1272,6 +1276,19 @@ def _of_kinds(kinds: frozenset[str]) -> Callable[[halnav.Document], bool]:
     return accepts
 
 
+def _cluster_options(parser: argparse.ArgumentParser, about: str) -> argparse._ArgumentGroup:
+    """``--scheduler`` and ``--workers``: the walk on a Dask cluster."""
+    scale = parser.add_argument_group("on a Dask cluster (pip install 'halnav[dask]')", about)
+    scale.add_argument("--scheduler", metavar="ADDRESS", help="a running cluster: tcp://HOST:PORT")
+    scale.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="start a local cluster of N worker processes on this machine",
+    )
+    return scale
+
+
 def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--max-hits",
@@ -1545,8 +1562,9 @@ class _NavigatorRecipe:
     url: str
     creds: _Credentials
 
-    def __call__(self) -> halnav.Navigator:
-        return _navigator(argparse.Namespace(**self.options), self.url, self.creds, graph=False)
+    def __call__(self, **extra: Any) -> halnav.Navigator:
+        options = argparse.Namespace(**self.options)
+        return _navigator(options, self.url, self.creds, graph=False, **extra)
 
 
 _NAVIGATOR_OPTIONS: Final = (
@@ -1566,12 +1584,45 @@ def _crawl_on_cluster(
     to_stdout: bool,
 ) -> int:
     """``crawl --scheduler`` / ``--workers``: one shard per root on a Dask cluster."""
+    if with_actions or args.graph is not None or args.dry_run:
+        raise ValueError("--action, --graph and --dry-run do not run on a cluster yet")
+    cluster, connect = _cluster(args, to_stdout=to_stdout)
+    recipe = _NavigatorRecipe(_recipe_options(args), roots[0], creds)
+
+    async def walk() -> int:
+        async with connect() as client:
+            done = await cluster.crawl_on_cluster(
+                client,
+                recipe,
+                roots,
+                output=args.out,
+                state_dir=args.state,
+                scope=scope,
+                split=args.split,
+                per_host=args.per_host,
+            )
+        return _cluster_outcome(done)
+
+    return _run(walk())
+
+
+def _recipe_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name, None) for name in _NAVIGATOR_OPTIONS}
+
+
+def _cluster(
+    args: argparse.Namespace, *, to_stdout: bool
+) -> tuple[ModuleType, Callable[[], AbstractAsyncContextManager[Any]]]:
+    """``halnav.cluster`` and how to connect to the cluster the options name (a running one,
+    or local worker processes started for the walk).
+
+    Raises:
+        ValueError: both or no cluster given, no --out file, or Dask is not installed.
+    """
     if args.scheduler is not None and args.workers is not None:
         raise ValueError("give --scheduler (a running cluster) or --workers N, not both")
     if to_stdout:
         raise ValueError("--scheduler and --workers need --out FILE: the shards are merged there")
-    if with_actions or args.graph is not None or args.dry_run:
-        raise ValueError("--action, --graph and --dry-run do not run on a cluster yet")
     try:
         import distributed  # noqa: PLC0415  an optional extra
     except ImportError:
@@ -1580,11 +1631,10 @@ def _crawl_on_cluster(
         ) from None
     from halnav import cluster  # noqa: PLC0415  imports distributed's types
 
-    options = {name: getattr(args, name, None) for name in _NAVIGATOR_OPTIONS}
-    recipe = _NavigatorRecipe(options, roots[0], creds)
-
-    async def walk() -> int:
+    @contextlib.asynccontextmanager
+    async def connect() -> AsyncIterator[Any]:
         async with contextlib.AsyncExitStack() as stack:
+            address = args.scheduler
             if args.workers is not None:
                 local = distributed.LocalCluster(
                     n_workers=args.workers,
@@ -1595,38 +1645,33 @@ def _crawl_on_cluster(
                 )
                 await stack.enter_async_context(local)
                 address = local.scheduler_address
-            else:
-                address = args.scheduler
-            connecting = distributed.Client(address, asynchronous=True)
-            client = await stack.enter_async_context(connecting)
-            done = await cluster.crawl_on_cluster(
-                client,
-                recipe,
-                roots,
-                output=args.out,
-                state_dir=args.state,
-                scope=scope,
-                split=args.split,
-            )
-        failed = [shard for shard in done.shards if shard.error is not None]
-        for shard in failed:
-            print(f"halnav: error: shard {printable(shard.root)}: {printable(shard.error)}",
-                  file=sys.stderr)  # fmt: skip
-        summary = {
-            "documents": done.documents,
-            "failures": done.failures,
-            "actions": done.actions,
-            "duplicates": done.duplicates,
-            "shards": len(done.shards),
-            "shards_failed": len(failed),
-            "shards_skipped": sum(1 for shard in done.shards if shard.skipped),
-            "complete": done.complete,
-            "output": done.output,
-        }
-        print(f"summary {json.dumps(summary)}", file=sys.stderr)
-        return 0 if done.complete and not failed else 3
+            yield await stack.enter_async_context(distributed.Client(address, asynchronous=True))
 
-    return _run(walk())
+    return cluster, connect
+
+
+def _cluster_outcome(done: Any, extra: Mapping[str, Any] | None = None) -> int:
+    """Report a walk on a cluster (each failed shard, then the summary line); its exit code."""
+    failed = [shard for shard in done.shards if shard.error is not None]
+    for shard in failed:
+        print(f"halnav: error: shard {printable(shard.root)}: {printable(shard.error)}",
+              file=sys.stderr)  # fmt: skip
+    summary = {
+        "documents": done.documents,
+        "failures": done.failures,
+        "actions": done.actions,
+        "duplicates": done.duplicates,
+        **(extra or {}),
+        "shards": len(done.shards),
+        "shards_failed": len(failed),
+        "shards_skipped": sum(1 for shard in done.shards if shard.skipped),
+        "complete": done.complete,
+        "output": done.output,
+    }
+    print(f"summary {_json_printable(json.dumps(summary))}", file=sys.stderr)
+    if failed or not done.complete:
+        return _EXIT_FAILURES
+    return 0
 
 
 def _record_document(record: halnav.DocumentRecord) -> halnav.Document:
@@ -1695,6 +1740,11 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         raise ValueError("--state needs --out FILE: the state records how much of it is written")
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
+    on_cluster = args.scheduler is not None or args.workers is not None
+    if on_cluster and args.graph is not None:
+        raise ValueError("--graph does not run on a cluster yet")
+    if on_cluster:
+        _cluster(args, to_stdout=to_stdout)  # its errors before any login
 
     def say(text: str) -> None:
         if args.quiet:
@@ -1770,9 +1820,50 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         )
         return 0
 
+    async def walk_on_cluster(nav: halnav.Navigator) -> int:
+        """One shard per organization on the cluster (``--scheduler`` / ``--workers``)."""
+        cluster, connect = _cluster(args, to_stdout=to_stdout)
+        tenant = creds.assertion is not None
+        ids = await org_ids(nav)
+        if ids is None and not tenant:
+            ids = [str(org["id"]) for org in await organizations(nav)]
+        chosen = args.session_types if "all" not in args.session_types else []
+        recipe = _NavigatorRecipe(_recipe_options(args), server, creds)
+        async with connect() as client:
+            done = await cluster.veeam_walk_on_cluster(
+                client,
+                recipe,
+                ids,
+                output=args.out,
+                state_dir=args.state,
+                tenant=tenant,
+                per_host=args.per_host,
+                types=chosen or None,
+                search_query=args.search,
+                export_dir=args.export_dir,
+                export_limit=args.export_limit or None,
+                max_hits=args.max_hits,
+            )
+        if done.listed("unsearched"):
+            say(f"note: --search did not search {', '.join(done.listed('unsearched'))}: "
+                "this API version has no search there (only mailboxes were searched)")  # fmt: skip
+        for key, text in done.listed("refused"):
+            say(f"note: {key} was not walked: the server refused to explore it ({text})")
+        extra = {
+            "organizations": len(done.shards),
+            "sessions_stopped": len(done.listed("sessions")),
+            "exports": done.listed("exports"),
+            "documents_by_type": done.counts("documents_by_type"),
+            "hits_by_type": done.counts("hits_by_type"),
+        }
+        status = _cluster_outcome(done, extra)
+        return status or (_EXIT_FAILURES if done.listed("refused") else 0)
+
     async def body(nav: halnav.Navigator) -> int:
         if args.dry_run:
             return await dry_run(nav)
+        if on_cluster:
+            return await walk_on_cluster(nav)
         try:
             done = await veeam.walk(
                 nav,

@@ -18,55 +18,100 @@ Needs the ``distributed`` package (``pip install "halnav[dask]"``). How it works
   returns a new :class:`~halnav.Navigator` (used with ``async with``): every worker logs in
   on its own, so no refresh token is ever shared between processes.
 * **Exactly once is the driver's job.** Dask runs a task at least once (a lost worker's
-  tasks run again), so a shard writes a private ``.part`` file and commits it by a hard
-  link to ``records.jsonl`` in its directory - the first committer wins - then writes
-  ``done.json``. The driver merges the committed shards into ``output`` in root order,
-  keeping the first record of each document (its URL) and of each action (URL and name),
-  and replaces ``output`` atomically. A shard that fails is named in the summary and not
-  merged; the walk is then not ``complete``.
+  tasks run again), so each shard is a resumable walk in its own directory (its records
+  and its state, under a file lock: one run of a shard at a time), committed by writing
+  ``done.json``. A shard re-run after its worker died resumes the dead run's walk: nothing
+  is written twice, and a Veeam shard reuses the restore sessions still working (or
+  explores again) and stops them. The driver merges the committed shards into ``output``
+  in plan order, keeping the first record of each document (its URL) and of each action
+  (URL and name), and replaces ``output`` atomically. A shard that fails is named in the
+  summary and not merged; the walk is then not ``complete``.
 * **State outside the scheduler.** Shard directories live in ``state_dir`` (a temporary
   directory without one): running the same command again skips committed shards, since
-  the scheduler keeps nothing across restarts. A killed run's partial files are removed.
-* **Secrets.** Task keys are ``halnav-shard-<hash of the root>``: no URL, token or
-  password. ``make_navigator`` carries the credentials to the workers in the task's
-  pickled arguments: secure the cluster's connections with Dask's TLS settings
-  (``distributed.comm.require-encryption``, ``tls://`` addresses) when they leave the machine.
+  the scheduler keeps nothing across restarts. They must be on a file system every worker
+  and the driver share (one machine, or NFS), like ``output`` and Veeam's ``export_dir``.
+* **Secrets.** Task keys are ``halnav-shard-<hash>``: no URL, token or password.
+  ``make_navigator`` carries the credentials to the workers in the task's pickled
+  arguments; make it a :class:`NavigatorRecipe` (the CLI does the same), whose repr shows
+  none, since Dask logs a failed task's arguments. Secure the cluster's connections
+  with Dask's TLS settings (``tls://`` addresses, ``distributed.comm.require-encryption``)
+  when they leave the machine.
+* **One big root spreads** with ``split="mailboxes"`` (``--split REL``): the root's head,
+  that collection's pages, and each member of it are shards.
+* **``per_host`` holds across the cluster**: a ``distributed.Semaphore`` per origin, one
+  lease per request attempt (a scheduler round trip each: about a millisecond on a LAN,
+  small against a Veeam server's 100 ms).
+* **Veeam**: :func:`veeam_walk_on_cluster` shards by organization.
 
-* **One big root spreads** with ``split="mailboxes"`` (``--split REL``): each member of
-  that collection is a shard.
-
-Not done yet (see the README): ``veeam-walk`` on a cluster, actions on a cluster, and a
-per-origin limit that holds across workers.
+Not done yet (see the README): ``crawl`` actions on a cluster, and splitting one Veeam
+organization's restore session over several workers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from halnav import Navigator, Scope, crawl
-from halnav._exports import remove_stale_parts
+from halnav.errors import printable
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["ClusterSummary", "ShardOutcome", "crawl_on_cluster", "shard_key"]
+__all__ = [
+    "ClusterSummary",
+    "NavigatorRecipe",
+    "ShardOutcome",
+    "crawl_on_cluster",
+    "shard_key",
+    "veeam_walk_on_cluster",
+]
 
 _RECORDS: Final = "records.jsonl"
 _DONE: Final = "done.json"
+_LOCK: Final = "lock"
 
-MakeNavigator = Callable[[], Navigator]
-"""A picklable callable that returns a new, unopened Navigator."""
+MakeNavigator = Callable[..., Navigator]
+"""A picklable callable that returns a new, unopened Navigator. With ``per_host`` it is
+called with the keyword option ``host_slots`` (pass it on to the Navigator)."""
+
+
+@attrs.frozen(init=False, repr=False)
+class NavigatorRecipe:
+    """A picklable ``make_navigator`` whose repr shows no secret:
+    ``NavigatorRecipe(veeam.open_navigator, "https://vbo:4443", username=u, password=p)``.
+
+    Dask logs the repr of a failed task's arguments (``Compute Failed``): a
+    ``functools.partial`` holding a password would put it in the workers' logs. This one
+    shows the function, its positional arguments (the server URL) and the names of its
+    keyword options, never their values.
+    """
+
+    function: Callable[..., Navigator]
+    args: tuple[Any, ...]
+    options: Mapping[str, Any]
+
+    def __init__(self, function: Callable[..., Navigator], /, *args: Any, **options: Any) -> None:
+        self.__attrs_init__(function, args, options)
+
+    def __call__(self, **extra: Any) -> Navigator:
+        return self.function(*self.args, **self.options, **extra)
+
+    def __repr__(self) -> str:
+        name = getattr(self.function, "__qualname__", type(self.function).__name__)
+        shown = [repr(arg) for arg in self.args] + [f"{key}=..." for key in self.options]
+        return printable(f"NavigatorRecipe({name}, {', '.join(shown)})")
 
 
 def shard_key(root: str, scope: Scope | None = None) -> str:
@@ -118,8 +163,12 @@ class ShardOutcome:
     failures: int = 0
     complete: bool = False
     skipped: bool = False
-    """Committed by an earlier run (``state_dir``): not walked again."""
+    """Committed by an earlier run (``state_dir``), or by another run of the same task:
+    not walked again."""
     error: str | None = None
+    details: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    """A Veeam shard's ``documents_by_type``, ``hits_by_type``, ``exports``, ``sessions``,
+    ``refused`` and ``unsearched`` (see :class:`halnav.veeam.Walk`)."""
 
 
 @attrs.frozen
@@ -139,52 +188,178 @@ class ClusterSummary:
         """Every shard committed a complete walk."""
         return all(shard.complete and shard.error is None for shard in self.shards)
 
+    def counts(self, name: str) -> dict[str, int]:
+        """A per-type count of the Veeam shards summed (``"documents_by_type"``,
+        ``"hits_by_type"``)."""
+        total: dict[str, int] = {}
+        for shard in self.shards:
+            for kind, count in shard.details.get(name, {}).items():
+                total[kind] = total.get(kind, 0) + int(count)
+        return total
+
+    def listed(self, name: str) -> list[Any]:
+        """A list of the Veeam shards joined (``"exports"``, ``"sessions"``, ``"refused"``),
+        or their union for ``"unsearched"``."""
+        joined = [value for shard in self.shards for value in shard.details.get(name, ())]
+        return list(dict.fromkeys(joined)) if name == "unsearched" else joined
+
+
+_Run = Callable[[Navigator, Path, Path], Awaitable[dict[str, Any]]]
+"""A shard's walk: (navigator, output file, state directory) -> its outcome (JSON)."""
+
+
+async def _run_shard(
+    make_navigator: MakeNavigator, directory: str, per_host: int | None, run: _Run
+) -> dict[str, Any]:
+    """Run a shard's walk in ``directory`` as a resumable walk, and commit it.
+
+    One run of a shard at a time (a file lock: Dask may run a task twice); a run that finds
+    the shard committed returns its stored outcome; a run that finds a killed run's state
+    resumes it, so nothing is walked twice and, on Veeam, its restore sessions are reused
+    or stopped. Committing is writing ``done.json`` after the walk's records are on disk.
+    """
+    folder = _folder(directory)
+    async with _exclusive(folder / _LOCK):
+        stored = _stored(folder)
+        if stored is not None:
+            return {**stored, "skipped": True}
+        options = {"host_slots": _SharedHostLimit(per_host)} if per_host else {}
+        async with make_navigator(**options) as nav:
+            outcome = await run(nav, folder / _RECORDS, folder / "state")
+        _commit(folder, outcome)
+    return outcome
+
 
 async def walk_shard(
-    make_navigator: MakeNavigator, root: str, directory: str, scope: Scope
+    make_navigator: MakeNavigator,
+    root: str,
+    directory: str,
+    scope: Scope,
+    per_host: int | None = None,
 ) -> dict[str, Any]:
-    """Walk ``root`` into ``directory`` and commit it (the task each worker runs).
+    """Walk ``root`` into ``directory`` and commit it (the task each worker runs)."""
 
-    A second run of a committed shard returns its stored outcome; a run that finds the
-    shard committed by another (a task Dask ran twice) keeps the first commit.
-    """
-    folder = Path(directory)
-    stored = _stored(folder)
-    if stored is not None:
-        return {**stored, "skipped": True}
-    part = folder / f".{_RECORDS}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
-    try:
-        async with make_navigator() as nav:
-            summary = await crawl(nav, [root], output=part, scope=scope)
-        outcome = {
+    async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
+        summary = await crawl(nav, [root], output=output, state_dir=state, scope=scope)
+        return {
             "documents": summary.documents,
             "failures": summary.failures,
             "complete": summary.complete,
         }
-        _commit(folder, part, outcome)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(part)
-    return outcome
+
+    return await _run_shard(make_navigator, directory, per_host, run)
+
+
+async def veeam_shard(
+    make_navigator: MakeNavigator,
+    organization: str | None,
+    directory: str,
+    walk_options: Mapping[str, Any],
+    per_host: int | None = None,
+) -> dict[str, Any]:
+    """:func:`halnav.veeam.walk` of one organization (``None``: a tenant's own) into
+    ``directory``, exports into ``export_dir/<organization id>``, committed (a task)."""
+    from halnav import veeam  # noqa: PLC0415  the profile, only for Veeam walks
+
+    async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
+        options = dict(walk_options)
+        if options.get("export_dir") is not None:
+            options["export_dir"] = str(Path(options["export_dir"]) / (organization or "tenant"))
+        done = await veeam.walk(
+            nav,
+            output=output,
+            organization_ids=None if organization is None else [organization],
+            tenant=organization is None,
+            state_dir=state,
+            **options,
+        )
+        return {
+            "documents": done.crawl.documents,
+            "failures": done.crawl.failures,
+            "complete": done.crawl.complete,
+            "details": {
+                "documents_by_type": dict(done.documents_by_type),
+                "hits_by_type": dict(done.hits_by_type),
+                "exports": list(done.exports),
+                "sessions": list(done.sessions),
+                "refused": [list(pair) for pair in done.refused],
+                "unsearched": list(done.unsearched),
+            },
+        }
+
+    return await _run_shard(make_navigator, directory, per_host, run)
+
+
+@contextlib.asynccontextmanager
+async def _exclusive(path: Path) -> AsyncIterator[None]:
+    """Hold an exclusive lock on ``path`` (POSIX flock), waiting for it without blocking
+    the worker's event loop; a killed holder's lock is released by its death."""
+    with path.open("ab") as handle:
+        try:
+            import fcntl  # noqa: PLC0415  POSIX only; elsewhere shards are not locked
+        except ImportError:  # pragma: no cover  (Windows)
+            yield
+            return
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.25)  # another run of this shard: wait for its end
+        yield
+
+
+class _SharedHostLimit:
+    """``host_slots`` for a cluster: one ``distributed.Semaphore`` of ``limit`` leases per
+    origin, shared by every worker (named by a hash of the origin and the limit). A lease
+    a killed worker held is given back by the scheduler after Dask's
+    ``distributed.scheduler.locks.lease-timeout`` (30 s by default)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, origin: str) -> AbstractAsyncContextManager[object]:
+        from distributed import Semaphore  # noqa: PLC0415  on a worker, with Dask
+
+        name = hashlib.sha256(origin.encode()).hexdigest()[:16]
+        semaphore: AbstractAsyncContextManager[object] = Semaphore(
+            max_leases=self.limit, name=f"halnav-per-host-{name}-{self.limit}"
+        )
+        return semaphore
+
+
+def _folder(directory: str) -> Path:
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _stored(folder: Path) -> dict[str, Any] | None:
-    """The outcome an earlier run committed, else None (after removing killed runs' parts)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """The outcome an earlier run committed, else None."""
     done = folder / _DONE
     if done.exists():
         stored: dict[str, Any] = json.loads(done.read_text("utf-8"))
         return stored
-    remove_stale_parts(folder)  # a killed worker's partial records
     return None
 
 
-def _commit(folder: Path, part: Path, outcome: Mapping[str, Any]) -> None:
-    with contextlib.suppress(FileExistsError):
-        os.link(part, folder / _RECORDS)  # the first committer wins
+def _commit(folder: Path, outcome: Mapping[str, Any]) -> None:
     staged = folder / f".{_DONE}.{os.getpid()}.tmp"
-    staged.write_text(json.dumps(outcome), "utf-8")
+    with staged.open("w", encoding="utf-8") as file:
+        json.dump(outcome, file)
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(staged, folder / _DONE)
+
+
+@attrs.frozen
+class _Task:
+    """One shard to submit: its root (for the summary), key, function and arguments."""
+
+    root: str
+    key: str
+    function: Callable[..., Awaitable[dict[str, Any]]]
+    arguments: tuple[Any, ...]
 
 
 async def crawl_on_cluster(
@@ -197,13 +372,16 @@ async def crawl_on_cluster(
     scope: Scope | None = None,
     retries: int = 2,
     split: str | None = None,
+    per_host: int | None = None,
 ) -> ClusterSummary:
     """Walk ``roots`` on the cluster of ``client`` (an asynchronous ``distributed.Client``),
     one shard per root, and merge the committed shards into ``output`` (see the module).
 
     ``split`` names a rel whose collection's members are walked as shards of their own
     (``"mailboxes"``: every mailbox of an organization on any worker), so one big root
-    spreads over the cluster; the driver reads that collection first.
+    spreads over the cluster; the driver reads that collection first. ``per_host`` holds
+    across the cluster: at most that many requests to one origin at once, from all
+    workers together (``make_navigator`` is then called with ``host_slots=``).
 
     Raises:
         ValueError: no roots.
@@ -216,32 +394,112 @@ async def crawl_on_cluster(
     plan = [(root, scope) for root in unique]
     if split is not None:
         plan = await _split(make_navigator, unique, split, scope)
+
+    def task(root: str, shard_scope: Scope, directory: Path) -> _Task:
+        key = shard_key(root, shard_scope)
+        arguments = (make_navigator, root, str(directory / key), shard_scope, per_host)
+        return _Task(root, key, walk_shard, arguments)
+
+    return await _on_cluster(
+        client, output=output, state_dir=state_dir, retries=retries, task=task, plan=plan
+    )
+
+
+async def veeam_walk_on_cluster(
+    client: Client,
+    make_navigator: MakeNavigator,
+    organization_ids: Iterable[str] | None = None,
+    *,
+    output: str | os.PathLike[str],
+    state_dir: str | os.PathLike[str] | None = None,
+    tenant: bool = False,
+    retries: int = 2,
+    per_host: int | None = None,
+    **walk_options: Any,
+) -> ClusterSummary:
+    """:func:`halnav.veeam.walk` on the cluster of ``client``: one shard per organization
+    (all of them by default; a ``tenant`` walks its own), each exploring its organization
+    in its own restore sessions, walking, searching and exporting there, and stopping its
+    sessions whatever happens; merged into ``output`` like :func:`crawl_on_cluster`.
+
+    ``walk_options`` are :func:`halnav.veeam.walk`'s (``types``, ``search_query``,
+    ``export_dir``, ``export_limit``, ``max_hits``). On a cluster, ``export_limit``
+    counts per organization, and each organization's exports go to
+    ``export_dir/<organization id>`` (``tenant`` for a tenant's own): shards export in
+    parallel, and their file names must not meet. A shard that a killed worker left
+    resumes from its state: it reuses the restore sessions that are still working, or
+    explores again, and stops them.
+
+    Raises:
+        TransportError: the server refused to list the organizations.
+    """
+    from halnav import veeam  # noqa: PLC0415  the profile, only for Veeam walks
+
+    unknown = set(walk_options) - _VEEAM_WALK_OPTIONS
+    if unknown:
+        raise TypeError(f"veeam_walk_on_cluster got unknown options {sorted(unknown)}")
+    ids: list[str | None] = [None]
+    if not tenant:
+        if organization_ids is None:
+            async with make_navigator() as nav:
+                organization_ids = [str(org["id"]) for org in await veeam.organizations(nav)]
+        ids = list(dict.fromkeys(organization_ids))
+    options = dict(walk_options)
+
+    def task(organization: str | None, _scope: None, directory: Path) -> _Task:
+        key = shard_key(f"veeam\n{organization}\n{_json(options)}")
+        arguments = (make_navigator, organization, str(directory / key), options, per_host)
+        return _Task(organization or "tenant", key, veeam_shard, arguments)
+
+    plan = [(organization, None) for organization in ids]
+    return await _on_cluster(
+        client, output=output, state_dir=state_dir, retries=retries, task=task, plan=plan
+    )
+
+
+_VEEAM_WALK_OPTIONS: Final = frozenset(
+    {"types", "search_query", "export_dir", "export_limit", "max_hits"}
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+async def _on_cluster(
+    client: Client,
+    *,
+    output: str | os.PathLike[str],
+    state_dir: str | os.PathLike[str] | None,
+    retries: int,
+    task: Callable[[Any, Any, Path], _Task],
+    plan: Sequence[tuple[Any, Any]],
+) -> ClusterSummary:
+    """Submit a task per item of ``plan``, wait for every one, merge the committed ones."""
     temporary = state_dir is None
     base = Path(tempfile.mkdtemp(prefix="halnav-cluster-") if state_dir is None else state_dir)
     try:
         shards = base / "shards"
-        futures = []
-        for root, shard_scope in plan:
-            key = shard_key(root, shard_scope)
-            future = client.submit(
-                walk_shard,
-                make_navigator,
-                root,
-                str(shards / key),
-                shard_scope,
-                key=f"halnav-shard-{key}",
+        tasks = [task(first, second, shards) for first, second in plan]
+        futures = [
+            client.submit(
+                shard.function,
+                *shard.arguments,
+                key=f"halnav-shard-{shard.key}",
                 pure=False,
                 retries=retries,
             )
-            futures.append((root, key, future))
+            for shard in tasks
+        ]
         outcomes = []
-        for root, key, future in futures:
+        for shard, future in zip(tasks, futures, strict=True):
             try:
                 result = await future
             except Exception as exc:  # a shard's failure is data, not the end of the walk
-                outcomes.append(ShardOutcome(root, key, error=f"{type(exc).__name__}: {exc}"))
+                error = printable(f"{type(exc).__name__}: {exc}")
+                outcomes.append(ShardOutcome(shard.root, shard.key, error=error))
                 continue
-            outcomes.append(ShardOutcome(root, key, **_known(result)))
+            outcomes.append(ShardOutcome(shard.root, shard.key, **_known(result)))
         return _merge(Path(output), shards, outcomes)
     finally:
         if temporary:
@@ -249,7 +507,7 @@ async def crawl_on_cluster(
 
 
 def _known(result: Mapping[str, Any]) -> dict[str, Any]:
-    fields = ("documents", "failures", "complete", "skipped")
+    fields = ("documents", "failures", "complete", "skipped", "details")
     return {name: result[name] for name in fields if name in result}
 
 

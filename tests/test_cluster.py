@@ -10,13 +10,17 @@ import json
 import os
 import re
 import signal
+import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import halnav_process
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from test_cli import clean_env, halnav_process
+from test_cli_signals import session_states
 
 import halnav
 from halnav import veeam
@@ -58,6 +62,84 @@ def documents(path: Path) -> Counter[str]:
     )
 
 
+async def a_shard_being_written(shards: Path, state: str = "state") -> str:
+    """Wait until a shard in ``shards`` is walking (its walk ``state`` is there) and not
+    committed: its key. Fails (rather than hangs) after 60 s."""
+
+    async def writing() -> str:
+        while True:
+            for path in shards.glob(f"*/{state}"):
+                key = path.relative_to(shards).parts[0]
+                if not (shards / key / "done.json").exists():
+                    return key
+            await asyncio.sleep(0.02)
+
+    return await asyncio.wait_for(writing(), 60)
+
+
+@contextlib.asynccontextmanager
+async def dask_processes(folder: Path, workers: int = 2) -> AsyncIterator[tuple[Any, Path]]:
+    """A real ``dask scheduler`` and ``workers`` ``dask worker`` processes (no nanny: a
+    killed worker stays dead) on loopback: a client of it, and the file of their logs."""
+    file, log = folder / "scheduler.json", folder / "dask.log"
+    dask = (sys.executable, "-m", "dask")
+    started: list[asyncio.subprocess.Process] = []
+    with log.open("wb") as sink:
+
+        async def start(*args: str) -> None:
+            quiet = asyncio.subprocess.DEVNULL
+            process = await asyncio.create_subprocess_exec(
+                *dask, *args, stdin=quiet, stdout=sink, stderr=sink, env=clean_env()
+            )
+            started.append(process)
+
+        try:
+            await start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                        "--scheduler-file", str(file))  # fmt: skip
+
+            async def written() -> None:
+                while not file.exists():  # noqa: ASYNC110  a file, not a task
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(written(), 60)
+            for n in range(workers):
+                await start("worker", "--scheduler-file", str(file), "--nthreads", "1",
+                            "--no-nanny", "--no-dashboard", "--name", f"w{n}")  # fmt: skip
+            address = json.loads(file.read_text())["address"]
+            async with distributed.Client(address, asynchronous=True) as client:
+                await client.wait_for_workers(workers, timeout=60)
+                yield client, log
+        finally:
+            for process in reversed(started):
+                if process.returncode is None:
+                    process.terminate()
+            for process in started:
+                try:
+                    await asyncio.wait_for(process.wait(), 5)  # else kill: a test harness
+                except TimeoutError:
+                    process.kill()
+                    await process.wait()
+
+
+async def kill_the_worker_of(client: Any, key: str) -> list[tuple[str, str, str | None]]:
+    """SIGKILL the worker running the shard ``key``; the scheduler's tasks before it."""
+
+    def _shard_tasks(dask_scheduler: Any) -> list[tuple[str, str, str | None]]:
+        """On the scheduler (pickled by value: nested): each task's key, the repr of what it
+        runs, and the worker running it."""
+        return [
+            (str(key), repr(task.run_spec), task.processing_on and task.processing_on.address)
+            for key, task in dask_scheduler.tasks.items()
+        ]
+
+    tasks: list[tuple[str, str, str | None]] = await client.run_on_scheduler(_shard_tasks)
+    address = next(where for name, _spec, where in tasks if name == f"halnav-shard-{key}")
+    assert address is not None
+    pids = await client.run(os.getpid)
+    os.kill(pids[address], signal.SIGKILL)
+    return tasks
+
+
 @contextlib.asynccontextmanager
 async def local_cluster(workers: int = 2) -> AsyncIterator[Any]:
     async with (
@@ -73,7 +155,7 @@ async def local_cluster(workers: int = 2) -> AsyncIterator[Any]:
 async def test_a_walk_on_two_worker_processes_writes_every_document_once(tmp_path: Path) -> None:
     out = tmp_path / "merged.jsonl"
     async with open_simulator(CONFIG) as sim, sessions(sim) as roots, local_cluster() as client:
-        make = functools.partial(
+        make = cluster.NavigatorRecipe(
             veeam.open_navigator, sim.url, username=sim.username, password=sim.password
         )
         done = await cluster.crawl_on_cluster(client, make, roots, output=out)
@@ -96,7 +178,7 @@ async def test_a_worker_killed_mid_walk_loses_and_doubles_nothing(tmp_path: Path
         organizations=4, mailboxes=3, folders=2, items=8, onedrives=0, faults=Faults(latency=0.02)
     )
     async with open_simulator(slow) as sim, sessions(sim) as roots, local_cluster() as client:
-        make = functools.partial(
+        make = cluster.NavigatorRecipe(
             veeam.open_navigator, sim.url, username=sim.username, password=sim.password
         )
         walking = asyncio.ensure_future(
@@ -105,11 +187,7 @@ async def test_a_worker_killed_mid_walk_loses_and_doubles_nothing(tmp_path: Path
         victim = next(iter((await client.run(os.getpid)).values()))
         shards = state / "shards"
 
-        async def writing() -> None:
-            while not list(shards.glob("*/.records.jsonl.*.part")):  # noqa: ASYNC110  files
-                await asyncio.sleep(0.05)  # until a shard is being written
-
-        await asyncio.wait_for(writing(), 60)  # a failure, not a hang, if none ever is
+        await a_shard_being_written(shards)
         os.kill(victim, signal.SIGKILL)
         done = await asyncio.wait_for(walking, 120)
         survivors = set((await client.run(os.getpid)).values())
@@ -119,7 +197,7 @@ async def test_a_worker_killed_mid_walk_loses_and_doubles_nothing(tmp_path: Path
     written = documents(out)
     assert set(written) == want
     assert max(written.values()) == 1
-    assert not list(shards.glob("*/.*.part"))  # the killed run's partial records are gone
+    assert all((shard / "done.json").exists() for shard in shards.iterdir())
 
 
 async def test_the_command_line_on_a_cluster_and_on_local_workers(tmp_path: Path) -> None:
@@ -157,7 +235,7 @@ async def test_one_organization_split_by_mailboxes_spreads_and_keeps_every_recor
     )
     split, single = tmp_path / "split.jsonl", tmp_path / "single.jsonl"
     async with open_simulator(config) as sim, sessions(sim) as roots, local_cluster() as client:
-        make = functools.partial(
+        make = cluster.NavigatorRecipe(
             veeam.open_navigator, sim.url, username=sim.username, password=sim.password
         )
         done = await cluster.crawl_on_cluster(
@@ -184,3 +262,179 @@ async def test_one_organization_split_by_mailboxes_spreads_and_keeps_every_recor
     for url in mailboxes:
         assert (merged[url].parent, merged[url].rel) == (alone[url].parent, alone[url].rel)
     assert all(r.parent in merged for r in merged.values() if r.parent is not None)
+
+
+def _no_secret(text: str, sim: Simulator) -> None:
+    assert sim.password not in text
+    assert "Bearer " not in text
+
+
+async def test_real_dask_processes_a_killed_worker_and_an_uninterrupted_walk_agree(
+    tmp_path: Path,
+) -> None:
+    """The issue's "done when": ``crawl ROOTS --scheduler`` on a ``dask scheduler`` and two
+    ``dask worker`` processes, one SIGKILLed mid-walk, writes the documents of a walk that
+    was never interrupted, each once; no secret reaches the scheduler or its log."""
+    out, state, single = tmp_path / "merged.jsonl", tmp_path / "state", tmp_path / "single.jsonl"
+    slow = SimulatorConfig(
+        organizations=4, mailboxes=3, folders=2, items=8, onedrives=0, faults=Faults(latency=0.02)
+    )
+    async with (
+        open_simulator(slow) as sim,
+        sessions(sim) as roots,
+        dask_processes(tmp_path) as (client, log),
+    ):
+        walking = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", "crawl", *roots, "--scheduler",
+            client.scheduler.address, "--out", str(out), "--state", str(state),
+            "--username", sim.username, "--password", sim.password, "--quiet",
+            stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=clean_env(),
+        )  # fmt: skip
+        key = await a_shard_being_written(state / "shards")
+        tasks = await kill_the_worker_of(client, key)
+        _out, err = await asyncio.wait_for(walking.communicate(), 120)
+        async with veeam.open_navigator(
+            sim.url, username=sim.username, password=sim.password
+        ) as nav:
+            await halnav.crawl(nav, roots, output=single)
+        survivors = len(await client.run(os.getpid))
+    assert walking.returncode == 0, err
+    assert survivors == 1
+    written, alone = documents(out), documents(single)
+    assert set(written) == set(alone) == expected(sim, roots)
+    assert max(written.values()) == 1
+    assert all(name.startswith("halnav-shard-") for name, _spec, _where in tasks)
+    assert len(tasks) == len(roots)
+    _no_secret(" ".join(f"{name} {spec}" for name, spec, _where in tasks), sim)
+    _no_secret(log.read_text() + err.decode(), sim)
+
+
+async def test_veeam_walk_on_real_dask_processes_reuses_a_killed_workers_sessions(
+    tmp_path: Path,
+) -> None:
+    """``veeam-walk --scheduler``: a shard per organization, searching and exporting; a
+    worker SIGKILLed mid-walk leaves its restore session working, the re-run shard reuses
+    it and stops it: no session is started twice, all end Stopped, nothing doubled."""
+    out, state, exports = tmp_path / "walk.jsonl", tmp_path / "state", tmp_path / "pst"
+    slow = SimulatorConfig(
+        organizations=3, mailboxes=3, folders=2, items=8, onedrives=0, faults=Faults(latency=0.02)
+    )
+    async with open_simulator(slow) as sim, dask_processes(tmp_path) as (client, log):
+        walking = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", "veeam-walk", sim.url, "--scheduler",
+            client.scheduler.address, "--out", str(out), "--state", str(state),
+            "--type", "vex", "--search", "a", "--export-dir", str(exports),
+            "--export-limit", "0", "--username", sim.username, "--password", sim.password,
+            "--quiet", stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+        )  # fmt: skip
+        # Its crawl has begun: its restore session is recorded (a kill between the explore
+        # and that record would leave a session no run knows of).
+        key = await a_shard_being_written(state / "shards", "state/crawl")
+        await kill_the_worker_of(client, key)
+        _out, err = await asyncio.wait_for(walking.communicate(), 120)
+        states = await session_states(sim)
+        started = sim.stats.sessions_started
+        per_org = sim.count_documents("vex")
+        organizations = sim.organization_ids
+    assert walking.returncode == 0, err.decode()
+    assert started == slow.organizations  # the dead worker's session was reused
+    assert states == ["Stopped"] * slow.organizations
+    records = list(halnav.read_records(out))
+    docs = Counter(r.url for r in records if isinstance(r, halnav.DocumentRecord))
+    assert len(docs) == per_org * slow.organizations
+    assert max(docs.values()) == 1
+    acted = Counter((r.url, r.action) for r in records if isinstance(r, halnav.ActionRecord))
+    assert max(acted.values()) == 1
+    assert sum(1 for _url, name in acted if name == "exporttoPst") == 9  # every mailbox once
+    for org in organizations:  # each organization's exports in its own folder
+        assert sorted(p.suffix for p in (exports / org).iterdir()) == [".pst"] * slow.mailboxes
+    summary = json.loads(err.decode().splitlines()[-1].removeprefix("summary "))
+    assert summary["sessions_stopped"] == slow.organizations
+    assert summary["documents"] == len(docs)
+    _no_secret(log.read_text() + err.decode(), sim)
+
+
+def _counting_app(delay: float) -> tuple[web.Application, Callable[[], int]]:
+    """Six roots of four children each; every answer takes ``delay``. Also returns the most
+    requests it ever had in flight at once."""
+    in_flight = most = 0
+
+    async def answer(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            in_flight -= 1
+        path = request.path
+        children = [] if "/c/" in path else [{"href": f"{path}/c/{n}"} for n in range(4)]
+        body = {"_links": {"self": {"href": path}, "item": children}}
+        return web.json_response(body, content_type="application/hal+json")
+
+    app = web.Application()
+    app.router.add_get("/r/{root}", answer)
+    app.router.add_get("/r/{root}/c/{child}", answer)
+    return app, lambda: most
+
+
+async def test_per_host_holds_across_the_workers_of_a_cluster(tmp_path: Path) -> None:
+    """``per_host=2`` on two workers walking six roots: never more than two requests at the
+    server at once (and, without it, more)."""
+
+    async def walk(client: Any, per_host: int | None) -> tuple[cluster.ClusterSummary, int]:
+        app, most = _counting_app(0.05)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            base = str(server.make_url(""))
+            roots = [f"{base}/r/{n}" for n in range(6)]
+            make = functools.partial(halnav.Navigator, base)
+            output = tmp_path / f"{per_host}.jsonl"
+            done = await cluster.crawl_on_cluster(
+                client, make, roots, output=output, per_host=per_host
+            )
+        finally:
+            await server.close()
+        return done, most()
+
+    async with local_cluster() as client:
+        free, unbounded = await walk(client, None)
+        held, bounded = await walk(client, 2)
+    assert free.complete
+    assert held.complete
+    assert free.documents == held.documents == 6 * 5
+    assert unbounded > 2
+    assert bounded == 2
+
+
+async def test_a_failed_shard_is_data_and_its_secrets_stay_out_of_the_logs(
+    tmp_path: Path,
+) -> None:
+    """A shard whose login fails is named in the summary with the error that stopped it (the
+    error itself crossed from the worker: it pickles); the worker's log of the failure and
+    the recipe's repr show no secret (a partial's repr would)."""
+    wrong = "not-the-password-4711"
+    async with (
+        open_simulator(CONFIG) as sim,
+        sessions(sim) as roots,
+        dask_processes(tmp_path, workers=1) as (client, log),
+    ):
+        recipe = cluster.NavigatorRecipe(
+            veeam.open_navigator, sim.url, username=sim.username, password=wrong
+        )
+        done = await cluster.crawl_on_cluster(
+            client, recipe, roots[:1], output=tmp_path / "out.jsonl", retries=0
+        )
+        await asyncio.sleep(0.5)  # the worker's log lines reach the file
+    assert not done.complete
+    (shard,) = done.shards
+    assert shard.error is not None
+    assert shard.error.startswith("AuthenticationError: POST "), shard.error
+    text = log.read_text()
+    assert "Compute Failed" in text  # Dask logged the failed task
+    assert "Failed to serialize" not in text
+    _no_secret(text + shard.error + repr(recipe), sim)
+    assert wrong not in text + shard.error + repr(recipe)
+    assert wrong in repr(functools.partial(veeam.open_navigator, password=wrong))

@@ -382,6 +382,28 @@ async def test_scope_max_depth(tmp_path: Path) -> None:
     assert not any("/api/things/" in u for u in by_url)  # its items would be at depth 2
 
 
+async def test_a_walk_stopped_before_its_first_record_resumes(tmp_path: Path) -> None:
+    """A walk whose state was begun but that wrote no record (refused at its first fetch,
+    or killed then; a cluster shard re-run after its worker died) resumes: the output it
+    never created (``replace=True`` creates it at the first record) is no error."""
+    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+    async with explored() as walk:
+        sim = walk.sim
+        wrong = veeam.open_navigator(sim.url, username=sim.username, password="wrong")
+        async with wrong as nav:
+            with pytest.raises(halnav.errors.AuthenticationError):
+                await crawl(nav, [walk.root], output=out, state_dir=state, replace=True)
+        assert not out.exists()
+        assert state.is_dir()
+        async with navigator(walk) as nav:
+            done = await crawl(nav, [walk.root], output=out, state_dir=state, replace=True)
+        expected = sim.expected_documents(walk.session_id)
+    assert done.complete
+    urls = documents(read_records(out))
+    assert len(urls) == len(set(urls))
+    assert set(urls) == expected
+
+
 async def test_scope_max_documents_then_resume(tmp_path: Path) -> None:
     """max_documents writes that many documents, complete=False; a resume finishes the walk."""
     out, state = tmp_path / "walk.jsonl", tmp_path / "state"
