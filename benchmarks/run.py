@@ -3,7 +3,8 @@
     python benchmarks/run.py [--quick] [--json out.json] [--only NAME,...]
 
 Rows (``--only`` takes these names): latency, deep, cpu, walk-memory, peers, parse,
-memory, pagination, actions. See ``benchmarks/README.md`` for what each one measures.
+memory, pagination, actions, cluster (needs the ``dask`` extra). See
+``benchmarks/README.md`` for what each one measures.
 The simulator always runs in its own process (``_server.py``); client CPU is
 ``time.process_time()`` of this process around each client run; client runs
 alternate halnav / baseline and the median is reported.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -49,6 +51,7 @@ ROW_NAMES = (
     "memory",
     "pagination",
     "actions",
+    "cluster",
 )
 
 
@@ -68,6 +71,7 @@ class Sizes:
     actions: int
     deep_items: int  # the deep-collections row: items per folder (30 per page)
     walk_memory_mailboxes: int  # the walk-memory row's big walk (126 docs per mailbox)
+    cluster_rounds: int  # the cluster row: walks on 1 and on 2 workers, best of each
 
 
 FULL = Sizes(
@@ -83,6 +87,7 @@ FULL = Sizes(
     actions=500,
     deep_items=1_500,  # 50 pages per folder
     walk_memory_mailboxes=800,  # 100,828 documents (vs 5,043)
+    cluster_rounds=5,
 )
 QUICK = Sizes(
     reps=2,
@@ -97,6 +102,7 @@ QUICK = Sizes(
     actions=100,
     deep_items=600,
     walk_memory_mailboxes=160,
+    cluster_rounds=1,
 )
 WALK_SHAPE: dict[str, Any] = {"folders": 10, "items": 10, "subfolders": 0, "onedrives": 0}
 WALK_LATENCY = 0.02
@@ -892,6 +898,41 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+CLUSTER_GOAL = 1.6
+
+
+async def row_cluster(sizes: Sizes) -> list[Row]:
+    """A CPU-bound walk of one organization split by mailbox on a local Dask cluster of two
+    worker processes, against the same shards on one (``cluster_scaling.py 1 0``)."""
+    try:
+        import cluster_scaling  # imports distributed (the dask extra)
+    except ImportError:
+        return []  # no Dask here: no row (the table says which rows ran)
+    best = await cluster_scaling.measure(1, 0.0, rounds=sizes.cluster_rounds)
+    one, two = best[1], best[2]
+    rate_one, rate_two = one.documents / one.took, two.documents / two.took
+    ratio = rate_two / rate_one
+    return [
+        Row(
+            name="cluster",
+            title=f"cluster: 2 workers vs 1 ({one.documents:,} docs, 1 org split, 0 ms)",
+            figure=rate_two,
+            baseline=rate_one,
+            unit="docs/s",
+            baseline_label="1 worker",
+            ratio=ratio,
+            goal=f">= {CLUSTER_GOAL}",
+            met=ratio >= CLUSTER_GOAL,
+            details={str(workers): dataclasses.asdict(run) for workers, run in best.items()},
+            notes=[
+                "the simulator shares the two cores with the workers: with its CPU per "
+                "document, two workers can reach at most "
+                f"{cluster_scaling.ceiling(two):.2f}x here (benchmarks/cluster_scaling.py)"
+            ],
+        )
+    ]
+
+
 async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[Row]:
     """Every selected row, in table order."""
     rows: list[Row] = []
@@ -904,6 +945,7 @@ async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[
         ({"memory"}, lambda: _one(asyncio.to_thread(row_memory, sizes))),
         ({"pagination"}, lambda: _one(row_pagination(sizes))),
         ({"actions"}, lambda: _one(row_actions(sizes))),
+        ({"cluster"}, lambda: row_cluster(sizes)),
     ]
     for names, step in steps:
         if not names & only:

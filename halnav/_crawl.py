@@ -1139,6 +1139,10 @@ class Crawler:
         if stem is not None:
             Path(stem).parent.mkdir(parents=True, exist_ok=True)
             target = f"{stem}.download"
+            if self._store is not None and not self._dry_run:
+                # The stem on disk before the file exists: a run killed once it is placed,
+                # before the next commit, resumes into the same file, not a second one.
+                self._commit()
         if self._dry_run:
             assert doc is not None  # a dry run never resumes
             try:

@@ -1564,7 +1564,7 @@ class _NavigatorRecipe:
 
     def __call__(self, **extra: Any) -> halnav.Navigator:
         options = argparse.Namespace(**self.options)
-        return _navigator(options, self.url, self.creds, graph=False, **extra)
+        return _navigator(options, self.url, self.creds, **{"graph": False, **extra})
 
 
 _NAVIGATOR_OPTIONS: Final = (
@@ -1640,7 +1640,7 @@ def _cluster(
                     n_workers=args.workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     asynchronous=True,
                 )
                 await stack.enter_async_context(local)

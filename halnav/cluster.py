@@ -18,14 +18,15 @@ Needs the ``distributed`` package (``pip install "halnav[dask]"``). How it works
   returns a new :class:`~halnav.Navigator` (used with ``async with``): every worker logs in
   on its own, so no refresh token is ever shared between processes.
 * **Exactly once is the driver's job.** Dask runs a task at least once (a lost worker's
-  tasks run again), so each shard is a resumable walk in its own directory (its records
-  and its state, under a file lock: one run of a shard at a time), committed by writing
-  ``done.json``. A shard re-run after its worker died resumes the dead run's walk: nothing
-  is written twice, and a Veeam shard reuses the restore sessions still working (or
-  explores again) and stops them. The driver merges the committed shards into ``output``
-  in plan order, keeping the first record of each document (its URL) and of each action
-  (URL and name), and replaces ``output`` atomically. A shard that fails is named in the
-  summary and not merged; the walk is then not ``complete``.
+  tasks run again), so each shard walks in its own directory under a file lock (one run of
+  a shard at a time) and is committed by writing ``done.json``. A shard re-run after its
+  worker died walks again from the start, replacing its records; a Veeam shard keeps a
+  resume state there, so its re-run resumes the dead run's walk, reuses the restore
+  sessions still working (or explores again) and stops them. The driver merges the
+  committed shards into ``output`` in plan order, keeping the first record of each
+  document (its URL) and of each action (URL and name), and replaces ``output``
+  atomically. A shard that fails is named in the summary and not merged; the walk is
+  then not ``complete``.
 * **State outside the scheduler.** Shard directories live in ``state_dir`` (a temporary
   directory without one): running the same command again skips committed shards, since
   the scheduler keeps nothing across restarts. They must be on a file system every worker
@@ -83,8 +84,10 @@ _DONE: Final = "done.json"
 _LOCK: Final = "lock"
 
 MakeNavigator = Callable[..., Navigator]
-"""A picklable callable that returns a new, unopened Navigator. With ``per_host`` it is
-called with the keyword option ``host_slots`` (pass it on to the Navigator)."""
+"""A picklable callable that returns a new, unopened Navigator, given keyword options to
+pass on to it: ``graph=False`` (a shard keeps no link graph) and, with ``per_host``,
+``host_slots``. :class:`NavigatorRecipe` and a ``functools.partial`` of
+:func:`halnav.veeam.open_navigator` or :class:`halnav.Navigator` do."""
 
 
 @attrs.frozen(init=False, repr=False)
@@ -223,7 +226,9 @@ async def _run_shard(
         stored = _stored(folder)
         if stored is not None:
             return {**stored, "skipped": True}
-        options = {"host_slots": _SharedHostLimit(per_host)} if per_host else {}
+        options: dict[str, Any] = {"graph": False}  # a shard keeps no link graph
+        if per_host:
+            options["host_slots"] = _SharedHostLimit(per_host)
         async with make_navigator(**options) as nav:
             outcome = await run(nav, folder / _RECORDS, folder / "state")
         _commit(folder, outcome)
@@ -237,10 +242,15 @@ async def walk_shard(
     scope: Scope,
     per_host: int | None = None,
 ) -> dict[str, Any]:
-    """Walk ``root`` into ``directory`` and commit it (the task each worker runs)."""
+    """Walk ``root`` into ``directory`` and commit it (the task each worker runs).
 
-    async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
-        summary = await crawl(nav, [root], output=output, state_dir=state, scope=scope)
+    A run again after a killed one walks the shard again from the start, replacing its
+    records: shards are small enough (a root, or one member of a split collection) that a
+    resume state (SQLite, fsyncs) would cost more than it saves.
+    """
+
+    async def run(nav: Navigator, output: Path, _state: Path) -> dict[str, Any]:
+        summary = await crawl(nav, [root], output=output, scope=scope, replace=True)
         return {
             "documents": summary.documents,
             "failures": summary.failures,
@@ -491,16 +501,21 @@ async def _on_cluster(
             )
             for shard in tasks
         ]
-        outcomes = []
-        for shard, future in zip(tasks, futures, strict=True):
-            try:
-                result = await future
-            except Exception as exc:  # a shard's failure is data, not the end of the walk
-                error = printable(f"{type(exc).__name__}: {exc}")
-                outcomes.append(ShardOutcome(shard.root, shard.key, error=error))
-                continue
-            outcomes.append(ShardOutcome(shard.root, shard.key, **_known(result)))
-        return _merge(Path(output), shards, outcomes)
+        merger = _Merger(Path(output), shards)
+        try:
+            # In plan order (a split's collection before its members), each shard merged as
+            # soon as it is committed, while the later ones are still walking.
+            for shard, future in zip(tasks, futures, strict=True):
+                try:
+                    result = await future
+                except Exception as exc:  # a shard's failure is data, not the end of the walk
+                    error = printable(f"{type(exc).__name__}: {exc}")
+                    merger.add(ShardOutcome(shard.root, shard.key, error=error))
+                    continue
+                merger.add(ShardOutcome(shard.root, shard.key, **_known(result)))
+            return merger.finish()
+        finally:
+            merger.discard()
     finally:
         if temporary:
             shutil.rmtree(base, ignore_errors=True)
@@ -511,34 +526,85 @@ def _known(result: Mapping[str, Any]) -> dict[str, Any]:
     return {name: result[name] for name in fields if name in result}
 
 
-def _merge(output: Path, shards: Path, outcomes: Sequence[ShardOutcome]) -> ClusterSummary:
-    """Each committed shard's records into ``output``, every record once, atomically."""
-    seen: set[str] = set()
-    documents = actions = failures = duplicates = 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staged = output.with_name(f".{output.name}.{os.getpid()}.merge")
-    with staged.open("wb") as merged:
-        for outcome in outcomes:
-            records = shards / outcome.key / _RECORDS
-            if outcome.error is not None or not records.exists():
-                continue
-            with records.open("rb") as shard:
-                for line in shard:
-                    record = json.loads(line)
-                    action = record.get("action")
-                    identity = f"{record['url']}\n{action}" if action else record["url"]
-                    if identity in seen:
-                        duplicates += 1
-                        continue
-                    seen.add(identity)
-                    merged.write(line)
-                    if action:
-                        actions += 1
-                    elif "error" in record:
-                        failures += 1
-                    else:
-                        documents += 1
-        merged.flush()
-        os.fsync(merged.fileno())
-    os.replace(staged, output)
-    return ClusterSummary(str(output), documents, actions, failures, duplicates, tuple(outcomes))
+class _Merger:
+    """Each committed shard's records into ``output``, every record once, atomically: a
+    staged file, moved onto ``output`` by :meth:`finish`."""
+
+    def __init__(self, output: Path, shards: Path) -> None:
+        self._output = output
+        self._shards = shards
+        self._seen: set[str] = set()
+        self._outcomes: list[ShardOutcome] = []
+        self._counts = dict.fromkeys(("document", "action", "failure", "duplicate"), 0)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self._staged = output.with_name(f".{output.name}.{os.getpid()}.merge")
+        self._file = self._staged.open("wb")
+
+    def add(self, outcome: ShardOutcome) -> None:
+        self._outcomes.append(outcome)
+        records = self._shards / outcome.key / _RECORDS
+        if outcome.error is not None or not records.exists():
+            return
+        seen, counts, write = self._seen, self._counts, self._file.write
+        with records.open("rb") as shard:
+            for line in shard:
+                identity, kind = _identity(line)
+                if identity in seen:
+                    counts["duplicate"] += 1
+                    continue
+                seen.add(identity)
+                write(line)
+                counts[kind] += 1
+
+    def finish(self) -> ClusterSummary:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._staged, self._output)
+        counts = self._counts
+        return ClusterSummary(
+            str(self._output),
+            counts["document"],
+            counts["action"],
+            counts["failure"],
+            counts["duplicate"],
+            tuple(self._outcomes),
+        )
+
+    def discard(self) -> None:
+        """Drop the staged file if :meth:`finish` did not move it (an error, a cancel)."""
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._staged.unlink()
+
+
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+"""The JSON string scanner of :mod:`json` (C), not in typeshed."""
+
+_HEAD: Final = 8192
+"""Bytes of a record line read for its identity before parsing the whole line."""
+
+
+def _identity(line: bytes) -> tuple[str, str]:
+    """A record line's identity (its URL, and action name) and kind (``"document"``,
+    ``"action"``, ``"failure"``). Records start ``{"url":...,"status"`` (a document),
+    ``,"action"`` or ``,"depth"`` (a failure): the head is read with the JSON string scanner,
+    the whole line parsed only when it is not in that shape."""
+    if line.startswith(b'{"url":"'):
+        head = line[:_HEAD].decode("utf-8", "ignore")  # a cut character is never in the url
+        try:
+            url, end = _scanstring(head, 8)
+            if head.startswith(',"action":"', end):
+                name, _end = _scanstring(head, end + 11)
+                return f"{url}\n{name}", "action"
+            if head.startswith(',"status":', end):
+                return url, "document"
+            if head.startswith(',"depth":', end):
+                return url, "failure"
+        except ValueError:
+            pass  # the url goes past the head: parse it all
+    record = json.loads(line)
+    action = record.get("action")
+    if action:
+        return f"{record['url']}\n{action}", "action"
+    return record["url"], "failure" if "error" in record else "document"

@@ -24,6 +24,7 @@ from test_cli_signals import session_states
 
 import halnav
 from halnav import veeam
+from halnav._records import encode_line
 from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
 
 distributed = pytest.importorskip(
@@ -62,13 +63,13 @@ def documents(path: Path) -> Counter[str]:
     )
 
 
-async def a_shard_being_written(shards: Path, state: str = "state") -> str:
-    """Wait until a shard in ``shards`` is walking (its walk ``state`` is there) and not
-    committed: its key. Fails (rather than hangs) after 60 s."""
+async def a_shard_being_written(shards: Path, begun: str = "records.jsonl") -> str:
+    """Wait until a shard in ``shards`` is walking (its file or directory ``begun`` is
+    there) and not committed: its key. Fails (rather than hangs) after 60 s."""
 
     async def writing() -> str:
         while True:
-            for path in shards.glob(f"*/{state}"):
+            for path in shards.glob(f"*/{begun}"):
                 key = path.relative_to(shards).parts[0]
                 if not (shards / key / "done.json").exists():
                     return key
@@ -95,6 +96,7 @@ async def dask_processes(folder: Path, workers: int = 2) -> AsyncIterator[tuple[
 
         try:
             await start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                        "--dashboard-address", ":0",
                         "--scheduler-file", str(file))  # fmt: skip
 
             async def written() -> None:
@@ -144,7 +146,7 @@ async def kill_the_worker_of(client: Any, key: str) -> list[tuple[str, str, str 
 async def local_cluster(workers: int = 2) -> AsyncIterator[Any]:
     async with (
         distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
             asynchronous=True,
         ) as running,
         distributed.Client(running, asynchronous=True) as client,
@@ -194,6 +196,7 @@ async def test_a_worker_killed_mid_walk_loses_and_doubles_nothing(tmp_path: Path
         want = expected(sim, roots)
     assert victim not in survivors  # it was killed (and its nanny started another)
     assert done.complete, done.shards
+    assert done.duplicates == 0  # the re-run shard replaced the killed run's records
     written = documents(out)
     assert set(written) == want
     assert max(written.values()) == 1
@@ -300,6 +303,8 @@ async def test_real_dask_processes_a_killed_worker_and_an_uninterrupted_walk_agr
         survivors = len(await client.run(os.getpid))
     assert walking.returncode == 0, err
     assert survivors == 1
+    summary = json.loads(err.decode().splitlines()[-1].removeprefix("summary "))
+    assert summary["duplicates"] == 0  # the re-run shard replaced the killed run's records
     written, alone = documents(out), documents(single)
     assert set(written) == set(alone) == expected(sim, roots)
     assert max(written.values()) == 1
@@ -438,3 +443,27 @@ async def test_a_failed_shard_is_data_and_its_secrets_stay_out_of_the_logs(
     _no_secret(text + shard.error + repr(recipe), sim)
     assert wrong not in text + shard.error + repr(recipe)
     assert wrong in repr(functools.partial(veeam.open_navigator, password=wrong))
+
+
+def test_the_merge_reads_each_records_identity_from_its_head() -> None:
+    """The merge's identity of a record (URL, and action name) and its kind, read from the
+    line's head, agree with parsing the whole line, also for escapes, non-ASCII, and a URL
+    longer than the head."""
+    long = "http://h/" + "x" * 9000
+    odd = 'http://h/a"b\\c/é/\u2028/😀'
+    lines = [
+        encode_line({"url": odd, "status": 200, "depth": 0, "state": {}}),
+        encode_line({"url": odd, "action": 'se"arch', "status": 200, "result": {}}),
+        encode_line({"url": odd, "depth": 1, "parent": None, "rel": "x", "error": {}}),
+        encode_line({"url": long, "status": 200}),
+        encode_line({"url": long, "action": "save", "error": {}}),
+        b'{"status": 200, "url": "http://h/reordered"}\n',
+    ]
+    assert [cluster._identity(line) for line in lines] == [
+        (odd, "document"),
+        (f'{odd}\nse"arch', "action"),
+        (odd, "failure"),
+        (long, "document"),
+        (f"{long}\nsave", "action"),
+        ("http://h/reordered", "document"),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import sys
@@ -157,6 +158,38 @@ async def test_a_resume_state_cannot_send_an_export_outside_the_export_dir(tmp_p
         await halnav.crawl(nav, [root], output=out, state_dir=state, actions=[rule])
     assert not elsewhere.exists()
     assert [p.suffix for p in pst.iterdir()] == [".pst"]
+
+
+async def test_an_exports_file_name_is_committed_before_its_file_exists(tmp_path: Path) -> None:
+    """When an export's file is placed, the resume state on disk already names it: a run
+    killed then (before the next commit) resumes into that file, not a second one beside
+    it (which a walk on a cluster whose worker was SIGKILLed showed)."""
+    config = attrs.evolve(BIG, pst_bytes_per_item=16)
+    out, state, pst = tmp_path / "w.jsonl", tmp_path / "state", tmp_path / "pst"
+    rule = halnav.ActionRule(
+        name="exporttoPst", json=veeam.export_pst(), export_dir=str(pst), where=veeam.is_mailbox
+    )
+    stored: list[list[str]] = []
+
+    class Look:
+        """At the export's answer (its file in place), what the state on disk says."""
+
+        def event(self, event: object) -> None:
+            if isinstance(event, halnav.ActionAnswered):
+                database = state / "state.sqlite3"  # the resume store's file
+                with contextlib.closing(sqlite3.connect(database)) as db:
+                    rows = db.execute("SELECT path FROM frontier WHERE kind = 'action'")
+                    stored.append([str(path) for (path,) in rows])
+
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        root = f"{session.url}/Organization"
+        await halnav.crawl(nav, [root], output=out, state_dir=state, actions=[rule], sinks=[Look()])
+    (exported,) = pst.iterdir()
+    assert stored == [[str(exported.with_suffix(""))]]
 
 
 async def test_partial_downloads_of_dead_runs_are_removed(tmp_path: Path) -> None:
