@@ -10,33 +10,34 @@ Parse any HAL document into immutable values::
 
 from __future__ import annotations
 
-from . import errors
+from typing import Final
+
+from . import errors, lowlevel
 from ._auth import (
     AssertionGrant,
     Auth,
+    AuthContext,
     BearerAuth,
     ClientCredentialsGrant,
     OAuth2Grant,
     PasswordGrant,
     ProviderAuth,
-    TokenProvider,
     discover_token_endpoint,
     password_auth,
     redact,
 )
 from ._config import Limits
-from ._convert import ParseOptions, make_converter, parse, structure_state, unstructure
+from ._convert import ParseOptions, parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
-from ._graph import Graph, GraphStatistics, Node, canonical_url
+from ._graph import Graph, GraphStatistics, Node
 from ._model import (
     Action,
     ActionRequest,
     Answer,
     Document,
+    Form,
     FormProperty,
     Link,
-    Selector,
-    parse_selector,
 )
 from ._navigator import (
     ActionBody,
@@ -65,12 +66,27 @@ from ._sinks import (
     FetchFailed,
     LinkSkipped,
 )
+from ._transport import TransportStatistics
+from ._version import __version__ as __version__
 from .errors import (
     ActionNotFoundError,
+    AuthenticationError,
+    ConnectError,
+    DeprecatedLinkWarning,
     DocumentError,
     HalnavError,
+    HTTPStatusError,
+    InsecureTLSWarning,
+    LimitExceededError,
     LinkNotFoundError,
     MissingVariablesError,
+    RequestTimeoutError,
+    RetryBudgetExceededError,
+    StateError,
+    TemplateWarning,
+    TLSError,
+    TransportError,
+    UnsafeLinkError,
 )
 
 __all__ = [
@@ -87,13 +103,17 @@ __all__ = [
     "Answer",
     "AssertionGrant",
     "Auth",
+    "AuthContext",
+    "AuthenticationError",
     "BearerAuth",
     "ClientCredentialsGrant",
+    "ConnectError",
     "CrawlEvent",
     "CrawlSink",
     "CrawlStatistics",
     "CrawlSummary",
     "Crawler",
+    "DeprecatedLinkWarning",
     "Document",
     "DocumentError",
     "DocumentRecord",
@@ -103,10 +123,14 @@ __all__ = [
     "FailureRecord",
     "FetchFailed",
     "Fetched",
+    "Form",
     "FormProperty",
     "Graph",
     "GraphStatistics",
+    "HTTPStatusError",
     "HalnavError",
+    "InsecureTLSWarning",
+    "LimitExceededError",
     "Limits",
     "Link",
     "LinkNotFoundError",
@@ -120,17 +144,21 @@ __all__ = [
     "PasswordGrant",
     "ProviderAuth",
     "Record",
+    "RequestTimeoutError",
+    "RetryBudgetExceededError",
     "Scope",
-    "Selector",
-    "TokenProvider",
-    "canonical_url",
+    "StateError",
+    "TLSError",
+    "TemplateWarning",
+    "TransportError",
+    "TransportStatistics",
+    "UnsafeLinkError",
     "crawl",
     "discover_token_endpoint",
     "errors",
-    "make_converter",
+    "lowlevel",
     "parse",
     "parse_record",
-    "parse_selector",
     "password_auth",
     "read_records",
     "redact",
@@ -138,4 +166,21 @@ __all__ = [
     "unstructure",
 ]
 
-__version__ = "0.1.0"
+
+_MOVED: Final = frozenset(
+    {"Selector", "TokenProvider", "canonical_url", "make_converter", "parse_selector"}
+)
+
+
+def __getattr__(name: str) -> object:
+    """The names that moved to :mod:`halnav.lowlevel`, with a DeprecationWarning."""
+    if name in _MOVED:
+        import warnings  # noqa: PLC0415  only for the moved names
+
+        from . import lowlevel  # noqa: PLC0415
+
+        warnings.warn(
+            f"halnav.{name} moved to halnav.lowlevel.{name}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(lowlevel, name)
+    raise AttributeError(f"module 'halnav' has no attribute {name!r}")

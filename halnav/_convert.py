@@ -393,6 +393,20 @@ class _Parser:
         return tuple(out)
 
     # -- documents --------------------------------------------------------
+    def self_href(self, raw_links: Any, base: str, path: str) -> str | None:
+        """The document's ``self`` href, resolved (None: it has none that is usable)."""
+        raw_self = raw_links.get("self") if isinstance(raw_links, dict) else None
+        if isinstance(raw_self, list) and raw_self:
+            raw_self = raw_self[0]  # servers SHOULD NOT, but do, send self as an array
+        if isinstance(raw_self, str) and self.options.lenient:
+            raw_self = {"href": raw_self}
+        if not isinstance(raw_self, dict) or not isinstance(raw_self.get("href"), str):
+            return None
+        href: str = raw_self["href"]
+        if self.options.pin_origin is not None or not href.startswith(_HTTP_PREFIXES):
+            href = self.resolve(href, base, f"{path}._links.self.href")
+        return href
+
     def document(
         self,
         raw: Any,
@@ -421,19 +435,11 @@ class _Parser:
         self_href: str | None = None
         if raw_links is not None:
             # An embedded resource's hrefs resolve against its own self (ketting #395).
-            raw_self = raw_links.get("self") if isinstance(raw_links, dict) else None
-            if isinstance(raw_self, list) and raw_self:
-                raw_self = raw_self[0]  # servers SHOULD NOT, but do, send self as an array
-            if isinstance(raw_self, str) and self.options.lenient:
-                raw_self = {"href": raw_self}
-            if isinstance(raw_self, dict) and isinstance(raw_self.get("href"), str):
-                self_href = raw_self["href"]
-                if self.options.pin_origin is not None or not self_href.startswith(_HTTP_PREFIXES):
-                    self_href = self.resolve(self_href, base, f"{path}._links.self.href")
-                if self.options.link_base is None and path != "$":
+            self_href = self.self_href(raw_links, base, path)
+            if self_href is not None and path != "$":
+                url = self_href
+                if self.options.link_base is None:
                     base = self_href
-                if path != "$":
-                    url = self_href
         if index >= 0 and self_href is None:
             url = self.item_pointer(url, index)
         if raw_links is not None:

@@ -865,7 +865,7 @@ class Crawler:
             fetched = await self._nav.fetch(url)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # failures are data: one record, and the walk goes on
+        except Exception as exc:  # noqa: BLE001  failures are data: a record, the walk goes on
             # Read ahead, and still named by no link (a link may have named it meanwhile).
             if url in self._speculative:
                 self._speculation_failed(url, exc)
@@ -1147,7 +1147,7 @@ class Crawler:
             assert doc is not None  # a dry run never resumes
             try:
                 request = self._nav.plan(doc, rule.name, json=rule.json)
-            except Exception as exc:  # the action resolver may refuse: data, as usual
+            except Exception as exc:  # noqa: BLE001  the action resolver may refuse: data
                 self._publish(ActionFailed(url, rule.name, exc))
             else:
                 self._publish(ActionPlanned(url, rule.name, request))
@@ -1164,7 +1164,7 @@ class Crawler:
                 event = event._replace(items=items, truncated=truncated)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # failures are data (OSError from the export file too)
+        except Exception as exc:  # noqa: BLE001  failures are data (an export's OSError too)
             self._publish(ActionFailed(url, rule.name, exc))
         else:
             self._publish(event)

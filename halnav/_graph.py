@@ -56,7 +56,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._model import EMPTY, Document, LazyActions
+from ._model import EMPTY, Document, LazyActions, Link
 
 __all__ = ["Graph", "GraphStatistics", "Node", "canonical_url"]
 
@@ -547,25 +547,18 @@ class Graph:
     ) -> tuple[str, int]:
         """Index ``docs`` (with their items and embedded documents); return the last's URL, node.
 
-        With ``parent >= 0`` each gets an edge ``parent -parent_rel-> it`` (a page's
-        items, embedded documents). The hot path of every fetch: one loop over a
-        page's items with everything bound once, lookups and edges inlined.
+        Each document is its node, its actions, its links, then its children; with
+        ``parent >= 0`` each also gets an edge ``parent -parent_rel-> it`` (a page's items,
+        embedded documents). The hot path of every fetch: the parent's edges are kept as a
+        set across the loop, and each step binds what it uses once.
         """
         fast = self._key is None
-        recent = self._recent  # cleared in place, never replaced
-        recent_get = recent.get
-        miss = self._miss
         flags = self._flags
         head = self._head
-        actions_of = self._actions
-        raw_action_ids = self._raw_action_ids
-        rel_ids = self._rel_ids
-        templates_of = self._templates
         srcs = self._src
         rels = self._rel
         dsts = self._dst
         nxt = self._next
-        new_nodes = new_fetched = new_edges = 0
         pseen: set[int] = set()
         pfirst = pflags = pcount = prel = 0
         if parent >= 0:  # the parent's edges as rel << 32 | target, to dedup against
@@ -579,164 +572,15 @@ class Graph:
         wanted = _NODE | _FETCHED | _TARGET if parent >= 0 else _NODE | _FETCHED
         url = ""
         node = 0
-        self_url: str | None
         for doc in docs:
-            links = doc.links
-            selfs = links.get("self")
-            own: str | None = None  # its URL when a link may extend it (no "#" in it)
-            if selfs:
-                url = own = self_url = selfs[0].href
-                if fast:  # mostly new (a page's items): not worth hashing for the cache
-                    entry = miss(url, None, 0)
-                    if entry < 0:  # not canonical as spelled
-                        entry = ~entry
-                        url = own = canonical_url(url)
-                else:
-                    url, entry = self._href(url)
-            else:
-                self_url = None
-                if embedded and "#" in doc.url:  # a self-less item: its JSON pointer names it
-                    base, _, pointer = doc.url.partition("#")
-                    url = f"{self._canon(base)}#{pointer}"
-                    entry = self._intern(url)
-                else:
-                    url, entry = self._href(doc.url)
-                    own = url
-            node = entry
-            state = flags[node]
-            if state & _ALIAS:  # fetched before under another self: stay with that node
-                node = self._resolve(entry)
-                url = own = self._url(node)
-                state = flags[node]
-            want = wanted | _TARGET if self_url is not None else wanted
-            if state & want != want:
-                if not state & _FETCHED:
-                    if not state & _NODE:
-                        new_nodes += 1
-                    new_fetched += 1
-                state |= want
-                flags[node] = state
-
-            actions = doc.actions
-            if type(actions) is LazyActions:  # its names without a Python-level __iter__
-                raw = tuple(actions._raw)
-            else:
-                raw = () if actions is EMPTY else tuple(actions)
-            if raw:
-                set_id = raw_action_ids.get(raw)
-                if set_id is None:
-                    set_id = self._intern_actions(raw)
-                actions_of[node] = set_id
-            elif actions_of[node]:
-                actions_of[node] = 0
-
-            # Its own edges. A fresh node has none yet, so a link can only repeat one
-            # of its own rel group: the walk stops at the group's start. A long list
-            # is deduplicated by a set of rel << 32 | target instead.
-            first = head[node]
-            seen: set[int] | None = None
-            count = 0
-            fresh = first < 0
-            if not fresh:
-                if state & _WIDE:
-                    seen = self._wide[node]
-                    count = _PERSIST
-                else:
-                    count = len(self._chain(node))
-                    if count >= _CHAIN:
-                        seen = self._edge_set(node)
-            stop = -1
-            edge_id = start = len(dsts)
-            templates: list[tuple[str, str]] | None = None
-            for rel, group in links.items():
-                rel_id = rel_ids.get(rel)
-                if rel_id is None:
-                    rel_id = self._rel_id(rel)
-                if fresh:
-                    stop = first
-                for link in group:
-                    href = link.href
-                    if link.templated:
-                        if templates is None:
-                            templates = []
-                        templates.append((rel, href))
-                        continue
-                    if href is self_url:
-                        target = node
-                    else:
-                        if fast:
-                            found = recent_get(href)
-                            if found is not None:
-                                target = found
-                            else:
-                                target = miss(href, own, node)
-                                if target < 0:  # not canonical as spelled: not cached
-                                    target = ~target
-                                else:
-                                    if len(recent) >= _RECENT:
-                                        recent.clear()
-                                    recent[href] = target
-                        else:
-                            target = self._href(href)[1]
-                        state = flags[target]
-                        if state & _ALIAS:
-                            target = self._resolve(target)
-                            state = flags[target]
-                        if state & _LINKED != _LINKED:
-                            if not state & _NODE:
-                                new_nodes += 1
-                            flags[target] = state | _LINKED
-                    if seen is None:
-                        edge = first
-                        while edge != stop:
-                            if dsts[edge] == target and rels[edge] == rel_id:
-                                break
-                            edge = nxt[edge]
-                        else:
-                            srcs.append(node)
-                            rels.append(rel_id)
-                            dsts.append(target)
-                            nxt.append(first)
-                            first = edge_id
-                            edge_id += 1
-                            count += 1
-                            if count >= _CHAIN:
-                                head[node] = first
-                                seen = self._edge_set(node)
-                    else:
-                        packed = rel_id << 32 | target
-                        if packed not in seen:
-                            seen.add(packed)
-                            srcs.append(node)
-                            rels.append(rel_id)
-                            dsts.append(target)
-                            nxt.append(first)
-                            first = edge_id
-                            edge_id += 1
-                            count += 1
-            head[node] = first
-            new_edges += edge_id - start
-            if templates is not None:
-                templates_of[node] = tuple(templates)
-            elif templates_of:
-                templates_of.pop(node, None)
-
-            items = doc.items
-            embedded_docs = doc.embedded
-            if embedded_docs is not EMPTY and embedded_docs:
-                for emb_rel, children in embedded_docs.items():
-                    self._index(children, True, node, self._rel_id(emb_rel))
-                    if children is items:  # a HAL _embedded array is also the page: once
-                        items = ()
-                count = len(self._chain(node))
-            if items:
-                self._index(items, True, node, self._rel_id("item"))
-                count = len(self._chain(node))
+            url, own, node, self_url = self._doc_node(doc, embedded, wanted, fast)
+            self._set_actions(node, doc)
+            count = self._add_links(node, doc.links, self_url, own, fast)
+            count = self._index_children(node, doc, count)
             if count >= _PERSIST and not flags[node] & _WIDE:
                 # Too wide to walk for the edges _edge may add to it later.
                 self._wide[node] = self._edge_set(node)
                 flags[node] |= _WIDE
-
             if parent >= 0:  # the edge parent -> this document
                 if head[parent] != pfirst or flags[parent] != pflags:
                     # The document (or one inside it) was the parent again and added
@@ -753,15 +597,197 @@ class Graph:
                     dsts.append(node)
                     nxt.append(pfirst)
                     pfirst = head[parent] = len(dsts) - 1
-                    new_edges += 1
+                    self._edge_count += 1
                     pcount += 1
-        self._nodes += new_nodes
-        self._fetched += new_fetched
-        self._edge_count += new_edges
         if pcount >= _PERSIST and not flags[parent] & _WIDE:
             self._wide[parent] = pseen
             flags[parent] |= _WIDE
         return url, node
+
+    def _doc_node(
+        self, doc: Document, embedded: bool, wanted: int, fast: bool
+    ) -> tuple[str, str | None, int, str | None]:
+        """``doc``'s node (by its self link, else its URL), marked ``wanted``: its URL, the
+        URL its relative links extend (``own``; None for a JSON-pointer item), the node, and
+        its self href as spelled."""
+        flags = self._flags
+        selfs = doc.links.get("self")
+        own: str | None = None  # its URL when a link may extend it (no "#" in it)
+        self_url: str | None = None
+        if selfs:
+            url = own = self_url = selfs[0].href
+            if fast:  # mostly new (a page's items): not worth hashing for the cache
+                entry = self._miss(url, None, 0)
+                if entry < 0:  # not canonical as spelled
+                    entry = ~entry
+                    url = own = canonical_url(url)
+            else:
+                url, entry = self._href(url)
+        elif embedded and "#" in doc.url:  # a self-less item: its JSON pointer names it
+            base, _, pointer = doc.url.partition("#")
+            url = f"{self._canon(base)}#{pointer}"
+            entry = self._intern(url)
+        else:
+            url, entry = self._href(doc.url)
+            own = url
+        node = entry
+        state = flags[node]
+        if state & _ALIAS:  # fetched before under another self: stay with that node
+            node = self._resolve(entry)
+            url = own = self._url(node)
+            state = flags[node]
+        want = wanted | _TARGET if self_url is not None else wanted
+        if state & want != want:
+            if not state & _FETCHED:
+                if not state & _NODE:
+                    self._nodes += 1
+                self._fetched += 1
+            flags[node] = state | want
+        return url, own, node, self_url
+
+    def _set_actions(self, node: int, doc: Document) -> None:
+        """Record ``doc``'s action names on ``node`` (as an interned set id)."""
+        actions = doc.actions
+        if type(actions) is LazyActions:  # its names without building its Actions
+            raw = actions.names()
+        else:
+            raw = () if actions is EMPTY else tuple(actions)
+        if raw:
+            set_id = self._raw_action_ids.get(raw)
+            if set_id is None:
+                set_id = self._intern_actions(raw)
+            self._actions[node] = set_id
+        elif self._actions[node]:
+            self._actions[node] = 0
+
+    def _add_links(
+        self,
+        node: int,
+        links: Mapping[str, tuple[Link, ...]],
+        self_url: str | None,
+        own: str | None,
+        fast: bool,
+    ) -> int:
+        """Add ``node``'s link edges (templated links are kept apart); return its edge count.
+
+        A fresh node has no edges yet, so a link can only repeat one of its own rel group:
+        the walk stops at the group's start. A long list is deduplicated by a set of
+        rel << 32 | target instead.
+        """
+        head = self._head
+        rel_ids = self._rel_ids
+        srcs = self._src
+        rels = self._rel
+        dsts = self._dst
+        nxt = self._next
+        first = head[node]
+        seen: set[int] | None = None
+        count = 0
+        fresh = first < 0
+        if not fresh:
+            if self._flags[node] & _WIDE:
+                seen = self._wide[node]
+                count = _PERSIST
+            else:
+                count = len(self._chain(node))
+                if count >= _CHAIN:
+                    seen = self._edge_set(node)
+        stop = -1
+        edge_id = start = len(dsts)
+        templates: list[tuple[str, str]] | None = None
+        for rel, group in links.items():
+            rel_id = rel_ids.get(rel)
+            if rel_id is None:
+                rel_id = self._rel_id(rel)
+            if fresh:
+                stop = first
+            for link in group:
+                href = link.href
+                if link.templated:
+                    if templates is None:
+                        templates = []
+                    templates.append((rel, href))
+                    continue
+                target = node if href is self_url else self._link_target(href, own, node, fast)
+                if seen is None:
+                    edge = first
+                    while edge != stop:
+                        if dsts[edge] == target and rels[edge] == rel_id:
+                            break
+                        edge = nxt[edge]
+                    else:
+                        srcs.append(node)
+                        rels.append(rel_id)
+                        dsts.append(target)
+                        nxt.append(first)
+                        first = edge_id
+                        edge_id += 1
+                        count += 1
+                        if count >= _CHAIN:
+                            head[node] = first
+                            seen = self._edge_set(node)
+                else:
+                    packed = rel_id << 32 | target
+                    if packed not in seen:
+                        seen.add(packed)
+                        srcs.append(node)
+                        rels.append(rel_id)
+                        dsts.append(target)
+                        nxt.append(first)
+                        first = edge_id
+                        edge_id += 1
+                        count += 1
+        head[node] = first
+        self._edge_count += edge_id - start
+        if templates is not None:
+            self._templates[node] = tuple(templates)
+        elif self._templates:
+            self._templates.pop(node, None)
+        return count
+
+    def _link_target(self, href: str, own: str | None, node: int, fast: bool) -> int:
+        """The node a link's ``href`` names (made, and marked linked, if it is new)."""
+        if fast:
+            recent = self._recent  # cleared in place, never replaced
+            found = recent.get(href)
+            if found is not None:
+                target = found
+            else:
+                target = self._miss(href, own, node)
+                if target < 0:  # not canonical as spelled: not cached
+                    target = ~target
+                else:
+                    if len(recent) >= _RECENT:
+                        recent.clear()
+                    recent[href] = target
+        else:
+            target = self._href(href)[1]
+        flags = self._flags
+        state = flags[target]
+        if state & _ALIAS:
+            target = self._resolve(target)
+            state = flags[target]
+        if state & _LINKED != _LINKED:
+            if not state & _NODE:
+                self._nodes += 1
+            flags[target] = state | _LINKED
+        return target
+
+    def _index_children(self, node: int, doc: Document, count: int) -> int:
+        """Index ``doc``'s embedded documents and page items below ``node``; its edge count
+        afterwards (``count`` when it has none)."""
+        items = doc.items
+        embedded_docs = doc.embedded
+        if embedded_docs is not EMPTY and embedded_docs:
+            for emb_rel, children in embedded_docs.items():
+                self._index(children, True, node, self._rel_id(emb_rel))
+                if children is items:  # a HAL _embedded array is also the page: once
+                    items = ()
+            count = len(self._chain(node))
+        if items:
+            self._index(items, True, node, self._rel_id("item"))
+            count = len(self._chain(node))
+        return count
 
     def _intern_actions(self, raw: tuple[str, ...]) -> int:
         names = tuple(sorted(raw))

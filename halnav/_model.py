@@ -262,6 +262,10 @@ class LazyActions(Mapping[str, Action]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
 
+    def names(self) -> tuple[str, ...]:
+        """The action names, without building any Action (the graph indexes only those)."""
+        return tuple(self._raw)
+
     def __len__(self) -> int:
         return len(self._raw)
 

@@ -626,7 +626,7 @@ class Navigator:
         async def one(url: str) -> Document | Exception:
             try:
                 return await self.get(url)
-            except Exception as exc:  # settled per page; cancellation still propagates
+            except Exception as exc:  # noqa: BLE001  settled per page; a cancel propagates
                 return exc
 
         async with asyncio.TaskGroup() as group:

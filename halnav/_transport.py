@@ -44,6 +44,7 @@ from yarl import URL
 
 from ._auth import Auth, AuthContext, error_detail, is_json_type, seconds_until
 from ._config import Limits
+from ._version import __version__
 from .errors import (
     AuthenticationError,
     ConnectError,
@@ -247,7 +248,7 @@ class Transport:
         insecure: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         headers: Mapping[str, str] | None = None,
-        user_agent: str = "halnav/0.1",
+        user_agent: str = f"halnav/{__version__}",
         host_slots: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self._limits = limits

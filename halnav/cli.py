@@ -665,11 +665,16 @@ def _secrets_from_files(args: argparse.Namespace) -> None:
         args.password = _FROM_STDIN  # _read_password asks on the terminal, without echo
 
 
+def _given(args: argparse.Namespace, option: str, variable: str) -> str | None:
+    """An option's value (commands without it: None), else its environment variable's."""
+    return getattr(args, option, None) or os.environ.get(variable) or None
+
+
 def _credentials(args: argparse.Namespace) -> _Credentials:
     _secrets_from_files(args)
-    token = args.token or os.environ.get("HALNAV_TOKEN") or None
-    username = args.username or os.environ.get("HALNAV_USERNAME") or None
-    password = args.password or os.environ.get("HALNAV_PASSWORD") or None
+    token = _given(args, "token", "HALNAV_TOKEN")
+    username = _given(args, "username", "HALNAV_USERNAME")
+    password = _given(args, "password", "HALNAV_PASSWORD")
     if args.token and (args.username or args.password):
         raise ValueError("give --token, or --username and --password, not both")
     if args.username or args.password:
@@ -683,33 +688,60 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         password = _read_password()
         if not password:
             raise ValueError("--password -: no password on stdin")
-    token_url = getattr(args, "token_url", None) or os.environ.get("HALNAV_TOKEN_URL") or None
-    client_id = getattr(args, "client_id", None) or os.environ.get("HALNAV_CLIENT_ID") or None
-    secret = getattr(args, "client_secret", None) or os.environ.get("HALNAV_CLIENT_SECRET") or None
+    token_url = _given(args, "token_url", "HALNAV_TOKEN_URL")
+    client_id = _given(args, "client_id", "HALNAV_CLIENT_ID")
+    secret = _given(args, "client_secret", "HALNAV_CLIENT_SECRET")
     if secret == _FROM_STDIN:
         if password is not None and args.password == _FROM_STDIN:
             raise ValueError("--password - and --client-secret -: only one can read stdin")
         secret = _read_password()
     if secret is not None and client_id is None:
         raise ValueError("--client-secret needs --client-id (or HALNAV_CLIENT_ID)")
-    assertion = getattr(args, "assertion", None) or os.environ.get("HALNAV_ASSERTION") or None
+    assertion = _given(args, "assertion", "HALNAV_ASSERTION")
     if getattr(args, "assertion", None):
         token = None  # an explicit --assertion wins over HALNAV_TOKEN
-    if assertion == _FROM_STDIN:
-        if _FROM_STDIN in (args.password, secret):
-            raise ValueError("only one of --password, --client-secret, --assertion can read stdin")
-        assertion = _read_password()
-    operator = bool(getattr(args, "operator", False))
     if assertion is not None:
-        if token is not None or password is not None or token_url is not None:
-            raise ValueError(
-                "--assertion is a login of its own: no --token, --password or --token-url"
-            )
-        if client_id is None:
-            raise ValueError("--assertion needs --client-id (the tenant's application id)")
+        if assertion == _FROM_STDIN:
+            if _FROM_STDIN in (args.password, secret):
+                raise ValueError(
+                    "only one of --password, --client-secret, --assertion can read stdin"
+                )
+            assertion = _read_password()
+        _check_assertion_login(token, password, token_url, client_id)
+        operator = bool(getattr(args, "operator", False))
+        assert client_id is not None  # checked above
         return _Credentials(client_id=client_id, assertion=assertion, operator=operator, veeam=True)
-    if operator:
+    if getattr(args, "operator", False):
         raise ValueError("--operator goes with --assertion")
+    _check_grant(token, password, token_url, client_id)
+    return _Credentials(
+        token=token,
+        username=username,
+        password=password,
+        veeam=bool(args.veeam) or (password is not None and token_url is None),
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=secret,
+        client_auth=getattr(args, "client_auth", None) or "basic",
+    )
+
+
+def _check_assertion_login(
+    token: str | None, password: str | None, token_url: str | None, client_id: str | None
+) -> None:
+    """An ``--assertion`` login (a tenant or operator) takes a ``--client-id`` and nothing
+    else that logs in."""
+    if token is not None or password is not None or token_url is not None:
+        raise ValueError("--assertion is a login of its own: no --token, --password or --token-url")
+    if client_id is None:
+        raise ValueError("--assertion needs --client-id (the tenant's application id)")
+
+
+def _check_grant(
+    token: str | None, password: str | None, token_url: str | None, client_id: str | None
+) -> None:
+    """``--token-url`` needs a grant (password or client credentials), and ``--client-id``
+    a token URL."""
     if token_url is not None:
         _check_url(token_url)
         if token is not None:
@@ -723,16 +755,6 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         raise ValueError(
             "--client-id goes with --token-url (the OAuth2 token endpoint) or --assertion"
         )
-    return _Credentials(
-        token=token,
-        username=username,
-        password=password,
-        veeam=bool(args.veeam) or (password is not None and token_url is None),
-        token_url=token_url,
-        client_id=client_id,
-        client_secret=secret,
-        client_auth=getattr(args, "client_auth", None) or "basic",
-    )
 
 
 def _check_url(text: str) -> str:
@@ -1072,7 +1094,7 @@ async def _follow(
     used: set[str] = set()
     chain = " -> ".join(rels)
     for rel in rels:
-        selector = halnav.parse_selector(rel)
+        selector = halnav.lowlevel.parse_selector(rel)
         try:
             if selector.rel == "item" and selector.key is None and doc.find_link(rel) is None:
                 doc = _item(doc, selector.index or 0)
@@ -1728,6 +1750,203 @@ def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
     return repl.run(_navigator(args, url, creds), url)
 
 
+@attrs.define
+class _VeeamWalk:
+    """``veeam-walk``: its checked options, the organizations (listed once), and each way
+    the command runs (a dry run, a walk on a cluster, a walk here)."""
+
+    args: argparse.Namespace
+    creds: _Credentials
+    server: str
+    to_stdout: bool
+    on_cluster: bool
+    live: bool
+    progress: _Progress | None
+    listing: list[halnav.Document] = attrs.Factory(list)
+
+    def say(self, text: str) -> None:
+        if self.args.quiet:
+            return
+        if self.progress is not None:
+            self.progress.clear()
+        print(printable(text), file=sys.stderr, flush=True)
+
+    async def organizations(self, nav: halnav.Navigator) -> list[halnav.Document]:
+        """Every organization, listed once (--org, --type all and the dry run need it)."""
+        if not self.listing:
+            self.listing.extend(await veeam.organizations(nav))
+        return self.listing
+
+    async def session_types(self, nav: halnav.Navigator) -> list[str]:
+        """``--type`` values; ``all`` (the default): what the organizations back up (their
+        ``isExchangeOnline``, ``isSharePointOnline``, ``isTeamsOnline`` flags)."""
+        if self.args.session_types and "all" not in self.args.session_types:
+            return list[str](self.args.session_types)
+        if self.creds.assertion is not None:
+            docs = [await nav.get("Organization")]
+        else:
+            wanted = await self.org_ids(nav)
+            docs = [o for o in await self.organizations(nav) if not wanted or o["id"] in wanted]
+        return veeam.backed_up_types(docs)
+
+    async def org_ids(self, nav: halnav.Navigator) -> list[str] | None:
+        """``--org`` values as ids: each an id, else a name (any case)."""
+        if not self.args.orgs:
+            return None
+        found_orgs = await self.organizations(nav)
+        known = [(str(org["id"]), str(org.state.get("name", ""))) for org in found_orgs]
+        ids = []
+        for wanted in self.args.orgs:
+            found = [i for i, name in known if wanted == i or wanted.lower() == name.lower()]
+            if len(found) != 1:
+                names = ", ".join(_printable(name) for _i, name in known[:20])
+                why = "is no organization's id or name" if not found else "names several"
+                raise ValueError(f"--org {wanted!r} {why}; the organizations: {names}")
+            ids.append(found[0])
+        return ids
+
+    async def dry_run(self, nav: halnav.Navigator) -> int:
+        """Print what the walk would send that changes anything: no session is started."""
+        ids: list[str | None] = [None]  # a tenant explores its own organization
+        if self.creds.assertion is None:
+            ids = list(
+                await self.org_ids(nav) or [str(o["id"]) for o in await self.organizations(nav)]
+            )
+        kinds = await self.session_types(nav)
+        for org_id in ids:
+            for kind in kinds:
+                request = veeam.explore_request(nav, org_id, type=kind)
+                print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
+        what = []
+        if self.args.search is not None:
+            where = (
+                "every mailbox"
+                if veeam.version_of(nav) == "v5"
+                else ("every mailbox, OneDrive, SharePoint site and team")
+            )
+            what.append(f"search {json.dumps(veeam.search(self.args.search))} on {where}")
+        if self.args.export_dir is not None:
+            limit = (
+                "every mailbox"
+                if not self.args.export_limit
+                else f"{self.args.export_limit} mailboxes"
+            )
+            what.append(f"exportToPst on {limit}, into {self.args.export_dir}")
+        for line in what:
+            print(f"then, in each session: {_printable(line)}")
+        print(
+            f"halnav: dry run: {len(ids) * len(kinds)} restore sessions would be started "
+            "(and stopped); "
+            "nothing was sent",
+            file=sys.stderr,
+        )
+        return 0
+
+    async def walk_on_cluster(self, nav: halnav.Navigator) -> int:
+        """One shard per organization on the cluster (``--scheduler`` / ``--workers``)."""
+        cluster, connect = _cluster(self.args, to_stdout=self.to_stdout)
+        tenant = self.creds.assertion is not None
+        ids = await self.org_ids(nav)
+        if ids is None and not tenant:
+            ids = [str(org["id"]) for org in await self.organizations(nav)]
+        chosen = self.args.session_types if "all" not in self.args.session_types else []
+        recipe = _NavigatorRecipe(_recipe_options(self.args), self.server, self.creds)
+        async with connect() as client:
+            done = await cluster.veeam_walk_on_cluster(
+                client,
+                recipe,
+                ids,
+                output=self.args.out,
+                state_dir=self.args.state,
+                tenant=tenant,
+                per_host=self.args.per_host,
+                types=chosen or None,
+                search_query=self.args.search,
+                export_dir=self.args.export_dir,
+                export_limit=self.args.export_limit or None,
+                max_hits=self.args.max_hits,
+            )
+        if done.listed("unsearched"):
+            self.say(f"note: --search did not search {', '.join(done.listed('unsearched'))}: "
+                "this API version has no search there (only mailboxes were searched)")  # fmt: skip
+        for key, text in done.listed("refused"):
+            self.say(f"note: {key} was not walked: the server refused to explore it ({text})")
+        extra = {
+            "organizations": len(done.shards),
+            "sessions_stopped": len(done.listed("sessions")),
+            "exports": done.listed("exports"),
+            "documents_by_type": done.counts("documents_by_type"),
+            "hits_by_type": done.counts("hits_by_type"),
+        }
+        status = _cluster_outcome(done, extra)
+        return status or (_EXIT_FAILURES if done.listed("refused") else 0)
+
+    async def body(self, nav: halnav.Navigator) -> int:
+        if self.args.dry_run:
+            return await self.dry_run(nav)
+        if self.on_cluster:
+            return await self.walk_on_cluster(nav)
+        try:
+            done = await veeam.walk(
+                nav,
+                output=_records_to_stdout() if self.to_stdout else self.args.out,
+                organization_ids=await self.org_ids(nav),
+                tenant=self.creds.assertion is not None,
+                types=await self.session_types(nav),
+                search_query=self.args.search,
+                export_dir=self.args.export_dir,
+                export_limit=self.args.export_limit or None,
+                max_hits=self.args.max_hits,
+                progress=self.progress,
+                say=self.say,
+                state_dir=self.args.state,
+            )
+        finally:
+            if self.progress is not None:
+                self.progress.clear()
+        _finish_walk(
+            nav,
+            done.crawl,
+            self.args.graph,
+            live=self.live,
+            extra={
+                "organizations": len(done.organizations),
+                "sessions_stopped": len(done.sessions),
+                "exports": list(done.exports),
+                "documents_by_type": dict(done.documents_by_type),
+                "hits_by_type": dict(done.hits_by_type),
+                "refused": [{"session": key, "message": text} for key, text in done.refused],
+            },
+            extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
+            + ("\n  by type:  " + _counts(done.documents_by_type) if done.documents_by_type else "")
+            + (
+                "\n  hits by type: " + _counts(done.hits_by_type)
+                if self.args.search is not None
+                else ""
+            )
+            + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
+        )
+        _say_offsite(done.crawl)
+        _say_unmatched(
+            done.crawl, "no mailbox, OneDrive, site or team the walk met offers it on this server"
+        )
+        _say_stopped(done.crawl, self.args.state)
+        if done.unsearched:
+            print(
+                f"halnav: note: --search did not search {', '.join(done.unsearched)}: API "
+                f"{veeam.version_of(nav)} has no search there (only mailboxes were searched)",
+                file=sys.stderr,
+            )
+        for key, text in done.refused:
+            print(
+                f"halnav: note: {_printable(key)} was not walked: the server refused to explore "
+                f"it ({_printable(text)})",
+                file=sys.stderr,
+            )
+        status = _walk_status(done.crawl)
+        return status if status or not done.refused else _EXIT_FAILURES
+
+
 def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     server = _check_url(args.server)
     _check_graph_file(args.graph)
@@ -1745,182 +1964,8 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         raise ValueError("--graph does not run on a cluster yet")
     if on_cluster:
         _cluster(args, to_stdout=to_stdout)  # its errors before any login
-
-    def say(text: str) -> None:
-        if args.quiet:
-            return
-        if progress is not None:
-            progress.clear()
-        print(printable(text), file=sys.stderr, flush=True)
-
-    listing: list[halnav.Document] = []
-
-    async def organizations(nav: halnav.Navigator) -> list[halnav.Document]:
-        """Every organization, listed once (--org, --type all and the dry run need it)."""
-        if not listing:
-            listing.extend(await veeam.organizations(nav))
-        return listing
-
-    async def session_types(nav: halnav.Navigator) -> list[str]:
-        """``--type`` values; ``all`` (the default): what the organizations back up (their
-        ``isExchangeOnline``, ``isSharePointOnline``, ``isTeamsOnline`` flags)."""
-        if args.session_types and "all" not in args.session_types:
-            return list[str](args.session_types)
-        if creds.assertion is not None:
-            docs = [await nav.get("Organization")]
-        else:
-            wanted = await org_ids(nav)
-            docs = [o for o in await organizations(nav) if not wanted or o["id"] in wanted]
-        return veeam.backed_up_types(docs)
-
-    async def org_ids(nav: halnav.Navigator) -> list[str] | None:
-        """``--org`` values as ids: each an id, else a name (any case)."""
-        if not args.orgs:
-            return None
-        found_orgs = await organizations(nav)
-        known = [(str(org["id"]), str(org.state.get("name", ""))) for org in found_orgs]
-        ids = []
-        for wanted in args.orgs:
-            found = [i for i, name in known if wanted == i or wanted.lower() == name.lower()]
-            if len(found) != 1:
-                names = ", ".join(_printable(name) for _i, name in known[:20])
-                why = "is no organization's id or name" if not found else "names several"
-                raise ValueError(f"--org {wanted!r} {why}; the organizations: {names}")
-            ids.append(found[0])
-        return ids
-
-    async def dry_run(nav: halnav.Navigator) -> int:
-        """Print what the walk would send that changes anything: no session is started."""
-        ids: list[str | None] = [None]  # a tenant explores its own organization
-        if creds.assertion is None:
-            ids = list(await org_ids(nav) or [str(o["id"]) for o in await organizations(nav)])
-        kinds = await session_types(nav)
-        for org_id in ids:
-            for kind in kinds:
-                request = veeam.explore_request(nav, org_id, type=kind)
-                print(f"{request.method} {_printable(request.url)} {json.dumps(request.json)}")
-        what = []
-        if args.search is not None:
-            where = (
-                "every mailbox"
-                if veeam.version_of(nav) == "v5"
-                else ("every mailbox, OneDrive, SharePoint site and team")
-            )
-            what.append(f"search {json.dumps(veeam.search(args.search))} on {where}")
-        if args.export_dir is not None:
-            limit = "every mailbox" if not args.export_limit else f"{args.export_limit} mailboxes"
-            what.append(f"exportToPst on {limit}, into {args.export_dir}")
-        for line in what:
-            print(f"then, in each session: {_printable(line)}")
-        print(
-            f"halnav: dry run: {len(ids) * len(kinds)} restore sessions would be started "
-            "(and stopped); "
-            "nothing was sent",
-            file=sys.stderr,
-        )
-        return 0
-
-    async def walk_on_cluster(nav: halnav.Navigator) -> int:
-        """One shard per organization on the cluster (``--scheduler`` / ``--workers``)."""
-        cluster, connect = _cluster(args, to_stdout=to_stdout)
-        tenant = creds.assertion is not None
-        ids = await org_ids(nav)
-        if ids is None and not tenant:
-            ids = [str(org["id"]) for org in await organizations(nav)]
-        chosen = args.session_types if "all" not in args.session_types else []
-        recipe = _NavigatorRecipe(_recipe_options(args), server, creds)
-        async with connect() as client:
-            done = await cluster.veeam_walk_on_cluster(
-                client,
-                recipe,
-                ids,
-                output=args.out,
-                state_dir=args.state,
-                tenant=tenant,
-                per_host=args.per_host,
-                types=chosen or None,
-                search_query=args.search,
-                export_dir=args.export_dir,
-                export_limit=args.export_limit or None,
-                max_hits=args.max_hits,
-            )
-        if done.listed("unsearched"):
-            say(f"note: --search did not search {', '.join(done.listed('unsearched'))}: "
-                "this API version has no search there (only mailboxes were searched)")  # fmt: skip
-        for key, text in done.listed("refused"):
-            say(f"note: {key} was not walked: the server refused to explore it ({text})")
-        extra = {
-            "organizations": len(done.shards),
-            "sessions_stopped": len(done.listed("sessions")),
-            "exports": done.listed("exports"),
-            "documents_by_type": done.counts("documents_by_type"),
-            "hits_by_type": done.counts("hits_by_type"),
-        }
-        status = _cluster_outcome(done, extra)
-        return status or (_EXIT_FAILURES if done.listed("refused") else 0)
-
-    async def body(nav: halnav.Navigator) -> int:
-        if args.dry_run:
-            return await dry_run(nav)
-        if on_cluster:
-            return await walk_on_cluster(nav)
-        try:
-            done = await veeam.walk(
-                nav,
-                output=_records_to_stdout() if to_stdout else args.out,
-                organization_ids=await org_ids(nav),
-                tenant=creds.assertion is not None,
-                types=await session_types(nav),
-                search_query=args.search,
-                export_dir=args.export_dir,
-                export_limit=args.export_limit or None,
-                max_hits=args.max_hits,
-                progress=progress,
-                say=say,
-                state_dir=args.state,
-            )
-        finally:
-            if progress is not None:
-                progress.clear()
-        _finish_walk(
-            nav,
-            done.crawl,
-            args.graph,
-            live=live,
-            extra={
-                "organizations": len(done.organizations),
-                "sessions_stopped": len(done.sessions),
-                "exports": list(done.exports),
-                "documents_by_type": dict(done.documents_by_type),
-                "hits_by_type": dict(done.hits_by_type),
-                "refused": [{"session": key, "message": text} for key, text in done.refused],
-            },
-            extra_line=f"  sessions: {len(done.sessions)} explored and stopped"
-            + ("\n  by type:  " + _counts(done.documents_by_type) if done.documents_by_type else "")
-            + ("\n  hits by type: " + _counts(done.hits_by_type) if args.search is not None else "")
-            + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
-        )
-        _say_offsite(done.crawl)
-        _say_unmatched(
-            done.crawl, "no mailbox, OneDrive, site or team the walk met offers it on this server"
-        )
-        _say_stopped(done.crawl, args.state)
-        if done.unsearched:
-            print(
-                f"halnav: note: --search did not search {', '.join(done.unsearched)}: API "
-                f"{veeam.version_of(nav)} has no search there (only mailboxes were searched)",
-                file=sys.stderr,
-            )
-        for key, text in done.refused:
-            print(
-                f"halnav: note: {_printable(key)} was not walked: the server refused to explore "
-                f"it ({_printable(text)})",
-                file=sys.stderr,
-            )
-        status = _walk_status(done.crawl)
-        return status if status or not done.refused else _EXIT_FAILURES
-
-    return _run(_with_nav(args, server, creds, body, graph=args.graph is not None))
+    command = _VeeamWalk(args, creds, server, to_stdout, on_cluster, live, progress)
+    return _run(_with_nav(args, server, creds, command.body, graph=args.graph is not None))
 
 
 def _veeam_server(args: argparse.Namespace, creds: _Credentials) -> tuple[str, _Credentials]:

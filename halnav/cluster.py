@@ -508,7 +508,7 @@ async def _on_cluster(
             for shard, future in zip(tasks, futures, strict=True):
                 try:
                     result = await future
-                except Exception as exc:  # a shard's failure is data, not the end of the walk
+                except Exception as exc:  # noqa: BLE001  a shard's failure is data
                     error = printable(f"{type(exc).__name__}: {exc}")
                     merger.add(ShardOutcome(shard.root, shard.key, error=error))
                     continue

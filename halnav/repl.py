@@ -183,7 +183,7 @@ def _graph_rels(nav: object, doc: Document, chain: tuple[str, ...]) -> list[str]
         graph = nav.graph
         url = doc.canonical_url
         for selector in chain:
-            sel = halnav.parse_selector(selector)
+            sel = halnav.lowlevel.parse_selector(selector)
             targets = graph.neighbors(url, sel.rel)
             if not targets:
                 return None
@@ -320,7 +320,7 @@ class Completer(rlcompleter.Completer):
                     self._matches = complete(
                         line, text, self._namespace, last_document=self._last()
                     )
-                except Exception:  # a completer must never break the prompt
+                except Exception:  # noqa: BLE001  a completer must never break the prompt
                     self._matches = []
         return self._matches[state] if state < len(self._matches) else None
 
@@ -362,7 +362,7 @@ class _Console(code.InteractiveConsole):
             function = types.FunctionType(code, self._namespace)
             try:
                 result = function()
-            except BaseException as exc:  # handed to the console thread
+            except BaseException as exc:  # noqa: BLE001  handed to the console thread
                 self._interrupted = isinstance(exc, KeyboardInterrupt)
                 future.set_exception(exc)
                 return
@@ -384,7 +384,7 @@ class _Console(code.InteractiveConsole):
             # halnav's messages say what was there; the aiohttp frames below would hide that.
             notes = "".join(f"\n  {printable(note)}" for note in getattr(exc, "__notes__", ()))
             self.write(f"{type(exc).__name__}: {exc}{notes}\n")
-        except BaseException:  # shown like the standard REPL shows it
+        except BaseException:  # noqa: BLE001  shown as the standard REPL shows it
             self.showtraceback()
 
 

@@ -642,7 +642,7 @@ def explore_request(
     nav: Navigator,
     organization_id: str | None,
     *,
-    type: str = "vex",  # the Veeam option is called type
+    type: str = "vex",  # noqa: A002  the Veeam option is called type
     point_in_time: datetime | None = None,
     show_deleted: bool = False,
     show_all_versions: bool = False,
@@ -679,7 +679,7 @@ async def start_session(
     nav: Navigator,
     organization: str | Document | None,
     *,
-    type: str = "vex",  # the Veeam option is called type
+    type: str = "vex",  # noqa: A002  the Veeam option is called type
     point_in_time: datetime | None = None,
     show_deleted: bool = False,
     show_all_versions: bool = False,
@@ -719,7 +719,7 @@ async def explore(
     nav: Navigator,
     organization: str | Document | None,
     *,
-    type: str = "vex",  # the Veeam option is called type
+    type: str = "vex",  # noqa: A002  the Veeam option is called type
     point_in_time: datetime | None = None,
     show_deleted: bool = False,
     show_all_versions: bool = False,

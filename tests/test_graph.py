@@ -10,8 +10,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import halnav
 from halnav import Action, Document, Link
@@ -567,3 +568,119 @@ def test_benchmark_times_pages_of_items() -> None:
     result = _benchmark().measure_pages(40)
     assert result["add_us_per_doc"] > 0
     assert 3.9 < result["edges_per_doc"] <= 4, result
+
+
+# -- the graph against a naive model -------------------------------------------------------
+
+_URLS = [f"https://h/n{i}" for i in range(6)]
+_RELS = ["a", "b"]
+
+
+class GraphAgainstAModel(RuleBasedStateMachine):
+    """``Graph`` and a naive model of it (dicts and sets, edges resolved when read) under
+    random adds, page items, request URLs that become aliases (merging what a node held)
+    and parent edges; they must agree after every step. Any speed work on the graph's
+    columns is checked against this."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.graph = Graph()
+        self.alias: dict[str, str] = {}  # an alias URL -> the URL it resolves through
+        self.known: set[str] = set()
+        self.fetched: set[str] = set()
+        self.actions: dict[str, set[str]] = {}
+        self.edges: set[tuple[str, str, str]] = set()  # raw (source, rel, target)
+
+    def resolve(self, url: str) -> str:
+        while url in self.alias:
+            url = self.alias[url]
+        return url
+
+    def index(self, document: Document) -> str:
+        """What Graph.add does to one document and its items, in the model."""
+        self_links = document.links.get("self")
+        node = self.resolve(self_links[0].href if self_links else document.url)
+        self.known.add(node)
+        self.fetched.add(node)
+        self.actions[node] = set(document.actions)
+        for rel, group in document.links.items():
+            for link in group:
+                self.known.add(link.href)
+                self.edges.add((node, rel, link.href))
+        for item in document.items:
+            self.edges.add((node, "item", self.index(item)))
+        return node
+
+    @rule(
+        url=st.sampled_from(_URLS),
+        own_self=st.booleans(),
+        links=st.lists(st.tuples(st.sampled_from(_RELS), st.sampled_from(_URLS)), max_size=4),
+        actions=st.frozensets(st.sampled_from(["save", "search"])),
+        items=st.lists(st.sampled_from(_URLS), max_size=2, unique=True),
+        request=st.none() | st.sampled_from(_URLS),
+        parent=st.none() | st.tuples(st.sampled_from(_URLS), st.sampled_from(_RELS)),
+    )
+    def add(
+        self,
+        url: str,
+        own_self: bool,
+        links: list[tuple[str, str]],
+        actions: frozenset[str],
+        items: list[str],
+        request: str | None,
+        parent: tuple[str, str] | None,
+    ) -> None:
+        if request is not None and request in self.alias:
+            request = None  # re-pointing an alias is not modelled
+        if parent is not None and parent[0] not in self.known:
+            parent = None  # a parent is a node the walk met
+        grouped: dict[str, list[str]] = {}
+        for rel, href in links:
+            grouped.setdefault(rel, []).append(href)
+        table: dict[str, str | list[str]] = dict(grouped)
+        page = tuple(doc(f"{url}#item", self_url=item) for item in items)
+        added = doc(
+            url, table, self_url=url if own_self else None, actions=tuple(actions), items=page
+        )
+        got = self.graph.add(
+            added,
+            request_url=request,
+            parent=parent[0] if parent else None,
+            rel=parent[1] if parent else None,
+        )
+        node = self.index(added)
+        assert got == node
+        if request is not None and self.resolve(request) != node:
+            old = self.resolve(request)
+            if old in self.known and old in self.fetched:  # a fetched node merges into it
+                if not self.actions.get(node):
+                    self.actions[node] = self.actions.get(old, set())
+                self.fetched.discard(old)
+            self.alias[request] = node
+            self.known.add(request)
+        if parent is not None:
+            self.edges.add((parent[0], parent[1], node))
+
+    @invariant()
+    def they_agree(self) -> None:
+        graph = self.graph
+        nodes = {self.resolve(url) for url in self.known}
+        assert len(graph) == len(nodes)
+        for url in self.known:
+            node = self.resolve(url)
+            assert graph.resolve(url) == node
+            assert graph.is_fetched(url) == (node in self.fetched)
+            assert set(graph.actions(url)) == (
+                self.actions.get(node, set()) if node in self.fetched else set()
+            )
+            out = {
+                (rel, self.resolve(dst))
+                for src, rel, dst in self.edges
+                if self.resolve(src) == node
+            }
+            assert set(graph.node(url).links) == out
+            assert set(graph.neighbors(url)) == {dst for _rel, dst in out}
+
+
+TestGraphAgainstAModel = GraphAgainstAModel.TestCase
+TestGraphAgainstAModel.settings = settings(max_examples=150, stateful_step_count=12, deadline=None)

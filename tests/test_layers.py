@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from halnav.errors import HalnavError
+
 PACKAGE = Path(__file__).resolve().parents[1] / "halnav"
 
 # What each internal module may import from inside halnav (module names relative to halnav).
@@ -18,7 +20,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_model": frozenset({"errors"}),
     "_convert": frozenset({"_model", "errors"}),
     "_auth": frozenset({"errors", "_config"}),
-    "_transport": frozenset({"_auth", "_config", "errors"}),
+    "_transport": frozenset({"_auth", "_config", "errors", "_version"}),
+    "_version": frozenset(),
     "_graph": frozenset({"_model", "errors"}),
     "_navigator": CORE,
     # The crawl record format (writer builders and reader) and the resume store: leaves the
@@ -32,6 +35,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_sinks": frozenset({"_model", "_records"}),
     "_crawl": CORE | {"_navigator", "_records", "_resume", "_seen", "_exports", "_sinks"},
 }
+# The profile, the cluster layer and the user interfaces use halnav as a user would: its
+# public names only (``halnav``, ``halnav.lowlevel``, ``halnav.errors``...).
+PUBLIC_ONLY = frozenset({"veeam", "cluster", "cli", "repl", "_demo"})
+# The second tier re-exports parts of the core.
+ALLOWED["lowlevel"] = frozenset({"_auth", "_convert", "_graph", "_model"})
 # Pairs that must never import each other, in either direction (the navigator composes them).
 APART = [("_transport", "_convert")]
 
@@ -75,8 +83,8 @@ def violations(source: str, module: str) -> list[str]:
         top = name.split(".")[0]
         if module.startswith("simulator"):
             ok = top == "simulator"
-        elif module == "veeam":
-            ok = not top.startswith("_")  # only the public package-level API
+        elif module in PUBLIC_ONLY:  # only the public API (and the CLI its demo command)
+            ok = not top.startswith("_") or (module, top) == ("cli", "_demo")
         elif module in ALLOWED:
             ok = top in ALLOWED[module]
         else:
@@ -91,7 +99,7 @@ def violations(source: str, module: str) -> list[str]:
 
 def modules_under_rule() -> list[str]:
     """Every module the table constrains (present or not), plus the simulator's files."""
-    names = [*ALLOWED, "veeam"]
+    names = [*ALLOWED, *sorted(PUBLIC_ONLY)]
     names += sorted(
         "simulator." + ".".join(path.relative_to(PACKAGE / "simulator").with_suffix("").parts)
         for path in (PACKAGE / "simulator").rglob("*.py")
@@ -168,3 +176,26 @@ def test_core_modules_exist() -> None:
 def test_checker_detects_violations(module: str, source: str, expected: list[str]) -> None:
     """The checker flags forbidden imports (also nested and relative ones) and passes allowed ones."""
     assert violations(source, module) == expected
+
+
+def test_the_public_api_has_two_tiers() -> None:
+    """Every error and warning is a top-level name; the second-tier names live in
+    halnav.lowlevel, and their old top-level spellings warn (and still work)."""
+    import warnings
+
+    import halnav
+    from halnav import errors, lowlevel
+
+    raised = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, HalnavError | Warning)
+    }
+    assert raised <= set(halnav.__all__)
+    assert set(lowlevel.__all__).isdisjoint(halnav.__all__)
+    for name in lowlevel.__all__:
+        with pytest.warns(DeprecationWarning, match=f"halnav.lowlevel.{name}"):
+            assert getattr(halnav, name) is getattr(lowlevel, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert halnav.AuthenticationError is errors.AuthenticationError

@@ -240,17 +240,17 @@ def test_iana_rel_is_case_insensitive(items_doc: Document) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("item", halnav.Selector("item")),
-        ("item[2]", halnav.Selector("item", index=2)),
-        ("item[-1]", halnav.Selector("item", index=-1)),
-        ("item[name:x]", halnav.Selector("item", key="name", value="x")),
-        ("acme:w[title:a b]", halnav.Selector("acme:w", key="title", value="a b")),
-        ("item[]", halnav.Selector("item[]")),
+        ("item", halnav.lowlevel.Selector("item")),
+        ("item[2]", halnav.lowlevel.Selector("item", index=2)),
+        ("item[-1]", halnav.lowlevel.Selector("item", index=-1)),
+        ("item[name:x]", halnav.lowlevel.Selector("item", key="name", value="x")),
+        ("acme:w[title:a b]", halnav.lowlevel.Selector("acme:w", key="title", value="a b")),
+        ("item[]", halnav.lowlevel.Selector("item[]")),
     ],
 )
-def test_parse_selector(text: str, expected: halnav.Selector) -> None:
+def test_parse_selector(text: str, expected: halnav.lowlevel.Selector) -> None:
     """Selectors parse into rel, index or key/value, and print back as written."""
-    assert halnav.parse_selector(text) == expected
+    assert halnav.lowlevel.parse_selector(text) == expected
     assert str(expected) == text
 
 

@@ -406,7 +406,7 @@ async def test_crawl_records_unsafe_links_as_failures_without_fetching(tmp_path:
             same_origin = await crawl(nav, [""], output=tmp_path / "same.jsonl")
     records = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     failures = {r["url"]: r["error"] for r in records if "error" in r}
-    assert sorted(failures) == sorted(halnav.canonical_url(href) for href in links)
+    assert sorted(failures) == sorted(halnav.lowlevel.canonical_url(href) for href in links)
     for url, error in failures.items():
         assert error["type"] == "UnsafeLinkError"
         assert url in error["message"]

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+import halnav
 from halnav._auth import BearerAuth
 from halnav._config import Limits
 from halnav._transport import Response, Transport
@@ -682,7 +683,7 @@ async def test_headers_accept_and_user_agent(serve: Serve, make_transport: MakeT
     await transport.request("GET", str(server.make_url("/a")))
     await transport.request("GET", str(server.make_url("/b")), headers={"accept": "text/csv"})
     assert rec.headers[0]["Accept"].startswith("application/hal+json")
-    assert rec.headers[0]["User-Agent"] == "halnav/0.1"
+    assert rec.headers[0]["User-Agent"] == f"halnav/{halnav.__version__}"
     assert rec.headers[0]["X-Tenant"] == "t1"
     assert rec.headers[1]["Accept"] == "text/csv"
 

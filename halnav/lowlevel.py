@@ -1,0 +1,28 @@
+"""halnav's second tier: the parts under the navigator, for building a profile or tooling.
+
+``halnav`` holds what a user of the navigator, the crawler and the command line needs; this
+module holds the pieces they are made of, stable but rarely needed (trio's ``trio`` /
+``trio.lowlevel`` split)::
+
+    >>> from halnav import lowlevel
+    >>> lowlevel.parse_selector("item[name:alice]")
+    Selector(rel='item', index=None, key='name', value='alice')
+    >>> lowlevel.canonical_url("HTTPS://Host:443/v5/Organizations")
+    'https://host/v5/Organizations'
+
+* :class:`Selector` / :func:`parse_selector`: the ``rel[N]`` / ``rel[key:value]`` steps
+  ``follow`` and the CLI take.
+* :func:`make_converter`: the cattrs converter halnav parses with (to extend with hooks).
+* :class:`TokenProvider`: the protocol a custom token source implements for
+  :class:`halnav.ProviderAuth`.
+* :func:`canonical_url`: the URL form the graph and the crawl key documents by.
+"""
+
+from __future__ import annotations
+
+from ._auth import TokenProvider
+from ._convert import make_converter
+from ._graph import canonical_url
+from ._model import Selector, parse_selector
+
+__all__ = ["Selector", "TokenProvider", "canonical_url", "make_converter", "parse_selector"]
