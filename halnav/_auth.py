@@ -712,7 +712,7 @@ _SHORT_SECRET: Final = 8
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with each secret replaced by ``***``, in every spelling a server may echo
+    r"""``text`` with each secret replaced by ``***``, in every spelling a server may echo
     it: as sent, form-encoded (``%21``, ``+``), JSON-escaped, and with its whitespace
     runs collapsed. A secret shorter than 8 characters is replaced only where it stands
     alone (not inside a word), so a message stays readable and does not spell it out.

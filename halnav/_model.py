@@ -369,7 +369,7 @@ class Document:
 
     >>> doc.link("mailboxes").href                  # doctest: +SKIP
     >>> doc.find_link("nope") is None               # doctest: +SKIP
-    >>> doc.action("exportToPst").method            # case-insensitive; doctest: +SKIP
+    >>> doc.action("exportToPst").method            # doctest: +SKIP
 
     Raises (``link``/``action``): LinkNotFoundError, ActionNotFoundError.
     """

@@ -7,12 +7,13 @@ hands each compiled statement to the loop, so ``await`` works at top level and
 ``nav``'s HTTP session lives on one loop for the whole session::
 
     $ halnav repl https://vbo:4443/v5/RestoreSessions/ID/Organization --username u --password -
-    >>> doc
+    >>> doc  # doctest: +SKIP
     <Document .../ID/Organization rels=[mailboxes, self] actions=[exporttoPst, search]>
-    >>> mailboxes = await nav.follow(doc, "mai<Tab>      # completes "mailboxes"
+    >>> mailboxes = await nav.follow(doc, "mai<Tab>  # doctest: +SKIP
 
-Tab completion is Python's (:mod:`rlcompleter`) plus, inside a string argument of
-``follow``/``follow_all``/``act`` or ``link``/``find_link``/``links_for``/
+(``<Tab>`` completes ``"mailboxes"``.) Tab completion is Python's (:mod:`rlcompleter`)
+plus, inside a string argument of ``follow``/``follow_all``/``act`` or ``link``/
+``find_link``/``links_for``/
 ``action``/``find_action``, the rels or action names of the document in question:
 see :func:`complete`, a pure function of the line, the word and the namespace.
 """

@@ -8,15 +8,16 @@ import io
 import signal
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
-import crawl_child
 import pytest
+import walks
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from walks import SMALL, Walk, explored, navigator, of_kind, read_records, written
 
 import halnav
 from halnav import (
@@ -28,59 +29,11 @@ from halnav import (
     ErrorInfo,
     FailureRecord,
     Limits,
-    Record,
     Scope,
     crawl,
     veeam,
 )
-from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
-
-SMALL = SimulatorConfig(mailboxes=3, folders=2, subfolders=1, items=40)
-
-
-R = TypeVar("R", DocumentRecord, FailureRecord, ActionRecord)
-
-
-def read_records(path: Path) -> list[Record]:
-    """Every record of a walk's output, read with halnav's reader (fails on a torn line)."""
-    return list(halnav.read_records(path))
-
-
-def of_kind(records: Iterable[Record], kind: type[R]) -> list[R]:
-    """The records of one kind, in order."""
-    return [r for r in records if isinstance(r, kind)]
-
-
-def documents(records: Iterable[Record]) -> list[str]:
-    """URLs of the document records, in order (with repeats, if any)."""
-    return [r.url for r in of_kind(records, DocumentRecord)]
-
-
-@attrs.frozen
-class Walk:
-    """A simulator with one explored restore session."""
-
-    sim: Simulator
-    root: str
-    session_id: str
-
-
-@contextlib.asynccontextmanager
-async def explored(config: SimulatorConfig = SMALL) -> AsyncIterator[Walk]:
-    """A simulator and one restore session of its first organization (stopped afterwards)."""
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0]) as session,
-    ):
-        yield Walk(sim, f"{session.url}/Organization", session.id)
-
-
-def navigator(walk: Walk, **options: Any) -> halnav.Navigator:
-    """A Veeam navigator for the walk's simulator."""
-    sim = walk.sim
-    return veeam.open_navigator(sim.url, username=sim.username, password=sim.password, **options)
-
+from halnav.simulator import Faults
 
 # -- a small HAL app with every kind of failure ------------------------------------------------
 
@@ -176,7 +129,7 @@ class FaultyApp:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[TestServer]:
+async def serving(app: web.Application) -> AsyncIterator[TestServer]:
     """Serve ``app`` on 127.0.0.1 for the block."""
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -190,9 +143,9 @@ async def serve(app: web.Application) -> AsyncIterator[TestServer]:
 async def faulty() -> AsyncIterator[tuple[FaultyApp, str, FaultyApp]]:
     """The faulty app (its root URL) and a second app on another origin that it links to."""
     other = FaultyApp()
-    async with serve(other.app) as other_server:
+    async with serving(other.app) as other_server:
         app = FaultyApp(str(other_server.make_url("/api")))
-        async with serve(app.app) as server:
+        async with serving(app.app) as server:
             yield app, str(server.make_url("/api")), other
 
 
@@ -210,11 +163,11 @@ async def test_walk_reaches_every_expected_document_once(tmp_path: Path) -> None
     async with explored() as walk:
         expected = walk.sim.expected_documents(walk.session_id)
         assert len(expected) == walk.sim.count_documents()
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             requests_before = walk.sim.stats.requests
             summary = await crawl(nav, [walk.root], output=out)
             requests = walk.sim.stats.requests - requests_before
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert len(urls) == len(set(urls))
     assert set(urls) == expected
     assert summary.documents == len(expected)
@@ -228,11 +181,10 @@ async def test_walk_reaches_every_expected_document_once(tmp_path: Path) -> None
 async def test_records_have_the_documented_shape(tmp_path: Path) -> None:
     """Document records carry url/status/depth/parent/rel/state/links/actions, items inline."""
     out = tmp_path / "walk.jsonl"
-    async with explored() as walk, navigator(walk) as nav:
+    async with explored() as walk, navigator(walk.sim) as nav:
         await crawl(nav, [walk.root], output=str(out))
     records = {r.url: r for r in of_kind(read_records(out), DocumentRecord)}
-    # The simulator writes the seed page's casing: .../RestoreSessions/{id}/organization.
-    root = records[walk.root.removesuffix("/Organization") + "/organization"]
+    root = records[walk.root]  # the seed page's casing: .../RestoreSessions/{id}/organization
     assert root.depth == 0
     assert root.parent is None
     assert root.rel is None
@@ -282,7 +234,7 @@ async def test_failures_are_records_and_the_walk_goes_on(tmp_path: Path) -> None
     assert failures["slow"].error.type == "RequestTimeoutError"
     assert failures["slow"].error.status is None
 
-    urls = documents(records)
+    urls = written(records)
     base = root.removesuffix("/api")
     assert sorted(urls) == sorted(
         [
@@ -353,7 +305,7 @@ async def test_scope_allow_and_deny_rels(tmp_path: Path) -> None:
         async with quick_navigator(root) as nav:
             out = tmp_path / "allow.jsonl"
             await crawl(nav, [root], output=out, scope=Scope(allow_rels=frozenset({"chain"})))
-        assert sorted(u.rsplit("/", 2)[-2:][-1] for u in documents(read_records(out))) == [
+        assert sorted(u.rsplit("/", 2)[-2:][-1] for u in written(read_records(out))) == [
             "1",
             "api",
         ]
@@ -365,7 +317,7 @@ async def test_scope_allow_and_deny_rels(tmp_path: Path) -> None:
         records = read_records(out)
         assert summary.failures == 0
         assert not of_kind(records, FailureRecord)
-        assert not any(u.endswith("/api/notes/1") for u in documents(records))
+        assert not any(u.endswith("/api/notes/1") for u in written(records))
         assert "/api/missing" not in app.hits
 
 
@@ -395,11 +347,11 @@ async def test_a_walk_stopped_before_its_first_record_resumes(tmp_path: Path) ->
                 await crawl(nav, [walk.root], output=out, state_dir=state, replace=True)
         assert not out.exists()
         assert state.is_dir()
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             done = await crawl(nav, [walk.root], output=out, state_dir=state, replace=True)
         expected = sim.expected_documents(walk.session_id)
     assert done.complete
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert len(urls) == len(set(urls))
     assert set(urls) == expected
 
@@ -409,23 +361,23 @@ async def test_scope_max_documents_then_resume(tmp_path: Path) -> None:
     out, state = tmp_path / "walk.jsonl", tmp_path / "state"
     async with explored() as walk:
         expected = walk.sim.expected_documents(walk.session_id)
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             first = await crawl(
                 nav, [walk.root], output=out, state_dir=state, scope=Scope(max_documents=50)
             )
         assert first.documents == 50
         assert not first.complete
-        assert len(documents(read_records(out))) == 50
-        async with navigator(walk) as nav:
+        assert len(written(read_records(out))) == 50
+        async with navigator(walk.sim) as nav:
             second = await crawl(
                 nav, [walk.root], output=out, state_dir=state, scope=Scope(max_documents=100)
             )
         assert second.resumed
         assert second.documents == 150
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             last = await crawl(nav, [walk.root], output=out, state_dir=state)
     assert last.complete
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert len(urls) == len(set(urls)) == last.documents
     assert set(urls) == expected
 
@@ -459,16 +411,11 @@ async def test_follow_templated_expands_optional_templates(tmp_path: Path) -> No
 # -- actions -----------------------------------------------------------------------------------
 
 
-def is_mailbox(doc: halnav.Document) -> bool:
-    """Mailboxes have an email and a folders link."""
-    return "email" in doc.state and doc.find_link("folders") is not None
-
-
 async def test_search_action_runs_on_every_mailbox(tmp_path: Path) -> None:
     """A search rule runs once per mailbox and records the simulator's real hits."""
     out = tmp_path / "walk.jsonl"
     query = {"query": "subject:#4"}
-    async with explored() as walk, navigator(walk) as nav:
+    async with explored() as walk, navigator(walk.sim) as nav:
         summary = await crawl(
             nav,
             [walk.root],
@@ -498,7 +445,7 @@ async def test_search_action_runs_on_every_mailbox(tmp_path: Path) -> None:
 async def test_export_pst_limit_one_never_overwrites(tmp_path: Path) -> None:
     """exporttoPst with export_dir and limit=1 writes one file, beside an existing one."""
     out, exports = tmp_path / "walk.jsonl", tmp_path / "pst"
-    async with explored() as walk, navigator(walk) as nav:
+    async with explored() as walk, navigator(walk.sim) as nav:
         mailboxes = await nav.follow(await nav.get(walk.root), "mailboxes")
         first = mailboxes.items[0]
         exports.mkdir()
@@ -508,7 +455,7 @@ async def test_export_pst_limit_one_never_overwrites(tmp_path: Path) -> None:
             export_dir=str(exports),
             rels=frozenset({"item"}),
             limit=1,
-            where=is_mailbox,
+            where=veeam.is_mailbox,
         )
         crawler = Crawler(nav, [walk.root], output=out, actions=[rule])
         summary = await crawler.run()
@@ -533,8 +480,10 @@ async def test_action_failures_are_records(tmp_path: Path) -> None:
     """An action the server refuses becomes an action record with an error."""
     out = tmp_path / "walk.jsonl"
     config = attrs.evolve(SMALL, outlook_installed=False)
-    async with explored(config) as walk, navigator(walk) as nav:
-        rule = ActionRule(name="exporttoPst", export_dir=str(tmp_path), limit=2, where=is_mailbox)
+    async with explored(config) as walk, navigator(walk.sim) as nav:
+        rule = ActionRule(
+            name="exporttoPst", export_dir=str(tmp_path), limit=2, where=veeam.is_mailbox
+        )
         summary = await crawl(nav, [walk.root], output=out, actions=[rule])
     failed = of_kind(read_records(out), ActionRecord)
     assert len(failed) == 2 == summary.action_failures
@@ -552,10 +501,8 @@ async def test_action_failures_are_records(tmp_path: Path) -> None:
 
 
 async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> int:
-    """Run tests/crawl_child.py on ``walk``; SIGKILL it once ``out`` holds ``kill_at`` lines."""
-    return await crawl_child.run_child(
-        walk.sim.url, walk.root, out, state, kill_at, "--commit-records", "50"
-    )
+    """The shared child walk, committing every 50 records."""
+    return await walks.run_child(walk, out, state, kill_at, "--commit-records", "50")
 
 
 @pytest.mark.parametrize(
@@ -586,7 +533,7 @@ async def test_resume_after_sigkill_writes_each_document_once(
             assert pending > 0
         assert await run_child(walk, out, state, None) == 0
     records = read_records(out)
-    urls = documents(records)
+    urls = written(records)
     assert Counter(urls).most_common(1)[0][1] == 1
     assert set(urls) == expected
     assert not of_kind(records, FailureRecord)
@@ -596,16 +543,16 @@ async def test_resume_truncates_uncommitted_records(tmp_path: Path) -> None:
     """Bytes after the committed offset (records of unfinished items) are cut on resume."""
     out, state = tmp_path / "walk.jsonl", tmp_path / "state"
     async with explored() as walk:
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             await crawl(
                 nav, [walk.root], output=out, state_dir=state, scope=Scope(max_documents=10)
             )
         with out.open("a", encoding="utf-8") as file:
             file.write('{"url": "uncommitted"}\n{"torn": ')
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             summary = await crawl(nav, [walk.root], output=out, state_dir=state)
         expected = walk.sim.expected_documents(walk.session_id)
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert sorted(urls) == sorted(expected)
     assert summary.resumed
     assert summary.complete
@@ -674,12 +621,12 @@ async def test_cancel_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     async with explored(config) as walk:
         # The crawl runs in its own loop (a thread): the simulator's server tasks live in this one.
         await asyncio.to_thread(cancel_midway, walk.sim.url, walk.root, out, state)
-        partial = documents(read_records(out))  # every line is whole JSON
+        partial = written(read_records(out))  # every line is whole JSON
         assert 40 <= len(partial) < len(walk.sim.expected_documents(walk.session_id))
-        async with navigator(walk) as nav:
+        async with navigator(walk.sim) as nav:
             summary = await crawl(nav, [walk.root], output=out, state_dir=state)
         expected = walk.sim.expected_documents(walk.session_id)
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert len(urls) == len(set(urls)) == summary.documents
     assert set(urls) == expected
 

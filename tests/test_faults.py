@@ -20,70 +20,26 @@ import signal
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 import attrs
-import crawl_child
 import pytest
+import walks
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from test_crawl import of_kind, read_records
+from walks import Walk, explored, failed, navigator, of_kind, read_records, written
 
 import halnav
-from halnav import Crawler, DocumentRecord, FailureRecord, Limits, Navigator, Record, crawl, veeam
+from halnav import Crawler, DocumentRecord, FailureRecord, Limits, Navigator, Record, crawl
 from halnav.errors import ConnectError
-from halnav.simulator import Faults, Simulator, SimulatorConfig, open_simulator
+from halnav.simulator import Faults, Simulator, SimulatorConfig
 
 SUBTREE = r"/restoresessions/[^/]+/organization"
 DENIED = frozenset({"first", "prev", "last"})  # the crawler's default Scope.deny_rels
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Walk:
-    """A simulator with one explored restore session, and the walk's root URL."""
-
-    sim: Simulator
-    session_id: str
-    root: str
-    expected: frozenset[str]
-
-
-@contextlib.asynccontextmanager
-async def explored(config: SimulatorConfig) -> AsyncIterator[Walk]:
-    """Serve ``config``, start a restore session of the first organization, stop it at the end.
-
-    The root is the seed's own ``self`` href, so a failure of the root is
-    recorded under the same URL the document would have been written under.
-    """
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0]) as session,
-    ):
-        expected = sim.expected_documents(session.id)
-        (root,) = (url for url in expected if url.endswith("/organization"))
-        yield Walk(sim, session.id, root, expected)
-
-
-def navigator(sim: Simulator, limits: Limits | None = None) -> Navigator:
-    """A Veeam navigator with the simulator's credentials."""
-    return veeam.open_navigator(
-        sim.url, username=sim.username, password=sim.password, limits=limits
-    )
-
-
-def written(records: Iterable[Record]) -> list[str]:
-    """URLs of the document records, in order, with repeats if any."""
-    return [r.url for r in of_kind(records, DocumentRecord)]
-
-
-def failed(records: Iterable[Record]) -> list[str]:
-    """URLs of the failure records, in order, with repeats if any."""
-    return [r.url for r in of_kind(records, FailureRecord)]
 
 
 def open_sockets() -> int:
@@ -146,6 +102,7 @@ def reachable(graph: halnav.Graph, root: str, stop: set[str]) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.perf
 async def test_fault_walk_loses_nothing_and_writes_nothing_twice(tmp_path: Path) -> None:
     """Under 5xx, 429, drops, torn JSON and slow answers every reachable document is accounted for.
 
@@ -174,7 +131,7 @@ async def test_fault_walk_loses_nothing_and_writes_nothing_twice(tmp_path: Path)
             return ref.sim.url + url[len(walk.sim.url) :]
 
         assert {moved(url) for url in walk.expected} == ref.expected  # same data, same ids
-        async with navigator(walk.sim, FAST) as nav:
+        async with navigator(walk.sim, limits=FAST) as nav:
             summary = await crawl(nav, [walk.root], output=tmp_path / "walk.jsonl")
         transport = nav.statistics().transport
         injected = Counter(walk.sim.stats.faults_injected)
@@ -271,10 +228,8 @@ async def test_token_expiring_mid_walk_is_refreshed_once_with_64_in_flight(
 
 
 async def run_child(walk: Walk, out: Path, state: Path, kill_at: int | None) -> int:
-    """Run tests/crawl_child.py on ``walk``; SIGKILL it once ``out`` holds ``kill_at`` lines."""
-    return await crawl_child.run_child(
-        walk.sim.url, walk.root, out, state, kill_at, "--concurrency", "8"
-    )
+    """The shared child walk, with 8 requests at a time."""
+    return await walks.run_child(walk, out, state, kill_at, "--concurrency", "8")
 
 
 def contents(records: Iterable[Record]) -> dict[str, tuple[object, ...]]:
@@ -453,7 +408,7 @@ def cancel_scenario(sim: Simulator, root: str, kind: str) -> Cancelled:
     """In a fresh event loop (this thread's): start a walk or a traversal and cancel it."""
 
     async def main() -> Cancelled:
-        async with navigator(sim, Limits(concurrency=16)) as nav:
+        async with navigator(sim, limits=Limits(concurrency=16)) as nav:
             if kind == "crawl":
                 return await cancel_when_busy(nav, Crawler(nav, [root]).run())
             org = await nav.get(root)

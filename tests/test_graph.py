@@ -403,6 +403,7 @@ def _benchmark() -> Any:
     return module
 
 
+@pytest.mark.perf
 def test_graph_is_more_compact_than_a_dict_of_edge_lists() -> None:
     """50,000 Veeam-like documents take fewer bytes in a Graph than in a dict of edge lists."""
     result = _benchmark().measure(50_000)
@@ -411,6 +412,7 @@ def test_graph_is_more_compact_than_a_dict_of_edge_lists() -> None:
     assert result["graph_bytes_per_doc"] < result["baseline_bytes_per_doc"], result
 
 
+@pytest.mark.perf
 def test_benchmark_tracemalloc_agrees_with_the_sizeof_walk() -> None:
     """The two ways the benchmark measures bytes agree within 10% on a small graph."""
     bench = _benchmark()
@@ -442,6 +444,7 @@ def _aliased_walk(n: int) -> Graph:
     return g
 
 
+@pytest.mark.perf
 def test_20000_aliases_are_added_in_linear_time() -> None:
     """Adding an alias does not look at the others: 4x the aliases, well under 8x the time."""
     assert _aliased_walk(20_000).statistics().aliases == 20_000
@@ -450,6 +453,7 @@ def test_20000_aliases_are_added_in_linear_time() -> None:
     assert large < 8 * small, (small, large)
 
 
+@pytest.mark.perf
 def test_wide_sources_are_added_in_linear_time() -> None:
     """A document with 20,000 links, or 20,000 ``parent`` edges to one node, stays linear."""
 

@@ -130,6 +130,7 @@ async def test_default_size_limit_accepts_real_documents() -> None:
     assert len(page.items) == 20_000
 
 
+@pytest.mark.perf
 async def test_a_document_with_many_links_is_handled_in_linear_time() -> None:
     """40,000 links (far below the default max_links) are parsed and indexed in well under 5 s."""
     async with site() as (app, origin):

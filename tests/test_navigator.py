@@ -33,6 +33,7 @@ class HalApp:
 
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
+        self.slow_arrived = asyncio.Event()  # set when a request reaches /api/slow
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.0
@@ -130,6 +131,7 @@ class HalApp:
         return web.json_response({"_links": {"self": {"href": "/api/old"}}})
 
     async def slow(self, request: web.Request) -> web.Response:
+        self.slow_arrived.set()
         await asyncio.sleep(0.2)
         return web.json_response({"slow": True, "_links": {"self": {"href": "/api/slow"}}})
 
@@ -199,9 +201,11 @@ async def test_single_flight_survives_owner_cancellation(hal: tuple[HalApp, str]
     app, api = hal
     async with halnav.Navigator(api) as nav:
         owner = asyncio.create_task(nav.get(api + "/slow"))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(app.slow_arrived.wait(), 10)  # the owner's request is out
         waiter = asyncio.create_task(nav.get(api + "/slow"))
-        await asyncio.sleep(0.01)
+        for _ in range(20):  # event-loop turns, not time: the waiter joins the shared get
+            await asyncio.sleep(0)
+        assert app.hits["/api/slow"] == 1  # it joined, it did not send its own
         owner.cancel()
         doc = await waiter
         with pytest.raises(asyncio.CancelledError):

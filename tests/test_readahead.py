@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_crawl import documents, explored, navigator, read_records
+from walks import explored, navigator, read_records, written
 
 from halnav import Limits, crawl
 from halnav.simulator import SimulatorConfig
@@ -21,13 +21,13 @@ async def test_deep_collections_are_read_ahead_and_nothing_extra_is_written(
     async with explored(DEEP) as walk:
         expected = walk.sim.expected_documents(walk.session_id)
         walk.sim.reset_stats()
-        async with navigator(walk, limits=Limits(concurrency=16), version="v5") as nav:
+        async with navigator(walk.sim, limits=Limits(concurrency=16), version="v5") as nav:
             summary = await crawl(nav, [walk.root], output=out)
         requests = walk.sim.stats.requests
         pages_fetched = walk.sim.count_documents(include_pages=True) - walk.sim.count_documents(
             include_pages=False
         )
-    urls = documents(read_records(out))
+    urls = written(read_records(out))
     assert set(urls) == expected
     assert len(urls) == len(set(urls)) == summary.documents
     assert summary.complete
@@ -40,7 +40,7 @@ async def test_a_walk_without_idle_capacity_reads_nothing_ahead() -> None:
     """One worker is always busy: not one request is spent past a collection's end."""
     async with explored(DEEP) as walk:
         walk.sim.reset_stats()
-        async with navigator(walk, version="v5") as nav:
+        async with navigator(walk.sim, version="v5") as nav:
             summary = await crawl(nav, [walk.root], workers=1)
         requests = walk.sim.stats.requests
         pages = walk.sim.count_documents(include_pages=True) - walk.sim.count_documents(

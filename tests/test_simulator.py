@@ -793,6 +793,7 @@ async def test_crawl_reaches_exactly_the_expected_documents(
         assert entities == len({href for href in expected if "offset=" not in href})
 
 
+@pytest.mark.perf
 async def test_large_configs_are_lazy(client: aiohttp.ClientSession) -> None:
     """200,000 items start instantly and the last page is served without materialising data."""
     config = SimulatorConfig(organizations=1, mailboxes=1, folders=1, items=200_000)
@@ -891,6 +892,7 @@ async def test_slow_fault_trips_client_timeouts(client: aiohttp.ClientSession) -
         assert sim.stats.faults_injected["slow"] == 1
 
 
+@pytest.mark.perf
 async def test_latency_fault_delays_and_concurrency_is_measured(
     client: aiohttp.ClientSession,
 ) -> None:

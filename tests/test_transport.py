@@ -83,6 +83,7 @@ def slow_app(gauge: Gauge, seconds: float) -> web.Application:
 # --- concurrency ---------------------------------------------------------------------------
 
 
+@pytest.mark.perf
 async def test_requests_overlap(serve: Serve, make_transport: MakeTransport) -> None:
     """20 requests to a 200 ms endpoint run concurrently, not one after another."""
     gauge = Gauge()
@@ -186,6 +187,7 @@ async def test_gives_up_after_retries_with_a_note(
     assert len(seen) == 3
 
 
+@pytest.mark.perf
 async def test_retry_after_seconds_is_honoured(serve: Serve, make_transport: MakeTransport) -> None:
     """A 503 with Retry-After: 1 makes the retry wait about one second."""
     app, seen = scripted([503], {"Retry-After": "1"})
@@ -198,6 +200,7 @@ async def test_retry_after_seconds_is_honoured(serve: Serve, make_transport: Mak
     assert len(seen) == 2
 
 
+@pytest.mark.perf
 async def test_retry_after_http_date_is_honoured(
     serve: Serve, make_transport: MakeTransport
 ) -> None:
@@ -213,6 +216,7 @@ async def test_retry_after_http_date_is_honoured(
     assert len(seen) == 2
 
 
+@pytest.mark.perf
 async def test_retry_after_beyond_the_limit_is_not_waited_for(
     serve: Serve, make_transport: MakeTransport
 ) -> None:
