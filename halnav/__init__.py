@@ -44,6 +44,7 @@ from ._navigator import (
     ActionResolver,
     Download,
     Fetched,
+    Invoked,
     Navigator,
     NavigatorStatistics,
 )
@@ -130,6 +131,7 @@ __all__ = [
     "HTTPStatusError",
     "HalnavError",
     "InsecureTLSWarning",
+    "Invoked",
     "LimitExceededError",
     "Limits",
     "Link",

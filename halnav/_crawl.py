@@ -1155,9 +1155,10 @@ class Crawler:
         try:
             if doc is None:  # resumed: the document is not in memory any more
                 doc = await self._nav.get(url)
-            status, answer = await self._nav.invoke(
+            invoked = await self._nav.invoke(
                 doc, rule.name, json=rule.json, to=target, progress=self._meter(stem)
             )
+            status, answer = invoked.status, invoked.answer
             event = self._answered(url, rule.name, status, answer, stem)
             if isinstance(answer, Document) and answer.items:
                 items, truncated = await self._every_item(answer, rule.max_items)
@@ -1213,12 +1214,45 @@ class Crawler:
         return ActionAnswered(url, name, status, result, None, exported)
 
 
-async def crawl(nav: Navigator, roots: Iterable[str], **options: Any) -> CrawlSummary:
-    """Walk from ``roots`` and return the summary: ``Crawler(nav, roots, **options).run()``.
+async def crawl(
+    nav: Navigator,
+    roots: Iterable[str],
+    *,
+    scope: Scope = Scope(),  # a frozen value: sharing the default is safe
+    output: str | os.PathLike[str] | TextIO | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    actions: Sequence[ActionRule] = (),
+    progress: Callable[[CrawlStatistics], None] | None = None,
+    progress_interval: float = 0.5,
+    workers: int | None = None,
+    replace: bool = False,
+    outage_after: int | None = 20,
+    sinks: Sequence[CrawlSink] = (),
+    dry_run: bool = False,
+    renamed: Mapping[str, str] | None = None,
+) -> CrawlSummary:
+    """Walk from ``roots`` and return the summary: ``Crawler(nav, roots, ...).run()``, with
+    :class:`Crawler`'s options (typed here too, so a misspelt one is a type error).
 
     >>> summary = await crawl(nav, ["Organization"], output="org.jsonl")  # doctest: +SKIP
 
     Raises:
         ValueError, OSError: as for :class:`Crawler`.
     """
-    return await Crawler(nav, roots, **options).run()
+    crawler = Crawler(
+        nav,
+        roots,
+        scope=scope,
+        output=output,
+        state_dir=state_dir,
+        actions=actions,
+        progress=progress,
+        progress_interval=progress_interval,
+        workers=workers,
+        replace=replace,
+        outage_after=outage_after,
+        sinks=sinks,
+        dry_run=dry_run,
+        renamed=renamed,
+    )
+    return await crawler.run()

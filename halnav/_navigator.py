@@ -87,6 +87,15 @@ class Fetched:
 
 
 @attrs.frozen
+class Invoked:
+    """An action's answer with its HTTP status (``Navigator.invoke``): ``answer`` is the
+    JSON answer as a Document, or the binary one as a Download."""
+
+    status: int
+    answer: Document | Download
+
+
+@attrs.frozen
 class NavigatorStatistics:
     """Counters of one Navigator, from ``Navigator.statistics()``."""
 
@@ -665,18 +674,10 @@ class Navigator:
             ActionNotFoundError: ``doc`` has no such action (lists those it has).
             TransportError, DocumentError: as for ``get``.
         """
-        return (
-            await self.invoke(
-                doc,
-                name,
-                json=json,
-                data=data,
-                params=params,
-                to=to,
-                binary=binary,
-                progress=progress,
-            )
-        )[1]
+        invoked = await self.invoke(
+            doc, name, json=json, data=data, params=params, to=to, binary=binary, progress=progress
+        )
+        return invoked.answer
 
     async def invoke(
         self,
@@ -689,10 +690,11 @@ class Navigator:
         to: str | os.PathLike[str] | None = None,
         binary: bool = True,
         progress: Callable[[int, int | None], None] | None = None,
-    ) -> tuple[int, Document | Download]:
-        """Like ``act``, but also tell the HTTP status of the answer: ``(status, answer)``.
+    ) -> Invoked:
+        """Like ``act``, but also tell the HTTP status of the answer (an :class:`Invoked`).
 
-        >>> status, hits = await nav.invoke(mailbox, "search", json={"query": "x"}) # doctest: +SKIP
+        >>> invoked = await nav.invoke(mailbox, "search", json={"query": "x"})  # doctest: +SKIP
+        >>> invoked.status, invoked.answer  # doctest: +SKIP
 
         Raises:
             ActionNotFoundError, TransportError, DocumentError: as for ``act``.
@@ -710,7 +712,7 @@ class Navigator:
             )
         if self._action_body is not None:
             json = self._action_body(action, json)
-        return await self._exchange(
+        status, answer = await self._exchange(
             action.method,
             action.target,
             json=json,
@@ -721,6 +723,7 @@ class Navigator:
             binary=binary,
             progress=progress,
         )
+        return Invoked(status, answer)
 
     def plan(
         self,

@@ -28,6 +28,7 @@ import os
 import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -1300,6 +1301,7 @@ def _of_kinds(kinds: frozenset[str]) -> Callable[[halnav.Document], bool]:
 
 def _cluster_options(parser: argparse.ArgumentParser, about: str) -> argparse._ArgumentGroup:
     """``--scheduler`` and ``--workers``: the walk on a Dask cluster."""
+    about = textwrap.fill(about, width=86)  # the formatter keeps descriptions as written
     scale = parser.add_argument_group("on a Dask cluster (pip install 'halnav[dask]')", about)
     scale.add_argument("--scheduler", metavar="ADDRESS", help="a running cluster: tcp://HOST:PORT")
     scale.add_argument(

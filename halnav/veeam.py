@@ -582,7 +582,7 @@ async def search_hits(
     params: dict[str, str] = {"offset": "0"}
     if page_size is not None:
         params["limit"] = str(page_size)
-    _status, answer = await nav.invoke(doc, "search", json=search(query), params=params)
+    answer = (await nav.invoke(doc, "search", json=search(query), params=params)).answer
     if isinstance(answer, Download):
         raise HalnavError(f"search of {doc.url} answered a download, not a page of hits")
     async for hit in nav.paginate(answer):  # VeeamNavigator.next_answer_request pages it

@@ -345,12 +345,17 @@ async def test_act_returns_document_and_streams_binary(
     async with halnav.Navigator(api) as nav:
         root = await nav.get()
         answer = await nav.act(root, "search", json={"search": {"query": "x"}})
+        invoked = await nav.invoke(root, "search", json={"search": {"query": "y"}})
         target = tmp_path / "out.pst"
         download = await nav.act(root, "EXPORT", json={"export": None}, to=target)
         with pytest.raises(ActionNotFoundError, match="export, search"):
             await nav.act(root, "restore")
     assert isinstance(answer, halnav.Document)
     assert answer.state["echo"] == {"search": {"query": "x"}}
+    assert isinstance(invoked, halnav.Invoked)  # invoke: the answer and its status
+    assert invoked.status == 200
+    assert isinstance(invoked.answer, halnav.Document)
+    assert invoked.answer.state["echo"] == {"search": {"query": "y"}}
     assert isinstance(download, halnav.Download)
     assert download.path == target
     assert target.stat().st_size == 8 * 65536

@@ -278,9 +278,9 @@ async def test_a_stopped_session_answers_500(version: str) -> None:
 
 async def every_hit_in_one_page(nav: halnav.Navigator, mailbox: halnav.Document) -> list[str]:
     """The ids of every hit of the search "a" of ``mailbox``, asked for as one big page."""
-    _status, everything = await nav.invoke(
-        mailbox, "search", json=veeam.search("a"), params={"limit": "10000"}
-    )
+    everything = (
+        await nav.invoke(mailbox, "search", json=veeam.search("a"), params={"limit": "10000"})
+    ).answer
     assert isinstance(everything, halnav.Document)
     return [hit["id"] for hit in everything.items]
 
