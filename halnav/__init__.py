@@ -24,12 +24,12 @@ from ._auth import (
     ProviderAuth,
     discover_token_endpoint,
     password_auth,
-    redact,
 )
 from ._config import Limits
 from ._convert import ParseOptions, parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node
+from ._http import redact
 from ._model import (
     Action,
     ActionRequest,

@@ -29,22 +29,21 @@ import asyncio
 import base64
 import collections
 import copy
-import functools
 import json
 import logging
 import math
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, Protocol, runtime_checkable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 import attrs
 from aiohttp import ClientHandlerType, ClientMiddlewareType, ClientRequest, ClientResponse, hdrs
 from yarl import URL
 
+from ._http import error_detail, redact
 from .errors import AuthenticationError, HalnavError, StateError, UnsafeLinkError
 
 __all__ = [
@@ -59,8 +58,6 @@ __all__ = [
     "ProviderAuth",
     "TokenProvider",
     "discover_token_endpoint",
-    "error_detail",
-    "is_json_type",
     "password_auth",
 ]
 
@@ -686,102 +683,3 @@ async def discover_token_endpoint(issuer: str, *, session: Any = None) -> str:
         f"{base}: no OAuth2 authorization server metadata with a token_endpoint "
         "(tried /.well-known/oauth-authorization-server and /.well-known/openid-configuration)"
     )
-
-
-# --- helpers shared with _transport (which may import this module, not the reverse) ---
-
-_DETAIL_KEYS = ("message", "detail", "title", "error_description", "error")
-_JSON_TYPES = frozenset(
-    {
-        "application/json",
-        "application/hal+json",
-        "application/problem+json",
-        "application/prs.hal-forms+json",
-    }
-)
-
-
-def is_json_type(content_type: str) -> bool:
-    """Whether a lowercased media type (no parameters) is JSON (``+json`` included)."""
-    return content_type in _JSON_TYPES or content_type.endswith("+json")
-
-
-# A secret shorter than this is redacted only where it stands alone (not inside a word):
-# replacing every "r" of a message would garble it and tell the secret.
-_SHORT_SECRET: Final = 8
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    r"""``text`` with each secret replaced by ``***``, in every spelling a server may echo
-    it: as sent, form-encoded (``%21``, ``+``), JSON-escaped, and with its whitespace
-    runs collapsed. A secret shorter than 8 characters is replaced only where it stands
-    alone (not inside a word), so a message stays readable and does not spell it out.
-
-    >>> redact("user tech\\re: password re refused", ["re"])
-    'user tech\\***: password *** refused'
-    """
-    for secret in secrets:
-        if not secret:
-            continue
-        for spelling in _spellings(secret):
-            if spelling not in text:
-                continue
-            if len(secret) >= _SHORT_SECRET:
-                text = text.replace(spelling, "***")
-            else:
-                alone = rf"(?<![^\W_]){re.escape(spelling)}(?![^\W_])"
-                text = re.sub(alone, "***", text)
-    return text
-
-
-@functools.lru_cache(maxsize=64)
-def _spellings(secret: str) -> tuple[str, ...]:
-    found = [
-        secret,
-        quote_plus(secret),
-        quote(secret, safe=""),
-        json.dumps(secret)[1:-1],
-        " ".join(secret.split()),
-    ]
-    return tuple(dict.fromkeys(spelling for spelling in found if spelling))
-
-
-def error_detail(
-    content_type: str,
-    body: bytes,
-    limit: int = 200,
-    redact: Callable[[str], str] | None = None,
-) -> str:
-    """The server's own explanation in an error body, on one line, at most ``limit`` chars.
-
-    Looks for (any key case) Veeam ``message``, problem+json ``detail`` /
-    ``title``, OAuth ``error_description`` / ``error``; else an excerpt of the
-    text body. ``redact`` runs on the whole text before it is cut to ``limit`` and
-    after its whitespace is collapsed, so no part of an echoed secret survives.
-    """
-    text = _detail_text(content_type, body, limit)
-    if redact is None:
-        return _one_line(text, limit)
-    return _one_line(redact(" ".join(redact(text).split())), limit)
-
-
-def _detail_text(content_type: str, body: bytes, limit: int) -> str:
-    if not body:
-        return ""
-    if is_json_type(content_type) or body.lstrip()[:1] == b"{":
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            lowered = {k.lower(): v for k, v in doc.items() if isinstance(k, str)}
-            for key in _DETAIL_KEYS:
-                value = lowered.get(key)
-                if isinstance(value, str) and value.strip():
-                    return value
-    return body[: limit * 4].decode("utf-8", "replace")
-
-
-def _one_line(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
 __all__ = ["Limits"]
@@ -98,3 +100,12 @@ class Limits:
     def host_limit(self) -> int:
         """The effective per-origin concurrency."""
         return self.per_host if self.per_host is not None else self.concurrency
+
+
+class Lifecycle(enum.StrEnum):
+    """Where a Transport or a Navigator is in its life: made, open, or closed for good
+    (a string enum: ``nav_state == "open"`` reads as it says)."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"

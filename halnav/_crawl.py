@@ -89,6 +89,7 @@ from ._sinks import (
     RecordSink,
     Tally,
 )
+from ._urls import origin_of
 from .errors import (
     AuthenticationError,
     ConnectError,
@@ -272,15 +273,6 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 _AFTER_ORIGIN: Final = frozenset({"", "/", "?", "#"})
-
-
-def _origin(url: str) -> str:
-    """``scheme://host[:port]`` of a canonical absolute URL."""
-    start = url.find("//")
-    if start < 0:
-        return ""
-    end = url.find("/", start + 2)
-    return url if end < 0 else url[:end]
 
 
 class _Outage:
@@ -498,7 +490,7 @@ class Crawler:
             None if rule.rels is None else frozenset(r.lower() for r in rule.rels)
             for rule in self._rules
         ]
-        self._origins = frozenset(_origin(root) for root in self._roots)
+        self._origins = frozenset(origin_of(root) for root in self._roots)
         self._rel_plan: dict[str, int] = {}  # rel -> -1 skip, 0 same depth, 1 deeper
 
         self._queue: asyncio.Queue[_Fetch | _Act | None] = asyncio.Queue()
@@ -900,11 +892,11 @@ class Crawler:
         if self_url is None:
             return canonical_url(fetched)
         claimed = canonical_url(self_url)
-        origin = _origin(claimed)
-        if origin == _origin(url):  # the common case: one canonicalisation, as before
+        origin = origin_of(claimed)
+        if origin == origin_of(url):  # the common case: one canonicalisation, as before
             return claimed
         key = canonical_url(fetched)
-        return claimed if origin == _origin(key) else key
+        return claimed if origin == origin_of(key) else key
 
     def _failed(self, work: _Fetch, exc: Exception) -> None:
         """Record a failed fetch, defer a transient one, or stop the walk (see the class)."""
@@ -979,7 +971,7 @@ class Crawler:
         inline: list[tuple[str, Document]] = []
         page: list[str] | None = None
         items = doc.items
-        origin = _origin(key)
+        origin = origin_of(key)
         if doc.embedded:
             for emb_rel, docs in doc.embedded.items():
                 if docs is items:  # a HAL page whose items are its _embedded array
@@ -1038,7 +1030,7 @@ class Crawler:
                 inline.append((rel, child))
                 continue
             if not (raw.startswith(origin) and raw[cut : cut + 1] in _AFTER_ORIGIN) and (
-                _origin(canonical_url(raw)) != origin
+                origin_of(canonical_url(raw)) != origin
             ):
                 inline.append((rel, child))
                 continue
@@ -1106,7 +1098,7 @@ class Crawler:
                         self._linked(href)
                     continue
                 if same_origin:
-                    origin = _origin(href)
+                    origin = origin_of(href)
                     if origin not in origins:
                         self._publish(LinkSkipped(href, rel, key, origin))
                         continue

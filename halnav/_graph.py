@@ -52,17 +52,18 @@ import re
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import attrs
 
 from ._model import EMPTY, Document, LazyActions, Link
+from ._urls import DEFAULT_PORTS, short_label
 
 __all__ = ["Graph", "GraphStatistics", "Node", "canonical_url"]
 
 # -- canonical URLs -------------------------------------------------------------
 
-_DEFAULT_PORTS: Final = {"http": ":80", "https": ":443"}
+_DEFAULT_PORTS: Final = {scheme: f":{port}" for scheme, port in DEFAULT_PORTS.items()}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
@@ -183,6 +184,9 @@ class Graph:
     Raises (``node``): KeyError. (``add``): ValueError for ``parent`` without ``rel``.
     (``write``): ValueError for an unknown suffix, OSError.
     """
+
+    SUFFIXES: ClassVar[tuple[str, ...]] = _SUFFIXES
+    """The file name suffixes :meth:`write` takes (JSON, Graphviz DOT, Mermaid)."""
 
     __slots__ = (
         "_action_ids",
@@ -1108,7 +1112,7 @@ class Graph:
         names = {ident: f"n{seq}" for seq, ident in enumerate(self._node_ids())}
         lines = ["flowchart LR"]
         for ident, name in names.items():
-            label = _mermaid_quote(_short_label(self._url(ident)))
+            label = _mermaid_quote(short_label(self._url(ident)))
             shape = f"[{label}]" if self._flags[ident] & _FETCHED else f"({label})"
             lines.append(f"  {name}{shape}")
         for src, rel, dst in zip(self._src, self._rel, self._dst, strict=True):
@@ -1150,12 +1154,3 @@ _MERMAID_SPECIAL = re.compile('[#"<>]')
 def _mermaid_quote(text: str) -> str:
     escaped = _MERMAID_SPECIAL.sub(lambda m: _MERMAID_ESCAPES[m[0]], text.replace("\n", " "))
     return f'"{escaped}"'
-
-
-def _short_label(url: str) -> str:
-    """The last two path segments (and the query): enough to tell siblings apart."""
-    path, mark, query = url.partition("?")
-    parts = path.rstrip("/").split("/")
-    if len(parts) <= 5:  # scheme, '', host and two segments: show it whole
-        return url
-    return ".../" + "/".join(parts[-2:]) + mark + query

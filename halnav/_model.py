@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 import attrs
 import uritemplate
 
+from ._urls import short_label
 from .errors import (
     ActionNotFoundError,
     LinkNotFoundError,
@@ -317,14 +318,6 @@ def _prop_text(props: Mapping[str, Any], key: str) -> str | None:
     return str(value)
 
 
-def _short(url: str) -> str:
-    path = url.split("?", 1)[0].rstrip("/")
-    parts = path.split("/")
-    if len(parts) <= 5:  # scheme, '', host, and two segments: short enough to show whole
-        return url
-    return ".../" + "/".join(parts[-2:]) + (url[len(path) :] if "?" in url else "")
-
-
 @attrs.frozen
 class Answer:
     """What HTTP said about an action's answer (``send``/``act``/``invoke``).
@@ -505,7 +498,7 @@ class Document:
         raise TypeError("iterate over doc.state, doc.links or doc.items explicitly")
 
     def __repr__(self) -> str:
-        parts = [f"<Document {_short(self.url)}"]
+        parts = [f"<Document {short_label(self.url)}"]
         parts.append(f"rels=[{', '.join(self.rels)}]")
         if self.actions:
             parts.append(f"actions=[{', '.join(self.action_names)}]")

@@ -11,18 +11,20 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, Self
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Any, Final, Self
+from urllib.parse import quote, urljoin
 
 import aiohttp
 import attrs
 
 from ._auth import Auth, BearerAuth
-from ._config import Limits
+from ._config import Lifecycle, Limits
 from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
 from ._graph import Graph
+from ._http import is_json_type
 from ._model import Action, ActionRequest, Answer, Document, Link, parse_selector
 from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
+from ._urls import DEFAULT_PORTS, origin_of
 from .errors import (
     DeprecatedLinkWarning,
     DocumentError,
@@ -43,9 +45,6 @@ __all__ = [
     "NavigatorStatistics",
 ]
 
-_JSON_TYPES: Final = frozenset(
-    {"application/json", "application/hal+json", "application/prs.hal-forms+json", ""}
-)
 
 #: Rewrites an action's body before it is sent: ``(action, body) -> body``.
 #: The Veeam profile uses it to wrap options as ``{"<actionName>": options}``.
@@ -106,21 +105,18 @@ class NavigatorStatistics:
 
 
 def _is_json(response: Response) -> bool:
-    ct = response.content_type
-    return ct in _JSON_TYPES or ct.endswith("+json")
+    """A JSON answer; one with no ``Content-Type`` is read as JSON (servers leave it out)."""
+    content_type = response.content_type
+    return not content_type or is_json_type(content_type)
 
 
 def _check_url(url: str) -> None:
+    # The scheme only: the transport names what else is wrong (a port out of range...).
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme not in {"http", "https"}:
+    if scheme not in DEFAULT_PORTS:
         raise UnsafeLinkError(url, "only http and https links are followed")
     if "{" in url and "}" in url:
         raise UnsafeLinkError(url, "it still contains a URI template expression; expand it first")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Navigator:
@@ -179,7 +175,7 @@ class Navigator:
         self._limits = limits or Limits()
         if isinstance(auth, str):
             auth = BearerAuth(auth)
-        trusted = [_origin(entry)] if entry else []
+        trusted = [origin_of(entry)] if entry else []
         trusted.extend(trusted_origins)
         if auth is not None and not trusted:
             raise StateError(
@@ -200,7 +196,7 @@ class Navigator:
             self._options = ParseOptions(
                 lenient=lenient,
                 link_base=link_base,
-                pin_origin=_origin(pin_origin) if pin_origin else None,
+                pin_origin=origin_of(pin_origin) if pin_origin else None,
                 max_depth=self._limits.max_json_depth,
                 max_links=self._limits.max_links,
                 max_href_length=self._limits.max_href_length,
@@ -221,7 +217,7 @@ class Navigator:
         )
         self._action_body = action_body
         self._action_resolver = action_resolver
-        self._state: Literal["unopened", "open", "closed"] = "unopened"
+        self._state = Lifecycle.UNOPENED
         self._inflight: dict[str, asyncio.Future[Fetched]] = {}
         self._documents = 0
         self._actions = 0
@@ -234,18 +230,18 @@ class Navigator:
         Raises:
             StateError: the Navigator was closed.
         """
-        if self._state == "open":
+        if self._state is Lifecycle.OPEN:
             return
-        if self._state == "closed":
+        if self._state is Lifecycle.CLOSED:
             raise StateError("this Navigator is closed; create a new one")
         await self._transport.open()
-        self._state = "open"
+        self._state = Lifecycle.OPEN
 
     async def aclose(self) -> None:
         """Close the session the Navigator created (a borrowed one stays open). Idempotent."""
-        if self._state == "closed":
+        if self._state is Lifecycle.CLOSED:
             return
-        self._state = "closed"
+        self._state = Lifecycle.CLOSED
         await self._transport.aclose()
 
     async def __aenter__(self) -> Self:
@@ -256,7 +252,7 @@ class Navigator:
         await self.aclose()
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
-        if getattr(self, "_state", "closed") == "open":
+        if getattr(self, "_state", Lifecycle.CLOSED) is Lifecycle.OPEN:
             _warn(
                 f"unclosed {self!r}; use 'async with' or 'await nav.aclose()'",
                 ResourceWarning,
@@ -330,7 +326,7 @@ class Navigator:
         """
         url = self.url(url_or_path)
         _check_url(url)
-        if self._state != "open":
+        if self._state is not Lifecycle.OPEN:
             await self.open()
         while True:
             pending = self._inflight.get(url)
@@ -825,7 +821,7 @@ class Navigator:
         progress: Callable[[int, int | None], None] | None = None,
     ) -> tuple[int, Document | Download]:
         _check_url(url)
-        if self._state != "open":
+        if self._state is not Lifecycle.OPEN:
             await self.open()
         query = dict(params or {})
         if method in {"GET", "HEAD", "DELETE"} and isinstance(json, Mapping):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import random
@@ -42,8 +41,10 @@ from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._auth import Auth, AuthContext, error_detail, is_json_type, seconds_until
-from ._config import Limits
+from ._auth import Auth, AuthContext, seconds_until
+from ._config import Lifecycle, Limits
+from ._http import error_detail, is_json_type
+from ._urls import DEFAULT_PORTS
 from ._version import __version__
 from .errors import (
     AuthenticationError,
@@ -80,19 +81,13 @@ _NEGOTIATION: Final = frozenset(
 _MAX_HOPS: Final = 10
 _CHUNK: Final = 64 * 1024
 _ERROR_BODY_CAP: Final = 64 * 1024  # an error body only feeds HTTPStatusError.detail
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_DEFAULT_PORTS: Final = DEFAULT_PORTS
 # Characters a URL may not carry unencoded; hrefs with them are quoted, others sent as is.
 _NEEDS_QUOTING: Final = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]")
 _URL_SAFE: Final = "%:/?#[]@!$&'()*+,;=~-._"
 _USERINFO: Final = re.compile(r"(?<=//)[^/?#@]*@")
 
 _Origin = tuple[str, str, int]  # scheme, lowercased host, effective port
-
-
-class _State(enum.Enum):
-    UNOPENED = "unopened"
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 @attrs.frozen(repr=False)
@@ -295,7 +290,7 @@ class Transport:
         self._global = asyncio.Semaphore(limits.concurrency)
         self._per_origin = limits.host_limit < limits.concurrency
         self._middlewares: tuple[ClientMiddlewareType, ...] | None = None
-        self._state = _State.UNOPENED
+        self._state = Lifecycle.UNOPENED
         self._open_lock = asyncio.Lock()
         # counters
         self._calls = 0
@@ -339,13 +334,13 @@ class Transport:
         Raises:
             StateError: the transport was closed.
         """
-        if self._state is _State.OPEN:
+        if self._state is Lifecycle.OPEN:
             return
         async with self._open_lock:
-            state: _State = self._state  # re-read: another task may have opened or closed it
-            if state is _State.CLOSED:
+            state: Lifecycle = self._state  # re-read: another task may have opened or closed it
+            if state is Lifecycle.CLOSED:
                 raise StateError("the Transport is closed")
-            if state is _State.OPEN:
+            if state is Lifecycle.OPEN:
                 return
             if self._insecure:
                 warnings.warn(
@@ -368,13 +363,13 @@ class Transport:
             if self._auth is not None:
                 context = AuthContext(is_trusted=self._url_trusted, post_form=self._post_form)
                 self._middlewares = (self._auth.middleware(context),)
-            self._state = _State.OPEN
+            self._state = Lifecycle.OPEN
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Idempotent."""
-        if self._state is _State.CLOSED:
+        if self._state is Lifecycle.CLOSED:
             return
-        self._state = _State.CLOSED
+        self._state = Lifecycle.CLOSED
         session = self._session
         if self._owned and session is not None:
             await session.close()
@@ -465,7 +460,7 @@ class Transport:
         ``binary=False`` refuses a successful answer that is not JSON at its headers
         (a ``DocumentError``), before any of its body is read.
         """
-        if self._state is not _State.OPEN:
+        if self._state is not Lifecycle.OPEN:
             await self.open()
         method = method.upper()
         target = _parse(url)
@@ -629,7 +624,7 @@ class Transport:
         progress: Callable[[int, int | None], None] | None = None,
     ) -> Response:
         session = self._session
-        if session is None or self._state is not _State.OPEN:
+        if session is None or self._state is not Lifecycle.OPEN:
             raise StateError("the Transport is closed")
         middlewares = self._middlewares if state.trusted else None
         # Per-origin slots first (this process's, then the shared one), so a request queued
@@ -734,7 +729,7 @@ class Transport:
         origin is trusted; redirects are not followed.
         """
         session = self._session
-        if session is None or self._state is not _State.OPEN:
+        if session is None or self._state is not Lifecycle.OPEN:
             raise StateError("the Transport is not open")
         target = _parse(url)
         self._attempts += 1

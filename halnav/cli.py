@@ -37,19 +37,17 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, Literal, TextIO, TypeVar, cast
-from urllib.parse import urlsplit
 
 import attrs
 
 import halnav
-from halnav import veeam
+from halnav import lowlevel, veeam
 from halnav.errors import HalnavError, InsecureTLSWarning, printable
 
 __all__ = ["main"]
 
 _T = TypeVar("_T")
 
-_GRAPH_SUFFIXES: Final = (".dot", ".mmd", ".mermaid", ".json")
 _MAX_ITEMS_SHOWN: Final = 50
 _LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
 _FROM_STDIN: Final = "-"  # --password - reads the password from stdin
@@ -759,16 +757,12 @@ def _check_grant(
 
 
 def _check_url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+    if not lowlevel.is_http_url(text):
         raise ValueError(f"expected an absolute http:// or https:// URL, got {text!r}")
     return text
 
 
-def _origin(url: str) -> str:
-    """``scheme://host[:port]`` of an absolute URL (what ``--rebase-links`` pins links to)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+_origin = lowlevel.origin_of  # what --rebase-links pins links to
 
 
 def _limits(args: argparse.Namespace) -> halnav.Limits | None:
@@ -1452,7 +1446,7 @@ def _has_state(directory: str | None) -> bool:
 
 
 def _check_graph_file(path: str | None) -> None:
-    if path is not None and Path(path).suffix.lower() not in _GRAPH_SUFFIXES:
+    if path is not None and Path(path).suffix.lower() not in halnav.Graph.SUFFIXES:
         raise ValueError(f"--graph {path}: use a .dot, .mmd or .json file name")
     _check_output(path, "--graph")
 
@@ -1733,7 +1727,7 @@ def _graph_from_records(path: str | Path) -> tuple[halnav.Graph, int, int]:
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     target = Path(args.out)
-    if target.suffix.lower() not in _GRAPH_SUFFIXES:
+    if target.suffix.lower() not in halnav.Graph.SUFFIXES:
         raise ValueError(f"-o {target}: use a .dot, .mmd or .json file name")
     graph, documents, failures = _graph_from_records(args.records)
     graph.write(target)

@@ -16,6 +16,7 @@ module holds the pieces they are made of, stable but rarely needed (trio's ``tri
 * :class:`TokenProvider`: the protocol a custom token source implements for
   :class:`halnav.ProviderAuth`.
 * :func:`canonical_url`: the URL form the graph and the crawl key documents by.
+* :func:`is_http_url`, :func:`origin_of`: what halnav may request, and a URL's origin.
 """
 
 from __future__ import annotations
@@ -24,5 +25,14 @@ from ._auth import TokenProvider
 from ._convert import make_converter
 from ._graph import canonical_url
 from ._model import Selector, parse_selector
+from ._urls import is_http_url, origin_of
 
-__all__ = ["Selector", "TokenProvider", "canonical_url", "make_converter", "parse_selector"]
+__all__ = [
+    "Selector",
+    "TokenProvider",
+    "canonical_url",
+    "is_http_url",
+    "make_converter",
+    "origin_of",
+    "parse_selector",
+]

@@ -71,6 +71,7 @@ from halnav import (
     PasswordGrant,
     ProviderAuth,
     crawl,
+    lowlevel,
 )
 from halnav.errors import DocumentError, HalnavError, HTTPStatusError, StateError, printable
 from halnav.veeam_actions import ACTIONS
@@ -131,10 +132,9 @@ _VERSION_PATH: Final = re.compile(r"^/(v\d+)(?:/|$)", re.IGNORECASE)
 
 
 def _server_root(server: str) -> str:
-    parts = urlsplit(server)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if not lowlevel.is_http_url(server):
         raise ValueError(f"expected a server URL like https://vbo:4443, got {server!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+    return lowlevel.origin_of(server)
 
 
 def _check_version(version: str) -> str:

@@ -19,10 +19,10 @@ from halnav._auth import (
     PasswordGrant,
     ProviderAuth,
     _lifetime,
-    error_detail,
     password_auth,
 )
 from halnav._config import Limits
+from halnav._http import error_detail
 from halnav._transport import Transport
 from halnav.errors import AuthenticationError, HTTPStatusError, StateError, UnsafeLinkError
 
