@@ -43,7 +43,7 @@ class Limits:
         6 h, about 100 GB at 5 MB/s), and ends when it stalls for ``read_timeout``.
     Retries:
         ``retries`` extra attempts per request for connection errors, timeouts
-        and 502/503/504 on idempotent methods, and for 429/503 that carry
+        and 429/502/503/504 on idempotent methods, and for 429/503 that carry
         ``Retry-After`` on any method. Backoff is exponential from
         ``backoff_base`` up to ``backoff_max`` with full jitter; a
         ``Retry-After`` longer than ``max_retry_after`` is not waited for.

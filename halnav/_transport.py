@@ -201,6 +201,51 @@ class _TrustedCookieJar(aiohttp.CookieJar):
             super().update_cookies_from_headers(headers, response_url)
 
 
+@attrs.frozen
+class RetryPlan:
+    """What to do after an error status: ``retry`` it (after the server's ``wait``, or a
+    backoff when None), or not; ``note`` says why not when the server asked too much."""
+
+    retry: bool
+    wait: float | None = None
+    note: str | None = None
+
+
+def retry_status(
+    status: int, *, idempotent: bool, retry_after: str | None, attempt: int, limits: Limits
+) -> RetryPlan:
+    """The retry decision for an error ``status`` (>= 400), a pure function of the answer.
+
+    A 429 or 503 with ``Retry-After`` is retried on any method after that wait, unless it
+    is longer than ``limits.max_retry_after``; otherwise an idempotent request retries
+    429, 502, 503 and 504 with backoff. Never more than ``limits.retries`` extra attempts
+    (``attempt`` counts from 1). The retry budget is the transport's state, checked after.
+    """
+    wait = _retry_after(retry_after) if status in _RETRY_AFTER_STATUSES else None
+    if wait is not None and wait > limits.max_retry_after:
+        note = (
+            f"the server asked to retry after {wait:.0f} s, longer than "
+            f"Limits.max_retry_after={limits.max_retry_after:g} s"
+        )
+        return RetryPlan(retry=False, note=note)
+    if wait is None and (not idempotent or status not in _RETRY_STATUSES):
+        return RetryPlan(retry=False)
+    if attempt > limits.retries:
+        return RetryPlan(retry=False)
+    return RetryPlan(retry=True, wait=wait)
+
+
+def retry_failure(
+    error: TransportError, *, idempotent: bool, unsent: bool, attempt: int, limits: Limits
+) -> bool:
+    """Whether to retry a request that got no answer (a connection error, a timeout): an
+    idempotent one, or any that never reached the server (``unsent``), but no TLS failure
+    (it would fail the same way), within ``limits.retries`` extra attempts."""
+    if isinstance(error, TLSError) or not (idempotent or unsent):
+        return False
+    return attempt <= limits.retries
+
+
 class Transport:
     """Sends HTTP requests for the navigator: limits, retries, redirects, auth scoping.
 
@@ -568,8 +613,10 @@ class Transport:
                 raise
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error, unsent = _map_error(exc, method, str(url), limits)
-                retry = (idempotent or unsent) and not isinstance(error, TLSError)
-                if not retry or attempt > limits.retries or not self._may_retry(error):
+                retry = retry_failure(
+                    error, idempotent=idempotent, unsent=unsent, attempt=attempt, limits=limits
+                )
+                if not retry or not self._may_retry(error):
                     self._fail(error, attempt)
                     failed = _with_safe_cause(error, exc)
                 else:
@@ -584,25 +631,19 @@ class Transport:
                 # A server may echo the token back: redacted before the detail is cut.
                 detail = error_detail(response.content_type, response.body, redact=self._redact)
                 status_error = cls(method, response.url, status, detail)
-                wait = (
-                    _retry_after(response.headers.get("Retry-After"))
-                    if status in _RETRY_AFTER_STATUSES
-                    else None
+                plan = retry_status(
+                    status,
+                    idempotent=idempotent,
+                    retry_after=response.headers.get("Retry-After"),
+                    attempt=attempt,
+                    limits=limits,
                 )
-                if wait is not None and wait > limits.max_retry_after:
-                    status_error.add_note(
-                        f"the server asked to retry after {wait:.0f} s, longer than "
-                        f"Limits.max_retry_after={limits.max_retry_after:g} s"
-                    )
+                if plan.note is not None:
+                    status_error.add_note(plan.note)
+                if not plan.retry or not self._may_retry(status_error):
                     self._fail(status_error, attempt)
                     raise status_error
-                if wait is None and (not idempotent or status not in _RETRY_STATUSES):
-                    self._fail(status_error, attempt)
-                    raise status_error
-                if attempt > limits.retries or not self._may_retry(status_error):
-                    self._fail(status_error, attempt)
-                    raise status_error
-                delay = wait if wait is not None else self._backoff(attempt)
+                delay = plan.wait if plan.wait is not None else self._backoff(attempt)
             if failed is not None:
                 raise failed  # outside the handler: no __context__ holding aiohttp's request
             self._retries += 1

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 import halnav
 from halnav._auth import BearerAuth
 from halnav._config import Limits
-from halnav._transport import Response, Transport
+from halnav._transport import Response, RetryPlan, Transport, retry_failure, retry_status
 from halnav.errors import (
     ConnectError,
     HTTPStatusError,
@@ -809,3 +809,68 @@ async def test_response_and_statistics(serve: Serve, make_transport: MakeTranspo
     assert stats.requests == stats.responses == 1
     assert stats.bytes_received == response.size
     assert stats.in_flight == 0
+
+
+# -- the retry decisions, as tables ---------------------------------------------------------
+
+_LIMITS = Limits(retries=2, max_retry_after=60.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "idempotent", "retry_after", "attempt", "expected"),
+    [
+        (503, True, None, 1, RetryPlan(retry=True)),  # a GET on 503: backoff
+        (502, True, None, 2, RetryPlan(retry=True)),
+        (504, True, None, 3, RetryPlan(retry=False)),  # past retries=2 extra attempts
+        (500, True, None, 1, RetryPlan(retry=False)),  # 500 is not transient
+        (404, True, None, 1, RetryPlan(retry=False)),
+        (503, False, None, 1, RetryPlan(retry=False)),  # a POST without Retry-After
+        (503, False, "7", 1, RetryPlan(retry=True, wait=7.0)),  # the server asked: any method
+        (429, False, "0", 1, RetryPlan(retry=True, wait=0.0)),
+        (429, True, None, 1, RetryPlan(retry=True)),  # a GET on 429 without one: backoff
+        (429, False, None, 1, RetryPlan(retry=False)),  # a POST on 429 without one: no
+        (502, True, "5", 1, RetryPlan(retry=True)),  # Retry-After counts on 429/503 only
+        (503, True, "soon", 1, RetryPlan(retry=True)),  # unreadable: backoff, as without it
+        (
+            429,
+            True,
+            "3600",
+            1,
+            RetryPlan(
+                retry=False,
+                note="the server asked to retry after 3600 s, longer than "
+                "Limits.max_retry_after=60 s",
+            ),
+        ),
+        (429, True, "30", 3, RetryPlan(retry=False)),  # asked nicely, but out of attempts
+    ],
+)
+def test_the_retry_decision_for_an_error_status(
+    status: int, idempotent: bool, retry_after: str | None, attempt: int, expected: RetryPlan
+) -> None:
+    """retry_status is a pure function of the answer, the method and the attempt."""
+    plan = retry_status(
+        status, idempotent=idempotent, retry_after=retry_after, attempt=attempt, limits=_LIMITS
+    )
+    assert plan == expected
+
+
+@pytest.mark.parametrize(
+    ("error", "idempotent", "unsent", "attempt", "expected"),
+    [
+        (ConnectError("GET", "https://h/", "refused"), True, False, 1, True),
+        (ConnectError("GET", "https://h/", "refused"), True, False, 3, False),  # past retries
+        (ConnectError("POST", "https://h/", "refused"), False, True, 1, True),  # never sent
+        (RequestTimeoutError("POST", "https://h/", "read"), False, False, 1, False),  # maybe ran
+        (RequestTimeoutError("GET", "https://h/", "read"), True, False, 2, True),
+        (TLSError("GET", "https://h/", "bad certificate"), True, True, 1, False),  # same again
+    ],
+)
+def test_the_retry_decision_for_a_request_without_an_answer(
+    error: TransportError, idempotent: bool, unsent: bool, attempt: int, expected: bool
+) -> None:
+    """retry_failure: idempotent or unsent requests, no TLS failure, within the retries."""
+    decided = retry_failure(
+        error, idempotent=idempotent, unsent=unsent, attempt=attempt, limits=_LIMITS
+    )
+    assert decided is expected
