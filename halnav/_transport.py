@@ -81,7 +81,6 @@ _NEGOTIATION: Final = frozenset(
 _MAX_HOPS: Final = 10
 _CHUNK: Final = 64 * 1024
 _ERROR_BODY_CAP: Final = 64 * 1024  # an error body only feeds HTTPStatusError.detail
-_DEFAULT_PORTS: Final = DEFAULT_PORTS
 # Characters a URL may not carry unencoded; hrefs with them are quoted, others sent as is.
 _NEEDS_QUOTING: Final = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]")
 _URL_SAFE: Final = "%:/?#[]@!$&'()*+,;=~-._"
@@ -462,9 +461,9 @@ class Transport:
             return False
 
     def _url_trusted(self, url: URL) -> bool:
-        if url.scheme not in _DEFAULT_PORTS or not url.host:
+        if url.scheme not in DEFAULT_PORTS or not url.host:
             return False
-        return (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme]) in self._trusted
+        return (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme]) in self._trusted
 
     def _origin_state(self, origin: _Origin) -> _OriginState:
         state = self._origins.get(origin)
@@ -856,12 +855,12 @@ def _parse(url: str) -> URL:
     try:
         parsed = URL(url, encoded=True)
         # yarl splits the authority lazily: a bad port or host fails on first access.
-        host = parsed.host if parsed.scheme in _DEFAULT_PORTS else None
+        host = parsed.host if parsed.scheme in DEFAULT_PORTS else None
         _port = parsed.port
     except (TypeError, ValueError) as exc:
         # The text may carry user:password (that is refused below): never echo it.
         raise UnsafeLinkError(_USERINFO.sub("", url, count=1), f"not a valid URL ({exc})") from exc
-    if parsed.scheme not in _DEFAULT_PORTS:
+    if parsed.scheme not in DEFAULT_PORTS:
         scheme = f"scheme {parsed.scheme!r}" if parsed.scheme else "no scheme"
         raise UnsafeLinkError(url, f"{scheme}; only absolute http and https URLs are requested")
     if not host:
@@ -898,14 +897,14 @@ def _origin(url: URL) -> _Origin:
     scheme = url.scheme
     host = url.host
     assert host is not None  # _parse guarantees it
-    return (scheme, host, url.port or _DEFAULT_PORTS[scheme])
+    return (scheme, host, url.port or DEFAULT_PORTS[scheme])
 
 
 def _origin_text(origin: _Origin) -> str:
     scheme, host, port = origin
     if ":" in host:
         host = f"[{host}]"
-    return f"{scheme}://{host}" if _DEFAULT_PORTS[scheme] == port else f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}" if DEFAULT_PORTS[scheme] == port else f"{scheme}://{host}:{port}"
 
 
 def _retry_after(value: str | None) -> float | None:

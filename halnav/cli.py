@@ -36,12 +36,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final, Literal, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO, TypeVar, cast
 
 import attrs
 
 import halnav
 from halnav import lowlevel, veeam
+
+if TYPE_CHECKING:
+    from halnav.cluster import ClusterSummary
 from halnav.errors import HalnavError, InsecureTLSWarning, printable
 
 __all__ = ["main"]
@@ -1668,7 +1671,7 @@ def _cluster(
     return cluster, connect
 
 
-def _cluster_outcome(done: Any, extra: Mapping[str, Any] | None = None) -> int:
+def _cluster_outcome(done: ClusterSummary, extra: Mapping[str, Any] | None = None) -> int:
     """Report a walk on a cluster (each failed shard, then the summary line); its exit code."""
     failed = [shard for shard in done.shards if shard.error is not None]
     for shard in failed:

@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from halnav import Navigator, Scope, crawl
+from halnav import Navigator, Scope, crawl, veeam
 from halnav.errors import printable
 
 if TYPE_CHECKING:
@@ -269,7 +269,6 @@ async def veeam_shard(
 ) -> dict[str, Any]:
     """:func:`halnav.veeam.walk` of one organization (``None``: a tenant's own) into
     ``directory``, exports into ``export_dir/<organization id>``, committed (a task)."""
-    from halnav import veeam  # noqa: PLC0415  the profile, only for Veeam walks
 
     async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
         options = dict(walk_options)
@@ -443,8 +442,6 @@ async def veeam_walk_on_cluster(
     Raises:
         TransportError: the server refused to list the organizations.
     """
-    from halnav import veeam  # noqa: PLC0415  the profile, only for Veeam walks
-
     unknown = set(walk_options) - _VEEAM_WALK_OPTIONS
     if unknown:
         raise TypeError(f"veeam_walk_on_cluster got unknown options {sorted(unknown)}")
