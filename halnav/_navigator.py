@@ -22,7 +22,7 @@ from ._config import Lifecycle, Limits
 from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
 from ._graph import Graph
 from ._http import is_json_type
-from ._model import Action, ActionRequest, Answer, Document, Link, parse_selector
+from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
 from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
 from ._urls import DEFAULT_PORTS, origin_of
 from .errors import (
@@ -108,6 +108,22 @@ def _is_json(response: Response) -> bool:
     """A JSON answer; one with no ``Content-Type`` is read as JSON (servers leave it out)."""
     content_type = response.content_type
     return not content_type or is_json_type(content_type)
+
+
+def _check_used(chain: str, variables: Mapping[str, Any], used: set[str]) -> None:
+    """A variable that no template on the chain took is a mistake worth saying."""
+    unused = set(variables) - used
+    if unused:
+        raise MissingVariablesError(chain, (), sorted(used), unknown=sorted(unused))
+
+
+def _page_item(doc: Document, index: int) -> Document:
+    try:
+        return doc.items[index]
+    except IndexError:
+        raise LinkNotFoundError(
+            doc.url, f"item[{index}]", [f"item[0..{len(doc.items) - 1}]"]
+        ) from None
 
 
 def _check_url(url: str) -> None:
@@ -404,64 +420,104 @@ class Navigator:
         used: set[str] = set()
         for rel in rels:
             try:
-                doc = await self._hop(doc, rel, variables, used, fresh=fresh)
+                target = self._resolve_hop(doc, rel, variables, used, fresh=fresh)
             except (LinkNotFoundError, MissingVariablesError) as exc:
                 exc.add_note(f"while following {' -> '.join(rels)}")
+                if isinstance(exc, LinkNotFoundError) and doc.items:
+                    last = len(doc.items) - 1
+                    exc.add_note(
+                        f"the page has {last + 1} items: item[0] .. item[{last}] select one"
+                    )
                 raise
-        unused = set(variables) - used
-        if unused:
-            raise MissingVariablesError(" -> ".join(rels), (), sorted(used), unknown=sorted(unused))
+            doc = target if isinstance(target, Document) else await self.get(target)
+        _check_used(" -> ".join(rels), variables, used)
         return doc
 
-    def _target(
-        self, doc: Document, rel: str, variables: Mapping[str, Any], used: set[str]
-    ) -> tuple[Link, str]:
-        link = doc.link(rel)
-        if link.deprecation:
-            warnings.warn(
-                f"link {link.rel!r} -> {link.href} is deprecated: {link.deprecation}",
-                DeprecatedLinkWarning,
-                stacklevel=4,
-            )
-        if link.templated:
-            names = link.variables
-            mine = {k: v for k, v in variables.items() if k in names}
-            used.update(mine)
-            return link, link.expand(**mine)
-        return link, link.href
-
-    async def _hop(
+    def _resolve_hop(
         self,
         doc: Document,
-        rel: str,
+        selector: str,
         variables: Mapping[str, Any],
         used: set[str],
         *,
         fresh: bool,
-    ) -> Document:
-        if self._prefer_embedded and not fresh:
-            embedded = self._embedded(doc, rel)
-            if embedded is not None:
-                return embedded
-        _link, url = self._target(doc, rel, variables, used)
-        return await self.get(url)
+    ) -> Document | str:
+        """One hop of ``follow``: a page item, an embedded copy, or the URL to fetch.
 
-    def _embedded(self, doc: Document, selector: str) -> Document | None:
+        ``item`` / ``item[N]`` step into a page's items when ``doc`` has no
+        ``item`` link: items are not links, and they are the only way down
+        from a Veeam page.
+        """
         sel = parse_selector(selector)
+        link = doc.find_link(selector)
+        if link is None:
+            if sel.rel == "item" and sel.key is None and doc.items:
+                return _page_item(doc, sel.index or 0)
+            copy = self._embedded_copy(doc, sel, None, fresh=fresh)
+            if copy is not None:
+                return copy  # an embedded resource with no link of its rel
+            doc.link(selector)  # raises: names what the document has
+        assert link is not None
+        return self._link_target(doc, sel, link, variables, used, fresh=fresh, stacklevel=4)
+
+    def _link_target(
+        self,
+        doc: Document,
+        sel: Selector,
+        link: Link,
+        variables: Mapping[str, Any],
+        used: set[str],
+        *,
+        fresh: bool,
+        stacklevel: int,
+    ) -> Document | str:
+        """The one way a link becomes a hop, for ``follow`` and ``follow_all`` alike.
+
+        Variables go to the templates that name them (and are marked used);
+        an embedded copy is taken unless ``fresh``, ``prefer_embedded=False``,
+        or variables were given for this template (the caller wants that
+        expansion, not the copy); a deprecated link warns each time.
+        """
+        mine = {k: v for k, v in variables.items() if k in link.variables} if link.templated else {}
+        if not mine:
+            copy = self._embedded_copy(doc, sel, link, fresh=fresh)
+            if copy is not None:
+                return copy
+        if link.deprecation:
+            warnings.warn(
+                f"link {link.rel!r} -> {link.href} is deprecated: {link.deprecation}",
+                DeprecatedLinkWarning,
+                stacklevel=stacklevel,
+            )
+        if link.templated:
+            used.update(mine)
+            return link.expand(**mine)
+        return link.href
+
+    def _embedded_copy(
+        self, doc: Document, sel: Selector, link: Link | None, *, fresh: bool
+    ) -> Document | None:
+        """The ``_embedded`` copy a selector names, or None (then the link is fetched).
+
+        The copy whose own URL is the link's href; failing that, for ``rel``
+        and ``rel[N]``, the first or N-th embedded document of the rel (HAL
+        pairs them by position). A ``rel[name:x]`` selector matches by URL only.
+        """
+        if fresh or not self._prefer_embedded:
+            return None
         candidates = doc.embedded_for(sel.rel)
         if not candidates:
             return None
-        if sel.index is not None:
-            try:
-                return candidates[sel.index]
-            except IndexError:
-                return None
-        if sel.key is not None:
-            link = doc.find_link(selector)
-            if link is None:
-                return None
-            return next((c for c in candidates if c.url == link.href), None)
-        return candidates[0]
+        if link is not None:
+            same = next((c for c in candidates if c.url == link.href), None)
+            if same is not None or sel.key is not None:
+                return same
+        if sel.index is None:
+            return candidates[0] if sel.key is None else None
+        try:
+            return candidates[sel.index]
+        except IndexError:
+            return None
 
     async def follow_all(
         self, start: Document | str, rel: str, *, fresh: bool = False, **variables: Any
@@ -472,7 +528,8 @@ class Navigator:
         followed from every page item instead (``follow_all(page, "folders")``
         gets each mailbox's folders). At most ``limits.concurrency`` requests
         run at once (and ``limits.per_host`` per origin). Templated links take
-        the ``variables`` they name; embedded copies are used unless ``fresh``.
+        the ``variables`` they name; each link's embedded copy (the one with its
+        URL) is used unless ``fresh``; deprecated links warn, as in ``follow``.
 
         Raises:
             LinkNotFoundError: neither ``start`` nor its items have ``rel``.
@@ -482,27 +539,19 @@ class Navigator:
         doc = start if isinstance(start, Document) else await self.get(start)
         sources: Sequence[Document] = [doc] if doc.links_for(rel) else doc.items
         used: set[str] = set()
+        by_url = Selector(rel, key="href")  # each link's own copy, never a neighbour's
         # Per link: an embedded copy to use as is, or the URL to fetch.
         targets: list[Document | str] = []
-        for source in sources:
-            embedded = (
-                {e.url: e for e in source.embedded_for(rel)}
-                if self._prefer_embedded and not fresh
-                else {}
-            )
+        for source in sources:  # a loop, not a comprehension: stacklevel counts frames
             for link in source.links_for(rel):
-                copy = embedded.get(link.href)
-                if copy is not None:
-                    targets.append(copy)
-                    continue
-                mine = {k: v for k, v in variables.items() if k in link.variables}
-                used.update(mine)
-                targets.append(link.expand(**mine) if link.templated else link.href)
+                targets.append(  # noqa: PERF401
+                    self._link_target(
+                        source, by_url, link, variables, used, fresh=fresh, stacklevel=3
+                    )
+                )
         if not targets:
             raise LinkNotFoundError(doc.url, rel, doc.rels)
-        unused = set(variables) - used
-        if unused:
-            raise MissingVariablesError(rel, (), sorted(used), unknown=sorted(unused))
+        _check_used(rel, variables, used)
         results: list[Document | None] = [t if isinstance(t, Document) else None for t in targets]
         queue = iter([i for i, t in enumerate(targets) if isinstance(t, str)])
 

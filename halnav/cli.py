@@ -1084,42 +1084,15 @@ def _cmd_follow(args: argparse.Namespace, creds: _Credentials) -> int:
 async def _follow(
     nav: halnav.Navigator, doc: halnav.Document, rels: Sequence[str], variables: Mapping[str, Any]
 ) -> halnav.Document:
-    """``nav.follow`` hop by hop, where ``item[N]`` (or ``item``) also steps into a page's items.
-
-    Page items are not links, so the navigator does not follow them; on the
-    command line they are the only way down from a Veeam page.
-    """
-    used: set[str] = set()
-    chain = " -> ".join(rels)
-    for rel in rels:
-        selector = halnav.lowlevel.parse_selector(rel)
-        try:
-            if selector.rel == "item" and selector.key is None and doc.find_link(rel) is None:
-                doc = _item(doc, selector.index or 0)
-                continue
-            link = doc.find_link(rel)
-            mine = {k: v for k, v in variables.items() if link is not None and k in link.variables}
-            used.update(mine)
-            doc = await nav.follow(doc, rel, **mine)
-        except (halnav.LinkNotFoundError, halnav.MissingVariablesError) as exc:
-            notes = [f"while following {chain}"]  # replaces the navigator's per-hop note
-            if isinstance(exc, halnav.LinkNotFoundError) and doc.items:
-                last = len(doc.items) - 1
-                notes.append(f"the page has {last + 1} items: item[0] .. item[{last}] select one")
-            exc.__notes__ = notes
-            raise
-    unused = sorted(set(variables) - used)
-    if unused:
-        raise ValueError(f"--var {', '.join(unused)}: no templated link on {chain} takes it")
-    return doc
-
-
-def _item(doc: halnav.Document, index: int) -> halnav.Document:
+    """``nav.follow``, with a ``--var`` that no template takes said in the CLI's words."""
     try:
-        return doc.items[index]
-    except IndexError:
-        raise halnav.LinkNotFoundError(
-            doc.url, f"item[{index}]", [f"item[0..{len(doc.items) - 1}]"] if doc.items else []
+        return await nav.follow(doc, *rels, **variables)
+    except halnav.MissingVariablesError as exc:
+        if exc.missing or not exc.unknown:
+            raise
+        chain = " -> ".join(rels)
+        raise ValueError(
+            f"--var {', '.join(exc.unknown)}: no templated link on {chain} takes it"
         ) from None
 
 

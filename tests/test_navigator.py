@@ -458,3 +458,56 @@ async def test_follow_all_uses_embedded_copies_and_checks_variables(
     assert cached.state["n"] == fetched.state["n"] == 42
     assert seven.state["n"] == 7
     assert unused.value.unknown == ("nope",)
+
+
+async def test_follow_all_warns_on_a_deprecated_link_like_follow(hal: tuple[HalApp, str]) -> None:
+    """follow and follow_all share one hop resolver: both warn, naming the caller's line."""
+    _app, api = hal
+    async with halnav.Navigator(api) as nav:
+        for step in (nav.follow, nav.follow_all):
+            with pytest.warns(DeprecatedLinkWarning, match=r"/api/old") as caught:
+                await step(api, "old")
+            assert caught[0].filename == __file__  # stacklevel points here, not into halnav
+
+
+async def test_follow_steps_into_page_items_and_names_them_when_out_of_range(
+    hal: tuple[HalApp, str],
+) -> None:
+    """``item`` / ``item[N]`` select a page item (items are not links); a miss lists the range."""
+    _app, api = hal
+    async with halnav.Navigator(api) as nav:
+        second = await nav.follow(api, "items", "item[1]")
+        first_same = await nav.follow(api, "items", "item", "same")
+        with pytest.raises(LinkNotFoundError) as missing:
+            await nav.follow(api, "items", "item[10]")
+        with pytest.raises(LinkNotFoundError) as not_a_rel:
+            await nav.follow(api, "items", "nope")
+    assert second.state["n"] == 1
+    assert first_same.state["n"] == 0
+    assert missing.value.available == ("item[0..9]",)
+    assert "item[0] .. item[9] select one" in "\n".join(not_a_rel.value.__notes__)
+
+
+async def test_variables_for_a_template_win_over_its_embedded_copy() -> None:
+    """An embedded copy stands for the link as it is; given variables ask for another URL."""
+    body = {
+        "_links": {"self": {"href": "/r"}, "find": {"href": "/r/find{?q}", "templated": True}},
+        "_embedded": {"find": {"q": None, "_links": {"self": {"href": "/r/find"}}}},
+    }
+    hits: list[str] = []
+
+    async def find(request: web.Request) -> web.Response:
+        hits.append(request.path_qs)
+        return web.json_response({"q": request.query.get("q")})
+
+    app = web.Application()
+    app.router.add_get("/r/find", find)
+    async with TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("/r"))
+        doc = halnav.parse(body, base)
+        async with halnav.Navigator(base) as nav:
+            copy = await nav.follow(doc, "find")
+            asked = await nav.follow(doc, "find", q="x")
+    assert copy.state["q"] is None
+    assert asked.state["q"] == "x"
+    assert hits == ["/r/find?q=x"]
