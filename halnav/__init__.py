@@ -26,7 +26,7 @@ from ._auth import (
     password_auth,
 )
 from ._config import Limits
-from ._convert import ParseOptions, parse, structure_state, unstructure
+from ._convert import parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
 from ._graph import Graph, GraphStatistics, Node
 from ._http import redact
@@ -142,7 +142,6 @@ __all__ = [
     "NavigatorStatistics",
     "Node",
     "OAuth2Grant",
-    "ParseOptions",
     "PasswordGrant",
     "ProviderAuth",
     "Record",
@@ -170,7 +169,14 @@ __all__ = [
 
 
 _MOVED: Final = frozenset(
-    {"Selector", "TokenProvider", "canonical_url", "make_converter", "parse_selector"}
+    {
+        "ParseOptions",
+        "Selector",
+        "TokenProvider",
+        "canonical_url",
+        "make_converter",
+        "parse_selector",
+    }
 )
 
 

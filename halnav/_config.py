@@ -56,7 +56,7 @@ class Limits:
         nesting, ``max_links`` per document, ``max_href_length`` characters per
         href, ``max_items`` page items and embedded resources per document (a
         parse also stops when the URLs it makes up for items without ``self``
-        pass 32 MiB: see ``ParseOptions``).
+        pass 32 MiB). ``parse`` takes the same ``limits``.
     Paging:
         ``readahead`` pages fetched in parallel when the page size is known;
         ``paginate`` reads at most ``max_pages`` pages of one collection (a server

@@ -29,7 +29,9 @@ from urllib.parse import quote, urljoin
 import attrs
 import cattrs
 
+from ._config import Limits
 from ._model import EMPTY, Action, Document, Form, FormProperty, LazyActions, Link
+from ._urls import origin_of
 from .errors import DocumentError, LimitExceededError
 
 __all__ = [
@@ -69,14 +71,43 @@ class ParseOptions:
     lenient: bool = False
     link_base: str | None = None
     pin_origin: str | None = None
-    max_depth: int = 128
+    max_json_depth: int = 128
     max_links: int = 100_000
     max_href_length: int = 8192
     max_items: int = 100_000
     max_pointer_bytes: int = 32 * 1024 * 1024
 
+    @classmethod
+    def of(
+        cls,
+        limits: Limits | None = None,
+        *,
+        lenient: bool = False,
+        link_base: str | None = None,
+        pin_origin: str | None = None,
+    ) -> ParseOptions:
+        """The parse policy of ``parse`` and ``Navigator``: the one place their options meet.
+
+        The size limits come from ``limits`` (the public home of ``max_json_depth``,
+        ``max_links``, ``max_href_length`` and ``max_items``); ``pin_origin`` may be
+        any URL of the origin. All defaults give the shared ``DEFAULT_OPTIONS``.
+        """
+        limits = limits or _DEFAULT_LIMITS
+        if not lenient and link_base is None and pin_origin is None and limits == _DEFAULT_LIMITS:
+            return DEFAULT_OPTIONS
+        return cls(
+            lenient=lenient,
+            link_base=link_base,
+            pin_origin=origin_of(pin_origin) if pin_origin else None,
+            max_json_depth=limits.max_json_depth,
+            max_links=limits.max_links,
+            max_href_length=limits.max_href_length,
+            max_items=limits.max_items,
+        )
+
 
 DEFAULT_OPTIONS: Final = ParseOptions()
+_DEFAULT_LIMITS: Final = Limits()
 
 
 def decode_json(data: bytes | str, url: str) -> Any:
@@ -103,10 +134,17 @@ def parse(
     *,
     lenient: bool = False,
     link_base: str | None = None,
+    pin_origin: str | None = None,
+    limits: Limits | None = None,
 ) -> Document:
     """Parse a HAL (or Veeam) JSON document fetched from ``url``.
 
-    ``data`` is the raw body (bytes or str) or an already decoded mapping.
+    ``data`` is the raw body (bytes or str) or an already decoded mapping. The
+    options mean what they mean for ``Navigator``: ``lenient`` accepts string
+    links and list-valued ``_embedded``, ``link_base`` resolves relative hrefs
+    against an API root, ``pin_origin`` replaces the origin of absolute hrefs, and
+    ``limits`` gives the size limits (``max_json_depth``, ``max_links``,
+    ``max_href_length``, ``max_items``).
 
     >>> doc = parse(b'{"_links": {"self": {"href": "/o"}}, "name": "x"}', "https://h/v5/o")
     >>> doc.link("self").href, doc.state["name"]
@@ -115,12 +153,9 @@ def parse(
     Raises:
         DocumentError: malformed JSON, or a structure HAL does not allow
             (the error says where: ``$._links.self.href``).
+        LimitExceededError: the document passes one of the size limits.
     """
-    options = (
-        DEFAULT_OPTIONS
-        if not lenient and link_base is None
-        else ParseOptions(lenient=lenient, link_base=link_base)
-    )
+    options = ParseOptions.of(limits, lenient=lenient, link_base=link_base, pin_origin=pin_origin)
     if isinstance(data, bytes | bytearray | str):
         return parse_document(decode_json(data, url), url, options, owned=True)
     return parse_document(data, url, options, owned=False)
@@ -198,9 +233,9 @@ class _Parser:
         else:
             extra = {k: v for k, v in raw.items() if k not in _LINK_KNOWN}
             props = MappingProxyType(extra)
-            if _deeper_than(extra, self.options.max_depth):
+            if _deeper_than(extra, self.options.max_json_depth):
                 raise LimitExceededError(
-                    self.root_url, f"JSON nesting at {path}", self.options.max_depth
+                    self.root_url, f"JSON nesting at {path}", self.options.max_json_depth
                 )
         return Link(resolved, rel, context, templated, props)
 
@@ -420,7 +455,7 @@ class _Parser:
     ) -> Document:
         """``index`` >= 0: an array element, and ``url`` the array's JSON pointer URL (the
         element's own pointer URL is built only if it has no ``self``: see item_pointer)."""
-        if depth > self.options.max_depth:
+        if depth > self.options.max_json_depth:
             raise LimitExceededError(self.root_url, f"_embedded nesting at {path}", depth - 1)
         if not isinstance(raw, dict):
             raise self.fail(path, f"expected a JSON object, got {type(raw).__name__}")
@@ -496,11 +531,11 @@ class _Parser:
 
         # Bound the nesting of the state too: json.dumps/repr of a document nested a thousand
         # deep would hit the recursion limit far from here (when a walk writes its record).
-        room = self.options.max_depth - depth
+        room = self.options.max_json_depth - depth
         for value in state.values():
             if (type(value) is dict or type(value) is list) and _deeper_than(value, room):
                 raise LimitExceededError(
-                    self.root_url, f"JSON nesting at {path}", self.options.max_depth
+                    self.root_url, f"JSON nesting at {path}", self.options.max_json_depth
                 )
 
         return Document(  # positional: the same order as the fields, and measurably faster

@@ -19,7 +19,7 @@ import attrs
 
 from ._auth import Auth, BearerAuth
 from ._config import Lifecycle, Limits
-from ._convert import DEFAULT_OPTIONS, ParseOptions, decode_json, parse_document
+from ._convert import ParseOptions, decode_json, parse_document
 from ._graph import Graph
 from ._http import is_json_type
 from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
@@ -208,25 +208,9 @@ class Navigator:
             headers=headers,
             host_slots=host_slots,
         )
-        if lenient or link_base is not None or pin_origin is not None:
-            self._options = ParseOptions(
-                lenient=lenient,
-                link_base=link_base,
-                pin_origin=origin_of(pin_origin) if pin_origin else None,
-                max_depth=self._limits.max_json_depth,
-                max_links=self._limits.max_links,
-                max_href_length=self._limits.max_href_length,
-                max_items=self._limits.max_items,
-            )
-        elif self._limits == Limits():
-            self._options = DEFAULT_OPTIONS
-        else:
-            self._options = ParseOptions(
-                max_depth=self._limits.max_json_depth,
-                max_links=self._limits.max_links,
-                max_href_length=self._limits.max_href_length,
-                max_items=self._limits.max_items,
-            )
+        self._options = ParseOptions.of(
+            self._limits, lenient=lenient, link_base=link_base, pin_origin=pin_origin
+        )
         self._prefer_embedded = prefer_embedded
         self._graph: Graph | None = (
             graph if isinstance(graph, Graph) else (Graph() if graph else None)

@@ -12,6 +12,9 @@ module holds the pieces they are made of, stable but rarely needed (trio's ``tri
 
 * :class:`Selector` / :func:`parse_selector`: the ``rel[N]`` / ``rel[key:value]`` steps
   ``follow`` and the CLI take.
+* :class:`ParseOptions`: the parse policy ``parse`` and ``Navigator`` build from their
+  ``lenient`` / ``link_base`` / ``pin_origin`` options and ``Limits`` (``ParseOptions.of``),
+  for code that calls the parser below them.
 * :func:`make_converter`: the cattrs converter halnav parses with (to extend with hooks).
 * :class:`TokenProvider`: the protocol a custom token source implements for
   :class:`halnav.ProviderAuth`.
@@ -22,12 +25,13 @@ module holds the pieces they are made of, stable but rarely needed (trio's ``tri
 from __future__ import annotations
 
 from ._auth import TokenProvider
-from ._convert import make_converter
+from ._convert import ParseOptions, make_converter
 from ._graph import canonical_url
 from ._model import Selector, parse_selector
 from ._urls import is_http_url, origin_of
 
 __all__ = [
+    "ParseOptions",
     "Selector",
     "TokenProvider",
     "canonical_url",

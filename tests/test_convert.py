@@ -11,9 +11,10 @@ import attrs
 import pytest
 
 import halnav
-from halnav import Document, ParseOptions
+from halnav import Document
 from halnav._convert import decode_json, make_converter, parse_document
 from halnav.errors import DocumentError, HalnavError, LimitExceededError
+from halnav.lowlevel import ParseOptions
 
 URL = "https://h/v5/a/b"
 
@@ -758,7 +759,7 @@ def test_deep_embedded_beyond_recursion_limit_is_document_error() -> None:
         node["_embedded"] = {"e": child}
         node = child
     with pytest.raises(DocumentError, match="nests too deeply"):
-        parse_document(body, URL, ParseOptions(max_depth=10**6))
+        parse_document(body, URL, ParseOptions(max_json_depth=10**6))
 
 
 # -- limits ---------------------------------------------------------------------------
@@ -826,9 +827,9 @@ def test_max_embedded_depth() -> None:
         node["_embedded"] = {"e": child}
         node = child
     with pytest.raises(LimitExceededError, match="_embedded nesting") as info:
-        parse_document(body, URL, ParseOptions(max_depth=2))
+        parse_document(body, URL, ParseOptions(max_json_depth=2))
     assert info.value.limit == 2
-    doc = parse_document(body, URL, ParseOptions(max_depth=3))
+    doc = parse_document(body, URL, ParseOptions(max_json_depth=3))
     assert doc.embedded["e"][0].embedded["e"][0].embedded["e"][0]["n"] == 3
 
 
@@ -1093,3 +1094,14 @@ def test_the_fast_href_join_agrees_with_urljoin(base: str, href: str) -> None:
         assert fast == urljoin(base, href)
     if href.startswith("/v6/") or (base.endswith("/") and href.startswith("v6/")):
         assert fast is not None  # the shapes Veeam v6+ write do take the fast path
+
+
+def test_parse_takes_the_navigators_options_and_limits() -> None:
+    """``parse`` and ``Navigator`` share one policy: ``pin_origin`` and ``Limits`` mean the same."""
+    body = {"_links": {"self": {"href": "https://public.name:4443/v6/o"}, "a": {"href": "/v6/a"}}}
+    pinned = halnav.parse(body, "https://10.0.0.5:4443/v6/o", pin_origin="https://10.0.0.5:4443/x")
+    assert pinned.url == "https://10.0.0.5:4443/v6/o"
+    assert ParseOptions.of() is ParseOptions.of(halnav.Limits())  # the shared default policy
+    with pytest.raises(LimitExceededError, match="links in one document"):
+        halnav.parse(body, URL, limits=halnav.Limits(max_links=1))
+    assert halnav.parse(body, URL, limits=halnav.Limits(max_links=2)).rels == ("a", "self")

@@ -23,7 +23,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_http": frozenset(),
     "_config": frozenset({"errors"}),
     "_model": frozenset({"errors", "_urls"}),
-    "_convert": frozenset({"_model", "errors"}),
+    "_convert": frozenset({"_model", "_config", "errors"} | LEAVES),
     "_auth": frozenset({"errors", "_config", "_http"}),
     "_transport": frozenset({"_auth", "_config", "errors", "_version"} | LEAVES),
     "_version": frozenset(),
