@@ -139,6 +139,35 @@ class TransportStatistics:
     errors: int
 
 
+@attrs.define(slots=True)
+class _Counters:
+    """The transport's live counters, in one value; ``snapshot()`` is what users see."""
+
+    calls: int = 0  # request() calls, the base of the retry budget
+    requests: int = 0
+    responses: int = 0
+    retries: int = 0
+    retry_budget_spent: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
+    bytes_received: int = 0
+    redirects: int = 0
+    errors: int = 0
+
+    def snapshot(self) -> TransportStatistics:
+        return TransportStatistics(
+            requests=self.requests,
+            responses=self.responses,
+            retries=self.retries,
+            retry_budget_spent=self.retry_budget_spent,
+            in_flight=self.in_flight,
+            max_in_flight=self.max_in_flight,
+            bytes_received=self.bytes_received,
+            redirects=self.redirects,
+            errors=self.errors,
+        )
+
+
 class _OriginState:
     """Per-origin bookkeeping: the concurrency slot and whether credentials may go there."""
 
@@ -198,6 +227,54 @@ class _TrustedCookieJar(aiohttp.CookieJar):
     def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
         if self._is_trusted(response_url):
             super().update_cookies_from_headers(headers, response_url)
+
+
+@attrs.frozen
+class Redirect:
+    """How to send the next hop of a redirect: its ``method``, whether the request body
+    goes along (``keep_body``), or why halnav ``refuses`` to send it at all."""
+
+    method: str
+    keep_body: bool = True
+    refuses: str | None = None
+
+
+def plan_redirect(
+    status: int, method: str, *, has_body: bool, untrusted_elsewhere: bool
+) -> Redirect:
+    """The redirect decision, a pure function of the answer (RFC 9110 section 15.4).
+
+    301, 302 and 303 turn any method but HEAD into a GET without a body (what browsers,
+    curl and httpx do; 303 requires it). 307 and 308 repeat the method and the body, except
+    that a body never goes to an origin that is neither the first one nor trusted
+    (``untrusted_elsewhere``): a restore's ``userPassword`` must not follow a redirect.
+    """
+    if status in (301, 302, 303) and method != "HEAD":
+        return Redirect("GET", keep_body=False)
+    if status in (307, 308) and has_body and untrusted_elsewhere:
+        return Redirect(method, refuses="refusing to resend the body to another origin")
+    return Redirect(method)
+
+
+def hop_headers(sent: CIMultiDict[str], *, untrusted_elsewhere: bool) -> CIMultiDict[str]:
+    """The caller's headers for a hop: ``Authorization``, ``Cookie`` and
+    ``Proxy-Authorization`` stay with the first origin and trusted ones (what aiohttp and
+    httpx strip on a cross-origin redirect); the rest go everywhere."""
+    if not untrusted_elsewhere or not any(name in sent for name in _SENSITIVE):
+        return sent
+    stripped = CIMultiDict(sent)
+    for name in _SENSITIVE:
+        stripped.popall(name, None)
+    return stripped
+
+
+def without_body_headers(sent: CIMultiDict[str]) -> CIMultiDict[str]:
+    """``sent`` without ``Content-Type``, for a hop that no longer carries the body."""
+    if "Content-Type" not in sent:
+        return sent
+    trimmed = CIMultiDict(sent)
+    trimmed.popall("Content-Type")
+    return trimmed
 
 
 @attrs.frozen
@@ -337,16 +414,7 @@ class Transport:
         self._state = Lifecycle.UNOPENED
         self._open_lock = asyncio.Lock()
         # counters
-        self._calls = 0
-        self._attempts = 0
-        self._responses = 0
-        self._retries = 0
-        self._budget_spent = 0
-        self._in_flight = 0
-        self._max_in_flight = 0
-        self._bytes = 0
-        self._redirects = 0
-        self._errors = 0
+        self._count = _Counters()
         for origin in trusted_origins:
             self.trust(origin)
 
@@ -420,17 +488,7 @@ class Transport:
 
     def statistics(self) -> TransportStatistics:
         """A snapshot of the counters."""
-        return TransportStatistics(
-            requests=self._attempts,
-            responses=self._responses,
-            retries=self._retries,
-            retry_budget_spent=self._budget_spent,
-            in_flight=self._in_flight,
-            max_in_flight=self._max_in_flight,
-            bytes_received=self._bytes,
-            redirects=self._redirects,
-            errors=self._errors,
-        )
+        return self._count.snapshot()
 
     # --- trust -------------------------------------------------------------------------
 
@@ -510,7 +568,7 @@ class Transport:
         target = _parse(url)
         if params:
             target = target.update_query(params)
-        self._calls += 1
+        self._count.calls += 1
         if headers is None and accept is DEFAULT_ACCEPT:
             sent, sent_trusted = self._default_headers, self._default_trusted
         else:
@@ -524,16 +582,13 @@ class Transport:
         for _hop in range(_MAX_HOPS + 1):
             origin = _origin(target)
             state = self._origin_state(origin)
-            hop_headers = sent_trusted if state.trusted else sent
-            if origin != first and not state.trusted and any(h in sent for h in _SENSITIVE):
-                hop_headers = CIMultiDict(sent)
-                for name in _SENSITIVE:
-                    hop_headers.popall(name, None)
             response = await self._send(
                 method,
                 target,
                 state,
-                headers=hop_headers,
+                headers=sent_trusted
+                if state.trusted
+                else hop_headers(sent, untrusted_elsewhere=origin != first),
                 json=json,
                 data=data,
                 to=destination,
@@ -543,35 +598,33 @@ class Transport:
             location = response.headers.get("Location") if response.status in _REDIRECTS else None
             if location is None:
                 return response
-            self._redirects += 1
+            self._count.redirects += 1
             try:
                 target = _parse(urljoin(response.url, location))
             except UnsafeLinkError as exc:
-                self._errors += 1
+                self._count.errors += 1
                 exc.add_note(f"redirected to it by {method} {response.url}")
                 raise
-            # A 307/308 would resend the body (a restore's userPassword, say) to a host nobody
-            # trusted; a 301/302/303 turns into a body-less GET below, which is safe.
-            if (
-                response.status in (307, 308)
-                and (json is not None or data is not None)
-                and _origin(target) != first
-                and not self._origin_state(_origin(target)).trusted
-            ):
-                self._errors += 1
+            next_origin = _origin(target)
+            plan = plan_redirect(
+                response.status,
+                method,
+                has_body=json is not None or data is not None,
+                untrusted_elsewhere=next_origin != first
+                and not self._origin_state(next_origin).trusted,
+            )
+            if plan.refuses is not None:
+                self._count.errors += 1
                 raise TransportError(
-                    method,
-                    str(response.url),
-                    f"refusing to resend the body to another origin ({target.origin()})",
+                    method, str(response.url), f"{plan.refuses} ({target.origin()})"
                 )
-            if response.status in (301, 302, 303) and method != "HEAD":
-                method = "GET"
+            method = plan.method
+            if not plan.keep_body:
                 json = data = None
-                if "Content-Type" in sent:
-                    sent = CIMultiDict(sent)
-                    sent.popall("Content-Type")
-                    sent_trusted = self._with_credentials(sent)
-        self._errors += 1
+                trimmed = without_body_headers(sent)
+                if trimmed is not sent:
+                    sent, sent_trusted = trimmed, self._with_credentials(trimmed)
+        self._count.errors += 1
         raise TransportError(method, str(target), f"more than {_MAX_HOPS} redirects")
 
     async def _send(
@@ -645,7 +698,7 @@ class Transport:
                 delay = plan.wait if plan.wait is not None else self._backoff(attempt)
             if failed is not None:
                 raise failed  # outside the handler: no __context__ holding aiohttp's request
-            self._retries += 1
+            self._count.retries += 1
             # The slot was released when the attempt ended: waiting holds nothing.
             await asyncio.sleep(delay)
 
@@ -670,9 +723,9 @@ class Transport:
         # Per-origin slots first (this process's, then the shared one), so a request queued
         # for a busy host holds no global slot.
         async with state.semaphore or _NO_SLOT, state.shared or _NO_SLOT, self._global:
-            self._in_flight += 1
-            self._max_in_flight = max(self._max_in_flight, self._in_flight)
-            self._attempts += 1
+            self._count.in_flight += 1
+            self._count.max_in_flight = max(self._count.max_in_flight, self._count.in_flight)
+            self._count.requests += 1
             started = time.monotonic()
             try:
                 async with session.request(
@@ -686,13 +739,12 @@ class Transport:
                     ssl=self._ssl,
                     middlewares=middlewares,
                 ) as resp:
-                    self._responses += 1
+                    self._count.responses += 1
                     status = resp.status
-                    raw_type = resp.headers.get("Content-Type")
-                    content_type = resp.content_type.lower() if raw_type else ""
+                    content_type = _content_type(resp)
                     url_text = str(url)
                     wanted = 200 <= status < 300 and not is_json_type(content_type)
-                    if wanted and not binary and (raw_type or resp.content_length):
+                    if wanted and not binary and (content_type or resp.content_length):
                         raise DocumentError(
                             url_text,
                             "$",
@@ -705,7 +757,7 @@ class Transport:
                             resp, to, method=method, url=url_text, limits=self._limits,
                             progress=progress,
                         )  # fmt: skip
-                        self._bytes += size
+                        self._count.bytes_received += size
                         response = Response(
                             method,
                             url_text,
@@ -722,12 +774,11 @@ class Transport:
                         total = None if method in _DOCUMENT_METHODS else self._limits.total_timeout
                         async with asyncio.timeout(total):
                             body = await self._read(resp, url_text, truncate=status >= 400)
-                        self._bytes += len(body)
                         response = Response(
                             method, url_text, status, resp.headers, content_type, body
                         )
             finally:
-                self._in_flight -= 1
+                self._count.in_flight -= 1
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s -> %s in %.3f s (attempt %d)",
@@ -740,7 +791,13 @@ class Transport:
         return response
 
     async def _read(self, resp: ClientResponse, url: str, *, truncate: bool) -> bytes:
-        """The body, at most ``max_response_bytes`` (error bodies are cut, not refused)."""
+        """The body, at most ``max_response_bytes`` (error bodies are cut, not refused),
+        counted in ``bytes_received``: every answer read into memory is read here."""
+        body = await self._read_capped(resp, url, truncate=truncate)
+        self._count.bytes_received += len(body)
+        return body
+
+    async def _read_capped(self, resp: ClientResponse, url: str, *, truncate: bool) -> bytes:
         limit = min(self._limits.max_response_bytes, _ERROR_BODY_CAP) if truncate else (
             self._limits.max_response_bytes
         )  # fmt: skip
@@ -772,7 +829,7 @@ class Transport:
         if session is None or self._state is not Lifecycle.OPEN:
             raise StateError("the Transport is not open")
         target = _parse(url)
-        self._attempts += 1
+        self._count.requests += 1
         started = time.monotonic()
         try:
             async with session.post(
@@ -788,11 +845,9 @@ class Transport:
                 ssl=self._ssl,
                 middlewares=(),
             ) as resp:
-                self._responses += 1
-                raw_type = resp.headers.get("Content-Type")
-                content_type = resp.content_type.lower() if raw_type else ""
+                self._count.responses += 1
+                content_type = _content_type(resp)
                 body = await self._read(resp, url, truncate=True)
-                self._bytes += len(body)
                 status = resp.status
         except HalnavError:
             raise
@@ -820,12 +875,12 @@ class Transport:
 
     def _may_retry(self, error: BaseException) -> bool:
         limits = self._limits
-        if self._retries < limits.retry_budget_min + limits.retry_budget * self._calls:
+        if self._count.retries < limits.retry_budget_min + limits.retry_budget * self._count.calls:
             return True
-        self._budget_spent += 1
+        self._count.retry_budget_spent += 1
         error.add_note(
-            f"not retried: the retry budget is spent ({self._retries} retries for "
-            f"{self._calls} requests; Limits.retry_budget={limits.retry_budget:g}, "
+            f"not retried: the retry budget is spent ({self._count.retries} retries for "
+            f"{self._count.calls} requests; Limits.retry_budget={limits.retry_budget:g}, "
             f"retry_budget_min={limits.retry_budget_min})"
         )
         return False
@@ -836,7 +891,7 @@ class Transport:
         return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
 
     def _fail(self, error: BaseException, attempt: int) -> None:
-        self._errors += 1
+        self._count.errors += 1
         if attempt > 1:
             error.add_note(f"after {attempt} attempts")
 
@@ -891,6 +946,12 @@ def _idna_host(url: str) -> str:
     except UnicodeError as exc:
         raise UnsafeLinkError(url, f"the host name is not a valid IDN ({exc})") from None
     return f"{url[: start + 2]}{ascii_host}{colon}{port}{url[end:]}"
+
+
+def _content_type(resp: ClientResponse) -> str:
+    """The answer's media type in lower case, or "" when it sent no Content-Type (aiohttp
+    would say ``application/octet-stream``, which the server did not)."""
+    return resp.content_type.lower() if resp.headers.get("Content-Type") else ""
 
 
 def _origin(url: URL) -> _Origin:

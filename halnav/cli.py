@@ -2060,7 +2060,7 @@ def _show_warning(  # noqa: PLR0917  the signature warnings.showwarning has
     print(f"halnav: warning: {message}", file=file or sys.stderr)
 
 
-def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
+def _error_line(exc: BaseException, secrets: Sequence[str]) -> str:
     text = printable(str(exc) or type(exc).__name__)
     notes = getattr(exc, "__notes__", None) or []
     if notes:
@@ -2151,17 +2151,17 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 sys.stdout.flush()
             exc.args = (f"terminated (SIGTERM) after {time.monotonic() - started:.1f} s",)
-            print(f"halnav: {_one_line(exc, args.secrets)}", file=sys.stderr)
+            print(f"halnav: {_error_line(exc, args.secrets)}", file=sys.stderr)
             return _EXIT_TERMINATED
         except _HANDLED as exc:
             if args.debug:
                 raise
-            print(f"halnav: error: {_one_line(exc, args.secrets)}", file=sys.stderr)
+            print(f"halnav: error: {_error_line(exc, args.secrets)}", file=sys.stderr)
             return _EXIT_ERROR
         except BaseExceptionGroup as group:
             leaves = _leaves(group)
             if args.debug or not all(isinstance(e, _HANDLED) for e in leaves):
                 raise
             more = f" (and {len(leaves) - 1} more errors)" if len(leaves) > 1 else ""
-            print(f"halnav: error: {_one_line(leaves[0], args.secrets)}{more}", file=sys.stderr)
+            print(f"halnav: error: {_error_line(leaves[0], args.secrets)}{more}", file=sys.stderr)
             return _EXIT_ERROR

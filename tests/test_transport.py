@@ -17,11 +17,22 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 
 import halnav
 from halnav._auth import BearerAuth
 from halnav._config import Limits
-from halnav._transport import Response, RetryPlan, Transport, retry_failure, retry_status
+from halnav._transport import (
+    Redirect,
+    Response,
+    RetryPlan,
+    Transport,
+    hop_headers,
+    plan_redirect,
+    retry_failure,
+    retry_status,
+    without_body_headers,
+)
 from halnav.errors import (
     ConnectError,
     HTTPStatusError,
@@ -874,3 +885,49 @@ def test_the_retry_decision_for_a_request_without_an_answer(
         error, idempotent=idempotent, unsent=unsent, attempt=attempt, limits=_LIMITS
     )
     assert decided is expected
+
+
+REFUSED = "refusing to resend the body to another origin"
+
+
+@pytest.mark.parametrize(
+    ("status", "method", "has_body", "elsewhere", "expected"),
+    [
+        (301, "POST", True, False, Redirect("GET", keep_body=False)),
+        (302, "PUT", True, True, Redirect("GET", keep_body=False)),  # the body stays behind
+        (303, "POST", True, False, Redirect("GET", keep_body=False)),
+        (303, "GET", False, False, Redirect("GET", keep_body=False)),
+        (302, "HEAD", False, False, Redirect("HEAD")),  # HEAD stays HEAD
+        (307, "POST", True, False, Redirect("POST")),  # same or trusted origin: body resent
+        (308, "PUT", False, True, Redirect("PUT")),  # no body, nothing to protect
+        (307, "POST", True, True, Redirect("POST", refuses=REFUSED)),
+        (308, "PATCH", True, True, Redirect("PATCH", refuses=REFUSED)),
+    ],
+)
+def test_the_redirect_decision(
+    status: int, method: str, has_body: bool, elsewhere: bool, expected: Redirect
+) -> None:
+    """plan_redirect: RFC 9110's method rewrite, and no body to an untrusted other origin."""
+    plan = plan_redirect(status, method, has_body=has_body, untrusted_elsewhere=elsewhere)
+    assert plan == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "elsewhere", "kept"),
+    [
+        ({"Authorization": "t", "Accept": "a"}, True, {"Accept"}),
+        ({"cookie": "c", "Proxy-Authorization": "p", "X": "x"}, True, {"X"}),  # any case
+        ({"Authorization": "t", "Accept": "a"}, False, {"Authorization", "Accept"}),
+        ({"Accept": "a"}, True, {"Accept"}),
+    ],
+)
+def test_credentials_stay_with_the_first_and_trusted_origins(
+    headers: dict[str, str], elsewhere: bool, kept: set[str]
+) -> None:
+    """hop_headers strips the three credential headers on a hop to an untrusted other origin."""
+    sent = CIMultiDict(headers)
+    hop = hop_headers(sent, untrusted_elsewhere=elsewhere)
+    assert {name.lower() for name in hop} == {name.lower() for name in kept}
+    assert dict(sent) == headers  # the caller's headers are never changed
+    trimmed = without_body_headers(CIMultiDict({"Content-Type": "application/json", **headers}))
+    assert "Content-Type" not in trimmed
