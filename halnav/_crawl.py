@@ -71,7 +71,6 @@ from typing import Any, Final, TextIO
 import attrs
 
 from ._exports import Exports, head_of
-from ._graph import canonical_url
 from ._model import Document
 from ._navigator import Download, Navigator, _page_plan
 from ._records import download_result, plain
@@ -89,7 +88,7 @@ from ._sinks import (
     RecordSink,
     Tally,
 )
-from ._urls import origin_of
+from ._urls import canonical_url, origin_of
 from .errors import (
     AuthenticationError,
     ConnectError,

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -56,77 +55,11 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from . import _graph_export as _export
 from ._model import EMPTY, Document, LazyActions, Link
-from ._urls import DEFAULT_PORTS, short_label
+from ._urls import canonical_url
 
-__all__ = ["Graph", "GraphStatistics", "Node", "canonical_url"]
-
-# -- canonical URLs -------------------------------------------------------------
-
-_DEFAULT_PORTS: Final = {scheme: f":{port}" for scheme, port in DEFAULT_PORTS.items()}
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-
-
-def canonical_url(url: str) -> str:
-    """The one spelling of ``url`` the graph keys nodes by.
-
-    Lower-cases the scheme and host, drops a default port (``:80`` for http,
-    ``:443`` for https) and the fragment, turns an empty path into ``/``; the
-    path and query are kept byte for byte (a Veeam id's ``%3D`` stays ``%3D``).
-    Idempotent, and fast for a URL that is already canonical.
-
-    >>> canonical_url("HTTPS://VBO.example:443/v5/Jobs?id=a%3D#top")
-    'https://vbo.example/v5/Jobs?id=a%3D'
-    """
-    # Fast path: nearly every href a server sends is already canonical.
-    if url.startswith("https://"):
-        start, default = 8, ":443"
-    elif url.startswith("http://"):
-        start, default = 7, ":80"
-    else:
-        return _canonical_slow(url)
-    end = url.find("/", start)
-    if end > start and "#" not in url:
-        authority = url[start:end]
-        if (
-            authority == authority.lower()
-            and "@" not in authority
-            and "?" not in authority
-            and not authority.endswith((default, ":"))
-        ):
-            return url
-    return _canonical_slow(url)
-
-
-def _canonical_slow(url: str) -> str:
-    url = url.partition("#")[0]
-    match = _SCHEME.match(url)
-    if match is None:  # a relative reference: nothing to normalise but the fragment
-        return url
-    scheme = match[0][:-1].lower()
-    rest = url[match.end() :]
-    if not rest.startswith("//"):  # urn:, mailto:, ... have no authority
-        return f"{scheme}:{rest}"
-    rest = rest[2:]
-    cut = len(rest)
-    for stop in "/?":
-        found = rest.find(stop)
-        if 0 <= found < cut:
-            cut = found
-    authority, tail = rest[:cut], rest[cut:]
-    userinfo, at, hostport = authority.rpartition("@")
-    hostport = hostport.lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default is not None and hostport.endswith(default):
-        hostport = hostport[: -len(default)]
-    if hostport.endswith(":") and not hostport.endswith("]:"):
-        hostport = hostport[:-1]  # an empty port means the default one
-    elif hostport.endswith("]:"):
-        hostport = hostport[:-1]
-    if not tail.startswith("/"):
-        tail = "/" + tail
-    return f"{scheme}://{userinfo}{at}{hostport}{tail}"
-
+__all__ = ["Graph", "GraphStatistics", "Node"]
 
 # -- public values ----------------------------------------------------------------
 
@@ -163,7 +96,6 @@ _DEAD: Final = 0xFFFFFFFF  # source column value of an edge removed as a duplica
 _RECENT: Final = 8192  # URLs the recent cache holds before it is cleared
 _CHAIN: Final = 8  # within one add(), edges beyond this many per source dedup by a set
 _PERSIST: Final = 64  # a source with this many edges keeps its dedup set for good
-_SUFFIXES: Final = (".json", ".dot", ".mmd", ".mermaid")
 
 
 class Graph:
@@ -185,7 +117,7 @@ class Graph:
     (``write``): ValueError for an unknown suffix, OSError.
     """
 
-    SUFFIXES: ClassVar[tuple[str, ...]] = _SUFFIXES
+    SUFFIXES: ClassVar[tuple[str, ...]] = _export.SUFFIXES
     """The file name suffixes :meth:`write` takes (JSON, Graphviz DOT, Mermaid)."""
 
     __slots__ = (
@@ -1091,35 +1023,28 @@ class Graph:
         aliases = {url(alias): url(self._resolve(alias)) for alias in list(self._aliases)}
         return {"nodes": nodes, "edges": edges, "aliases": aliases, "templates": templates}
 
+    def _view(self) -> _export.View:
+        """The nodes in order and the edges between their positions, for a drawing."""
+        self._settle()
+        ids = list(self._node_ids())
+        position = {ident: seq for seq, ident in enumerate(ids)}
+        names = self._rel_names
+        return _export.View(
+            nodes=[(self._url(ident), bool(self._flags[ident] & _FETCHED)) for ident in ids],
+            edges=[
+                (position[src], names[rel], position[dst])
+                for src, rel, dst in zip(self._src, self._rel, self._dst, strict=True)
+                if src != _DEAD
+            ],
+        )
+
     def to_dot(self) -> str:
         """Graphviz ``digraph``: full URLs as labels, rels on edges, linked-only nodes dashed."""
-        self._settle()
-        names = {ident: f"n{seq}" for seq, ident in enumerate(self._node_ids())}
-        lines = ["digraph halnav {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
-        for ident, name in names.items():
-            style = "" if self._flags[ident] & _FETCHED else ", style=dashed"
-            lines.append(f"  {name} [label={_dot_quote(self._url(ident))}{style}];")
-        for src, rel, dst in zip(self._src, self._rel, self._dst, strict=True):
-            if src != _DEAD:
-                label = _dot_quote(self._rel_names[rel])
-                lines.append(f"  {names[src]} -> {names[dst]} [label={label}];")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return _export.to_dot(self._view())
 
     def to_mermaid(self) -> str:
         """Mermaid ``flowchart LR``: nodes ``n0, n1, ...`` with short labels, rels on edges."""
-        self._settle()
-        names = {ident: f"n{seq}" for seq, ident in enumerate(self._node_ids())}
-        lines = ["flowchart LR"]
-        for ident, name in names.items():
-            label = _mermaid_quote(short_label(self._url(ident)))
-            shape = f"[{label}]" if self._flags[ident] & _FETCHED else f"({label})"
-            lines.append(f"  {name}{shape}")
-        for src, rel, dst in zip(self._src, self._rel, self._dst, strict=True):
-            if src != _DEAD:
-                label = _mermaid_quote(self._rel_names[rel])
-                lines.append(f"  {names[src]} -->|{label}| {names[dst]}")
-        return "\n".join(lines) + "\n"
+        return _export.to_mermaid(self._view())
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the graph to ``path`` as JSON, Graphviz or Mermaid, chosen by its suffix.
@@ -1137,20 +1062,6 @@ class Graph:
         elif suffix in {".mmd", ".mermaid"}:
             text = self.to_mermaid()
         else:
-            allowed = ", ".join(_SUFFIXES)
+            allowed = ", ".join(_export.SUFFIXES)
             raise ValueError(f"cannot write a graph to {target}: suffix {suffix!r}; use {allowed}")
         target.write_text(text, encoding="utf-8")
-
-
-def _dot_quote(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-_MERMAID_ESCAPES: Final[Mapping[str, str]] = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;"}
-_MERMAID_SPECIAL = re.compile('[#"<>]')
-
-
-def _mermaid_quote(text: str) -> str:
-    escaped = _MERMAID_SPECIAL.sub(lambda m: _MERMAID_ESCAPES[m[0]], text.replace("\n", " "))
-    return f'"{escaped}"'

@@ -1,5 +1,6 @@
-"""URL facts halnav needs in several layers, in one place: the default ports, the origin of
-an absolute URL, and the short label a repr shows. A leaf: it imports nothing from halnav.
+"""URL facts halnav needs in several layers, in one place: the default ports, the one
+canonical spelling of a URL (the graph's and the crawl's key), the origin of an absolute
+URL, and the short label a repr shows. A leaf: it imports nothing from halnav.
 
 (Each layer still parses URLs its own way where that is its job and its speed: the
 transport with yarl, the graph with its canonical form.)
@@ -7,13 +8,79 @@ transport with yarl, the graph with its canonical form.)
 
 from __future__ import annotations
 
+import re
 from typing import Final
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_PORTS", "is_http_url", "origin_of", "short_label"]
+__all__ = ["DEFAULT_PORTS", "canonical_url", "is_http_url", "origin_of", "short_label"]
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 """The port a URL of each scheme halnav requests has when it names none."""
+
+
+_DEFAULT_PORTS: Final = {scheme: f":{port}" for scheme, port in DEFAULT_PORTS.items()}
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def canonical_url(url: str) -> str:
+    """The one spelling of ``url`` the graph keys nodes by.
+
+    Lower-cases the scheme and host, drops a default port (``:80`` for http,
+    ``:443`` for https) and the fragment, turns an empty path into ``/``; the
+    path and query are kept byte for byte (a Veeam id's ``%3D`` stays ``%3D``).
+    Idempotent, and fast for a URL that is already canonical.
+
+    >>> canonical_url("HTTPS://VBO.example:443/v5/Jobs?id=a%3D#top")
+    'https://vbo.example/v5/Jobs?id=a%3D'
+    """
+    # Fast path: nearly every href a server sends is already canonical.
+    if url.startswith("https://"):
+        start, default = 8, ":443"
+    elif url.startswith("http://"):
+        start, default = 7, ":80"
+    else:
+        return _canonical_slow(url)
+    end = url.find("/", start)
+    if end > start and "#" not in url:
+        authority = url[start:end]
+        if (
+            authority == authority.lower()
+            and "@" not in authority
+            and "?" not in authority
+            and not authority.endswith((default, ":"))
+        ):
+            return url
+    return _canonical_slow(url)
+
+
+def _canonical_slow(url: str) -> str:
+    url = url.partition("#")[0]
+    match = _SCHEME.match(url)
+    if match is None:  # a relative reference: nothing to normalise but the fragment
+        return url
+    scheme = match[0][:-1].lower()
+    rest = url[match.end() :]
+    if not rest.startswith("//"):  # urn:, mailto:, ... have no authority
+        return f"{scheme}:{rest}"
+    rest = rest[2:]
+    cut = len(rest)
+    for stop in "/?":
+        found = rest.find(stop)
+        if 0 <= found < cut:
+            cut = found
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = authority.rpartition("@")
+    hostport = hostport.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    if default is not None and hostport.endswith(default):
+        hostport = hostport[: -len(default)]
+    if hostport.endswith(":") and not hostport.endswith("]:"):
+        hostport = hostport[:-1]  # an empty port means the default one
+    elif hostport.endswith("]:"):
+        hostport = hostport[:-1]
+    if not tail.startswith("/"):
+        tail = "/" + tail
+    return f"{scheme}://{userinfo}{at}{hostport}{tail}"
 
 
 def is_http_url(url: str) -> bool:

@@ -26,9 +26,8 @@ from __future__ import annotations
 
 from ._auth import TokenProvider
 from ._convert import ParseOptions, make_converter
-from ._graph import canonical_url
 from ._model import Selector, parse_selector
-from ._urls import is_http_url, origin_of
+from ._urls import canonical_url, is_http_url, origin_of
 
 __all__ = [
     "ParseOptions",

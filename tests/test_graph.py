@@ -16,7 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import halnav
 from halnav import Action, Document, Link
-from halnav._graph import Graph, GraphStatistics, Node, canonical_url
+from halnav._graph import Graph, GraphStatistics, Node
+from halnav._urls import canonical_url
 
 BASE = "https://vbo.example:4443/v5"
 ORG = f"{BASE}/restoresessions/1ae9/organization"

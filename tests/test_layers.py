@@ -15,7 +15,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halnav"
 # What each internal module may import from inside halnav (module names relative to halnav).
 # Leaves every layer may use: URL facts and HTTP facts, each in one place.
 LEAVES = frozenset({"_urls", "_http"})
-CORE = frozenset({"errors", "_config", "_model", "_convert", "_auth", "_transport", "_graph"})
+CORE = frozenset(
+    {"errors", "_config", "_model", "_convert", "_auth", "_transport", "_graph", "_graph_export"}
+)
 CORE |= LEAVES
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
@@ -27,7 +29,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_auth": frozenset({"errors", "_config", "_http"}),
     "_transport": frozenset({"_auth", "_config", "errors", "_version"} | LEAVES),
     "_version": frozenset(),
-    "_graph": frozenset({"_model", "errors", "_urls"}),
+    "_graph": frozenset({"_model", "errors", "_graph_export"} | LEAVES),
+    # The graph's drawings (DOT, Mermaid): a neutral view in, text out.
+    "_graph_export": frozenset({"_urls"}),
     "_navigator": CORE,
     # The crawl record format (writer builders and reader) and the resume store: leaves the
     # crawl core uses, each knowing one on-disk format and nothing of HTTP.
