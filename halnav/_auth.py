@@ -7,7 +7,7 @@ How auth plugs into the transport::
     Transport.request(url)                  for every hop (redirects included)
       └── session.request(..., middlewares=(mw,))   only when the hop's origin is trusted
 
-* The :class:`~halnav._transport.Transport` calls :meth:`Auth.middleware` once,
+* The navigator's transport calls :meth:`Auth.middleware` once,
   when it opens, and passes the middleware *per request*
   (``session.request(..., middlewares=...)``), so auth works on a borrowed
   session too. It passes it only for hops whose origin is trusted; the
@@ -90,7 +90,7 @@ class AuthContext:
 
 
 class Auth(Protocol):
-    """Anything a :class:`~halnav._transport.Transport` accepts as ``auth=``.
+    """Anything :class:`halnav.Navigator` accepts as ``auth=``.
 
     ``middleware(context)`` is called once per transport opening and returns
     an aiohttp client middleware. The transport applies it only to requests
@@ -138,7 +138,7 @@ class BearerAuth:
 
     Example::
 
-        Transport(auth=BearerAuth(os.environ["TOKEN"]), trusted_origins=["https://vbo:4443"])
+        Navigator("https://vbo:4443/v5/Organizations", auth=BearerAuth(os.environ["TOKEN"]))
     """
 
     __slots__ = ("_header",)
@@ -175,12 +175,11 @@ class ProviderAuth:
     it used) and sends the request once more; a second 401 is returned as is
     and the transport raises :class:`~halnav.errors.AuthenticationError`.
 
-    A provider with a ``bind(context)`` method (like :class:`PasswordGrant`)
-    is bound to the transport's :class:`AuthContext` when the transport opens.
+    A provider with a ``bind(context)`` method (like the OAuth2 grants) is bound to the
+    navigator's :class:`AuthContext` when it opens. For a password grant, say
+    :func:`password_auth`; the other grants are wrapped by hand::
 
-    Example::
-
-        auth = ProviderAuth(PasswordGrant("https://vbo:4443/v5/token", "tech\\\\admin", pw))
+        auth = ProviderAuth(ClientCredentialsGrant(token_url, client_id=cid, client_secret=s))
     """
 
     __slots__ = ("_provider",)
@@ -241,6 +240,7 @@ class OAuth2Grant:
     refused refresh (400/401) falls back to the first grant. A refresh token the server
     sends with the new access token replaces the old one (rotation); concurrent callers
     share one token request (single flight), so a rotated token is never used twice.
+    ``clock`` (seconds, monotonic) measures the lifetime; tests pass a hand-moved one.
 
     Client authentication (RFC 6749 section 2.3): with ``client_id`` and
     ``client_secret``, HTTP Basic by default (``client_auth="basic"``: servers MUST
@@ -265,6 +265,7 @@ class OAuth2Grant:
         *,
         refresh_margin: float = 60.0,
         extra: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         client_id: str | None = None,
         client_secret: str | None = None,
         client_auth: ClientAuth = "basic",
@@ -277,6 +278,7 @@ class OAuth2Grant:
             raise ValueError(f"client_auth must be 'basic' or 'form', got {client_auth!r}")
         self._token_url = token_url
         self._margin = refresh_margin
+        self._clock = clock
         self._extra = dict(extra or {})
         self._client_id = client_id
         self._client_secret = client_secret
@@ -287,7 +289,7 @@ class OAuth2Grant:
         # Tokens given up (a refresh token while it is spent, earlier access tokens): still
         # redacted, since a server may echo them in a later error.
         self._spent: collections.deque[str] = collections.deque(maxlen=8)
-        self._refresh_at: float | None = None  # time.monotonic() deadline
+        self._refresh_at: float | None = None  # a deadline on self._clock
         self._generation = 0  # bumped whenever a new access token is stored
         self._attempts = 0  # bumped whenever a grant is tried
         self._failure: BaseException | None = None
@@ -335,7 +337,7 @@ class OAuth2Grant:
 
     def _fresh(self) -> bool:
         return self._access is not None and (
-            self._refresh_at is None or time.monotonic() < self._refresh_at
+            self._refresh_at is None or self._clock() < self._refresh_at
         )
 
     async def get_token(self, *, force_refresh: bool = False) -> str:
@@ -436,7 +438,7 @@ class OAuth2Grant:
             self._refresh_at = None
         else:
             margin = min(self._margin, lifetime / 2)
-            self._refresh_at = time.monotonic() + lifetime - margin
+            self._refresh_at = self._clock() + lifetime - margin
 
 
 class PasswordGrant(OAuth2Grant):
@@ -460,6 +462,7 @@ class PasswordGrant(OAuth2Grant):
         *,
         refresh_margin: float = 60.0,
         extra: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         client_id: str | None = None,
         client_secret: str | None = None,
         client_auth: ClientAuth = "basic",
@@ -468,6 +471,7 @@ class PasswordGrant(OAuth2Grant):
             token_url,
             refresh_margin=refresh_margin,
             extra=extra,
+            clock=clock,
             client_id=client_id,
             client_secret=client_secret,
             client_auth=client_auth,
@@ -515,8 +519,9 @@ class AssertionGrant(OAuth2Grant):
         grant_type: str = JWT_BEARER,
         refresh_margin: float = 60.0,
         extra: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(token_url, refresh_margin=refresh_margin, extra=extra)
+        super().__init__(token_url, refresh_margin=refresh_margin, extra=extra, clock=clock)
         self._assertion_client = client_id
         self._assertion = assertion
         self._grant_type = grant_type
@@ -560,11 +565,13 @@ class ClientCredentialsGrant(OAuth2Grant):
         scope: str | None = None,
         refresh_margin: float = 60.0,
         extra: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             token_url,
             refresh_margin=refresh_margin,
             extra=extra,
+            clock=clock,
             client_id=client_id,
             client_secret=client_secret,
             client_auth=client_auth,
@@ -621,6 +628,7 @@ def password_auth(
     client_id: str | None = None,
     client_secret: str | None = None,
     client_auth: ClientAuth = "basic",
+    clock: Callable[[], float] = time.monotonic,
 ) -> ProviderAuth:
     """Bearer auth from an OAuth2 password grant (the Veeam ``/vN/token`` shape).
 
@@ -629,8 +637,11 @@ def password_auth(
 
     Example::
 
-        Transport(auth=password_auth("https://vbo:4443/v5/token", user, pw),
-                  trusted_origins=["https://vbo:4443"])
+        Navigator("https://vbo:4443/v5/Organizations",
+                  auth=password_auth("https://vbo:4443/v5/token", user, pw))
+
+    This is the one spelling of password auth: ``veeam.auth`` and the CLI build theirs
+    with it (``PasswordGrant`` is the grant type it wraps, exported for type checks).
     """
     return ProviderAuth(
         PasswordGrant(
@@ -639,6 +650,7 @@ def password_auth(
             password,
             refresh_margin=refresh_margin,
             extra=extra,
+            clock=clock,
             client_id=client_id,
             client_secret=client_secret,
             client_auth=client_auth,

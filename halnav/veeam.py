@@ -72,6 +72,7 @@ from halnav import (
     ProviderAuth,
     crawl,
     lowlevel,
+    password_auth,
 )
 from halnav.errors import DocumentError, HalnavError, HTTPStatusError, StateError, printable
 from halnav.veeam_actions import ACTIONS
@@ -186,8 +187,7 @@ def auth(server: str, username: str, password: str, *, version: str = VERSION) -
                                username='admin', password='***'))
     """
     root = _server_root(server)
-    grant = PasswordGrant(f"{root}/{_check_version(version)}/token", username, password)
-    return ProviderAuth(grant)
+    return password_auth(f"{root}/{_check_version(version)}/token", username, password)
 
 
 def action_body(action: Action, body: Any) -> Any:

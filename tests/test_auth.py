@@ -210,12 +210,16 @@ async def test_initial_token_is_single_flight(serve: Serve, make_transport: Make
 
 async def test_proactive_refresh_before_expiry(serve: Serve, make_transport: MakeTransport) -> None:
     """A token close to its expiry is refreshed before use, without meeting a 401."""
-    veeam = VeeamLike(expires_in=0.4)
-    transport, server = await veeam_transport(serve, make_transport, veeam)
+    veeam = VeeamLike(expires_in=100)
+    now = [1000.0]
+    transport, server = await veeam_transport(
+        serve, make_transport, veeam, refresh_margin=10, clock=lambda: now[0]
+    )
     await transport.request("GET", str(server.make_url("/v5/a")))
+    now[0] += 89.9  # 0.1 s before expires_in - refresh_margin
     await transport.request("GET", str(server.make_url("/v5/b")))
     assert len(veeam.grants) == 1  # still fresh
-    await asyncio.sleep(0.25)  # past expires_in - margin (margin is capped at half the lifetime)
+    now[0] += 0.2  # now within the margin: refreshed before use
     await transport.request("GET", str(server.make_url("/v5/c")))
     assert [g["grant_type"] for g in veeam.grants] == ["password", "refresh_token"]
     assert veeam.unauthorized == 0
@@ -383,3 +387,19 @@ def test_error_detail_sources() -> None:
     assert error_detail("text/plain", b"line one\n  line two") == "line one line two"
     assert len(error_detail("text/html", b"x" * 1000)) == 200
     assert error_detail("", b"") == ""
+
+
+async def test_a_short_lived_token_is_refreshed_at_half_its_lifetime(
+    serve: Serve, make_transport: MakeTransport
+) -> None:
+    """The margin is capped at half the lifetime: a 40 s token is not refreshed on every call."""
+    veeam = VeeamLike(expires_in=40)
+    now = [0.0]
+    transport, server = await veeam_transport(serve, make_transport, veeam, clock=lambda: now[0])
+    await transport.request("GET", str(server.make_url("/v5/a")))
+    now[0] = 19.9  # the default 60 s margin would refresh at once; half of 40 s is 20 s
+    await transport.request("GET", str(server.make_url("/v5/b")))
+    assert len(veeam.grants) == 1
+    now[0] = 20.1
+    await transport.request("GET", str(server.make_url("/v5/c")))
+    assert [g["grant_type"] for g in veeam.grants] == ["password", "refresh_token"]
