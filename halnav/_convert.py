@@ -76,6 +76,7 @@ class ParseOptions:
     max_href_length: int = 8192
     max_items: int = 100_000
     max_pointer_bytes: int = 32 * 1024 * 1024
+    keep_source: bool = False
 
     @classmethod
     def of(
@@ -85,6 +86,7 @@ class ParseOptions:
         lenient: bool = False,
         link_base: str | None = None,
         pin_origin: str | None = None,
+        keep_source: bool = False,
     ) -> ParseOptions:
         """The parse policy of ``parse`` and ``Navigator``: the one place their options meet.
 
@@ -93,7 +95,12 @@ class ParseOptions:
         any URL of the origin. All defaults give the shared ``DEFAULT_OPTIONS``.
         """
         limits = limits or _DEFAULT_LIMITS
-        if not lenient and link_base is None and pin_origin is None and limits == _DEFAULT_LIMITS:
+        if (
+            not (lenient or keep_source)
+            and link_base is None
+            and pin_origin is None
+            and limits == _DEFAULT_LIMITS
+        ):
             return DEFAULT_OPTIONS
         return cls(
             lenient=lenient,
@@ -103,6 +110,7 @@ class ParseOptions:
             max_links=limits.max_links,
             max_href_length=limits.max_href_length,
             max_items=limits.max_items,
+            keep_source=keep_source,
         )
 
 
@@ -136,6 +144,7 @@ def parse(
     link_base: str | None = None,
     pin_origin: str | None = None,
     limits: Limits | None = None,
+    keep_source: bool = False,
 ) -> Document:
     """Parse a HAL (or Veeam) JSON document fetched from ``url``.
 
@@ -144,7 +153,8 @@ def parse(
     links and list-valued ``_embedded``, ``link_base`` resolves relative hrefs
     against an API root, ``pin_origin`` replaces the origin of absolute hrefs, and
     ``limits`` gives the size limits (``max_json_depth``, ``max_links``,
-    ``max_href_length``, ``max_items``).
+    ``max_href_length``, ``max_items``); ``keep_source`` keeps the JSON as it came in
+    ``Document.source`` (for lossless output; it costs about the document's size again).
 
     >>> doc = parse(b'{"_links": {"self": {"href": "/o"}}, "name": "x"}', "https://h/v5/o")
     >>> doc.link("self").href, doc.state["name"]
@@ -155,7 +165,9 @@ def parse(
             (the error says where: ``$._links.self.href``).
         LimitExceededError: the document passes one of the size limits.
     """
-    options = ParseOptions.of(limits, lenient=lenient, link_base=link_base, pin_origin=pin_origin)
+    options = ParseOptions.of(
+        limits, lenient=lenient, link_base=link_base, pin_origin=pin_origin, keep_source=keep_source
+    )
     if isinstance(data, bytes | bytearray | str):
         return parse_document(decode_json(data, url), url, options, owned=True)
     return parse_document(data, url, options, owned=False)
@@ -547,6 +559,8 @@ class _Parser:
             items,
             MappingProxyType(dict(curies)) if curies else EMPTY,
             tuple(problems) if problems else (),
+            None,
+            raw if self.options.keep_source else None,
         )
 
     def collection(self, raw: list[Any], url: str, base: str, owned: bool) -> Document:
@@ -557,7 +571,8 @@ class _Parser:
         (identified by ``url#/0``, ``url#/1``, ... unless they have a ``self``).
         """
         items = self.item_list(raw, self.pointer(url), base, EMPTY, "$", 0, owned, indexed=True)
-        return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, ())
+        source = raw if self.options.keep_source else None
+        return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, (), None, source)
 
     def item_list(
         self,
@@ -730,6 +745,7 @@ def parse_document(
     """
     parser = _Parser(options, url)
     base = options.link_base or url
+    owned = owned and not options.keep_source  # the source must stay as it came
     try:
         if type(data) is list and _all_objects(data):
             return parser.collection(data, url, base, owned)

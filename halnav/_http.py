@@ -95,8 +95,8 @@ def error_detail(
 
 
 def _detail_text(content_type: str, body: bytes, limit: int) -> str:
-    if not body:
-        return ""
+    if not body or _is_html(content_type, body):
+        return ""  # an HTML error page is markup for a browser: the status says it better
     if is_json_type(content_type) or body.lstrip()[:1] == b"{":
         try:
             doc = json.loads(body)
@@ -109,6 +109,13 @@ def _detail_text(content_type: str, body: bytes, limit: int) -> str:
                 if isinstance(value, str) and value.strip():
                     return value
     return body[: limit * 4].decode("utf-8", "replace")
+
+
+def _is_html(content_type: str, body: bytes) -> bool:
+    if content_type in ("text/html", "application/xhtml+xml"):
+        return True
+    head = body.lstrip()[:15].lower()
+    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def one_line(text: str, limit: int) -> str:

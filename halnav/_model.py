@@ -358,7 +358,8 @@ class Document:
     ``items`` the page items (Veeam ``results``, Eve ``_items``, or the single
     array in ``_embedded``). ``curies`` maps prefixes to their templates.
     ``problems`` lists what a tolerant parse skipped. ``answer`` (status, headers,
-    ``location``) is set when the document is the answer of an action.
+    ``location``) is set when the document is the answer of an action. ``source`` is the
+    JSON as the server sent it, kept only on request.
 
     >>> doc.link("mailboxes").href                  # doctest: +SKIP
     >>> doc.find_link("nope") is None               # doctest: +SKIP
@@ -377,6 +378,10 @@ class Document:
     problems: tuple[str, ...] = ()
     answer: Answer | None = attrs.field(default=None, eq=False)
     """Set on the answer of an action (``send``/``act``/``invoke``): status, headers, Location."""
+    source: Any = attrs.field(default=None, eq=False, repr=False)
+    """The JSON this document was parsed from, untouched (relative hrefs, ``results``,
+    ``_embedded`` state and all), when the parse was asked to keep it
+    (``keep_source=True``); else ``None``. What ``halnav get --json`` prints."""
 
     # -- identity ---------------------------------------------------------
     @property

@@ -156,7 +156,9 @@ class Navigator:
     (override per call with ``fresh=True``). ``lenient`` and ``link_base``
     are the parser options (see :func:`halnav.parse`); ``pin_origin`` moves
     every absolute href onto that origin (for servers that advertise an
-    internal host name in their links). ``action_body``
+    internal host name in their links). ``keep_source`` keeps each document's JSON as
+    the server sent it in ``Document.source`` (what ``halnav get --json`` prints; about
+    twice a document's memory, so off by default). ``action_body``
     rewrites action bodies (the Veeam profile wraps them). ``host_slots`` shares
     the per-origin limit with other processes: called once per origin
     (``"https://vbo:4443"``), it returns a reusable async context manager held around
@@ -181,6 +183,7 @@ class Navigator:
         lenient: bool = False,
         link_base: str | None = None,
         pin_origin: str | None = None,
+        keep_source: bool = False,
         prefer_embedded: bool = True,
         graph: Graph | bool = True,
         action_body: ActionBody | None = None,
@@ -209,7 +212,11 @@ class Navigator:
             host_slots=host_slots,
         )
         self._options = ParseOptions.of(
-            self._limits, lenient=lenient, link_base=link_base, pin_origin=pin_origin
+            self._limits,
+            lenient=lenient,
+            link_base=link_base,
+            pin_origin=pin_origin,
+            keep_source=keep_source,
         )
         self._prefer_embedded = prefer_embedded
         self._graph: Graph | None = (

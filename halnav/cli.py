@@ -22,10 +22,13 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import http
 import io
+import itertools
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import textwrap
@@ -61,6 +64,7 @@ _SECRET_OPTIONS: Final = ("token", "password", "client-secret", "assertion")
 # 2 usage; 3 a walk that finished with failures; 4 a walk stopped early (the server stopped
 # answering; re-run with --state to resume); 130 Ctrl-C; 141 closed pipe; 143 SIGTERM.
 _EXIT_ERROR: Final = 1
+_EXIT_USAGE: Final = 2
 _WALKS: Final = frozenset({"crawl", "veeam-walk"})
 _EXIT_CODES: Final = """exit status:
   0    done (a walk: complete, or cut short by --max-documents as asked)
@@ -289,7 +293,9 @@ def _parser() -> argparse.ArgumentParser:
         f"halnav get {org} --username 'tech\\admin' --password -",
     )
     get.add_argument("url", metavar="URL", help="absolute http(s) URL of the document")
-    get.add_argument("--json", action="store_true", help="print the document as JSON")
+    get.add_argument(
+        "--json", action="store_true", help="print the document's JSON as the server sent it"
+    )
 
     follow = command(
         "follow",
@@ -308,27 +314,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="a variable for templated links (repeatable)",
     )
-    follow.add_argument("--json", action="store_true", help="print the document as JSON")
+    follow.add_argument(
+        "--json", action="store_true", help="print the last document's JSON as the server sent it"
+    )
 
     act = command(
         "act",
         "GET the document at URL and run one of its actions; print the answer "
         "or save a binary one to --out.",
-        f'halnav act {org} search --json \'{{"query": "subject:invoice"}}\' --username u '
+        f'halnav act {org} search -d \'{{"query": "subject:invoice"}}\' --json --username u '
         "--password -",
         f'halnav act {org} exporttoPst --out org.pst --token "$TOKEN" --veeam',
     )
     act.add_argument("url", metavar="URL", help="absolute http(s) URL of the document")
     act.add_argument("action", metavar="ACTION", help="action name (case-insensitive)")
     act.add_argument(
-        "--json",
-        dest="body",
-        metavar="BODY",
-        help="JSON body, or @file.json to read it from a file",
+        "-d",
+        "--body",
+        metavar="JSON",
+        help="the request body as JSON, or @file.json to read it from a file (curl's -d)",
     )
-    act.add_argument("--out", metavar="FILE", help="where a binary answer is saved")
+    act.add_argument("-o", "--out", metavar="FILE", help="where a binary answer is saved")
     act.add_argument(
-        "--print-json", action="store_true", help="print a JSON answer as JSON, not a summary"
+        "--json",
+        "--print-json",
+        dest="json",
+        action="store_true",
+        help="print a JSON answer as the server sent it, not a summary (as for get)",
     )
     _safety_options(act)
 
@@ -524,6 +536,26 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--out", required=True, metavar="OUT", help="OUT.dot, OUT.mmd or OUT.json"
     )
 
+    failures = command(
+        "failures",
+        "List a walk's failures from its records (offline), grouped by what went wrong: "
+        "HTTP status, or error type.",
+        "halnav failures walk.jsonl",
+        "halnav failures walk.jsonl --json | jq -r '.url'",
+        network=False,
+    )
+    failures.add_argument("records", metavar="RECORDS.jsonl", help="output of 'halnav crawl'")
+    failures.add_argument(
+        "--json", action="store_true", help="one JSON object per failure: url, kind, message"
+    )
+    failures.add_argument(
+        "--urls",
+        type=_non_negative_int,
+        default=3,
+        metavar="N",
+        help="URLs shown per group (0: only the counts)",
+    )
+
     commands.add_parser(
         "sim",
         help="Serve the embedded Veeam B365 simulator, REST v5-v8 (options: halnav sim --help).",
@@ -643,7 +675,7 @@ def _secrets_from_files(args: argparse.Namespace) -> None:
         given = getattr(args, attr, None)
         if path is not None:
             if given is not None:
-                raise ValueError(f"give --{option} or --{option}-file, not both")
+                raise _UsageError(f"give --{option} or --{option}-file, not both")
             with Path(path).open(encoding="utf-8") as file:
                 value = file.readline().rstrip("\r\n")
             if not value:
@@ -678,12 +710,12 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
     username = _given(args, "username", "HALNAV_USERNAME")
     password = _given(args, "password", "HALNAV_PASSWORD")
     if args.token and (args.username or args.password):
-        raise ValueError("give --token, or --username and --password, not both")
+        raise _UsageError("give --token, or --username and --password, not both")
     if args.username or args.password:
         token = None  # explicit user credentials win over HALNAV_TOKEN
     if (username is None) != (password is None) and token is None:
         missing = "--password (or HALNAV_PASSWORD)" if password is None else "--username"
-        raise ValueError(f"--username and --password go together; {missing} is missing")
+        raise _UsageError(f"--username and --password go together; {missing} is missing")
     if token is not None:
         username = password = None
     if password == _FROM_STDIN:
@@ -695,17 +727,17 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
     secret = _given(args, "client_secret", "HALNAV_CLIENT_SECRET")
     if secret == _FROM_STDIN:
         if password is not None and args.password == _FROM_STDIN:
-            raise ValueError("--password - and --client-secret -: only one can read stdin")
+            raise _UsageError("--password - and --client-secret -: only one can read stdin")
         secret = _read_password()
     if secret is not None and client_id is None:
-        raise ValueError("--client-secret needs --client-id (or HALNAV_CLIENT_ID)")
+        raise _UsageError("--client-secret needs --client-id (or HALNAV_CLIENT_ID)")
     assertion = _given(args, "assertion", "HALNAV_ASSERTION")
     if getattr(args, "assertion", None):
         token = None  # an explicit --assertion wins over HALNAV_TOKEN
     if assertion is not None:
         if assertion == _FROM_STDIN:
             if _FROM_STDIN in (args.password, secret):
-                raise ValueError(
+                raise _UsageError(
                     "only one of --password, --client-secret, --assertion can read stdin"
                 )
             assertion = _read_password()
@@ -714,7 +746,7 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         assert client_id is not None  # checked above
         return _Credentials(client_id=client_id, assertion=assertion, operator=operator, veeam=True)
     if getattr(args, "operator", False):
-        raise ValueError("--operator goes with --assertion")
+        raise _UsageError("--operator goes with --assertion")
     _check_grant(token, password, token_url, client_id)
     return _Credentials(
         token=token,
@@ -734,9 +766,11 @@ def _check_assertion_login(
     """An ``--assertion`` login (a tenant or operator) takes a ``--client-id`` and nothing
     else that logs in."""
     if token is not None or password is not None or token_url is not None:
-        raise ValueError("--assertion is a login of its own: no --token, --password or --token-url")
+        raise _UsageError(
+            "--assertion is a login of its own: no --token, --password or --token-url"
+        )
     if client_id is None:
-        raise ValueError("--assertion needs --client-id (the tenant's application id)")
+        raise _UsageError("--assertion needs --client-id (the tenant's application id)")
 
 
 def _check_grant(
@@ -747,21 +781,21 @@ def _check_grant(
     if token_url is not None:
         _check_url(token_url)
         if token is not None:
-            raise ValueError("give --token, or --token-url with a grant, not both")
+            raise _UsageError("give --token, or --token-url with a grant, not both")
         if password is None and client_id is None:
-            raise ValueError(
+            raise _UsageError(
                 "--token-url needs --username and --password (password grant) or "
                 "--client-id (client credentials grant)"
             )
     elif client_id is not None:
-        raise ValueError(
+        raise _UsageError(
             "--client-id goes with --token-url (the OAuth2 token endpoint) or --assertion"
         )
 
 
 def _check_url(text: str) -> str:
     if not lowlevel.is_http_url(text):
-        raise ValueError(f"expected an absolute http:// or https:// URL, got {text!r}")
+        raise _UsageError(f"expected an absolute http:// or https:// URL, got {text!r}")
     return text
 
 
@@ -952,7 +986,14 @@ def render(doc: halnav.Document) -> str:
 
 
 def _print_document(doc: halnav.Document, *, as_json: bool) -> None:
-    print(_dumps(halnav.unstructure(doc)) if as_json else render(doc))
+    """The readable view, or with ``as_json`` the JSON the server sent (``Document.source``:
+    the navigator keeps it for these commands) - ``jq`` sees what the server said."""
+    if not as_json:
+        print(render(doc))
+    elif doc.source is not None:
+        print(_dumps(doc.source))
+    else:  # a document no JSON was parsed for (an empty answer)
+        print(_dumps(halnav.unstructure(doc)))
 
 
 def _body(text: str | None, option: str) -> Any:
@@ -963,7 +1004,7 @@ def _body(text: str | None, option: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{option} is not valid JSON: {exc}") from None
+        raise _UsageError(f"{option} is not valid JSON: {exc}") from None
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -1045,7 +1086,8 @@ async def _with_nav(
     *,
     graph: bool = True,
 ) -> int:
-    async with _navigator(args, url, creds, graph=graph) as nav:
+    keep = bool(getattr(args, "json", False))  # --json prints the source: keep it
+    async with _navigator(args, url, creds, graph=graph, keep_source=keep) as nav:
         return await body(nav)
 
 
@@ -1064,7 +1106,7 @@ def _variables(pairs: Sequence[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--var expects NAME=VALUE, got {pair!r}")
+            raise _UsageError(f"--var expects NAME=VALUE, got {pair!r}")
         variables[key] = value
     return variables
 
@@ -1091,14 +1133,14 @@ async def _follow(
         if exc.missing or not exc.unknown:
             raise
         chain = " -> ".join(rels)
-        raise ValueError(
+        raise _UsageError(
             f"--var {', '.join(exc.unknown)}: no templated link on {chain} takes it"
         ) from None
 
 
 def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
     url = _check_url(args.url)
-    payload = _body(args.body, "--json")
+    payload = _body(args.body, "--body")
     out = Path(args.out) if args.out else None
     if out is not None and out.is_dir():
         raise IsADirectoryError(f"--out {out} is a directory; name a file")
@@ -1134,7 +1176,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             where = f"; Location: {_printable(location)}" if location else ""
             print(f"halnav: HTTP {status}{where}", file=sys.stderr)
         if isinstance(answer, halnav.Document):
-            _print_document(answer, as_json=args.print_json)
+            _print_document(answer, as_json=args.json)
             return 0
         print(printable(f"wrote {answer.size} bytes ({answer.content_type or 'binary'}) to {out}"))
         return 0
@@ -1423,7 +1465,7 @@ def _has_state(directory: str | None) -> bool:
 
 def _check_graph_file(path: str | None) -> None:
     if path is not None and Path(path).suffix.lower() not in halnav.Graph.SUFFIXES:
-        raise ValueError(f"--graph {path}: use a .dot, .mmd or .json file name")
+        raise _UsageError(f"--graph {path}: use a .dot, .mmd or .json file name")
     _check_output(path, "--graph")
 
 
@@ -1459,7 +1501,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     roots = [_check_url(root) for root in args.roots]
     _check_graph_file(args.graph)
     if args.rebase_links and len({_origin(root).lower() for root in roots}) > 1:
-        raise ValueError(
+        raise _UsageError(
             "--rebase-links moves every link onto one server: give ROOTs on one origin"
         )
     if (
@@ -1470,7 +1512,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         or args.action_rel
         or args.action_on
     ) and not args.actions:
-        raise ValueError(
+        raise _UsageError(
             "--action-json, --export-dir, --action-limit, --action-rel, --action-on and "
             "--max-hits need --action NAME"
         )
@@ -1496,15 +1538,15 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         for name in args.actions
     ]
     if args.action_on and not creds.veeam:
-        raise ValueError("--action-on knows Veeam resources: give --veeam (or a Veeam login)")
+        raise _UsageError("--action-on knows Veeam resources: give --veeam (or a Veeam login)")
     if args.dry_run and args.state is not None:
-        raise ValueError("--dry-run sends no action: it cannot be resumed (drop --state)")
+        raise _UsageError("--dry-run sends no action: it cannot be resumed (drop --state)")
     if not args.dry_run:
         risky = [name for name in args.actions if _changes_data(name)]
         _confirm(risky, yes=args.yes, where="on every document of the walk that offers it")
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
-        raise ValueError("--state needs --out FILE: the state records how much of it is written")
+        raise _UsageError("--state needs --out FILE: the state records how much of it is written")
     _check_output(args.out, "--out")
     if args.export_dir is not None and Path(args.export_dir).is_file():
         raise ValueError(f"--export-dir {args.export_dir}: is a file")
@@ -1512,7 +1554,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     progress = _Progress(sys.stderr) if live else None
 
     if args.split is not None and args.scheduler is None and args.workers is None:
-        raise ValueError("--split spreads a walk over a cluster: give --scheduler or --workers")
+        raise _UsageError("--split spreads a walk over a cluster: give --scheduler or --workers")
     if args.scheduler is not None or args.workers is not None:
         return _crawl_on_cluster(
             args, creds, roots, scope, with_actions=bool(rules), to_stdout=to_stdout
@@ -1579,7 +1621,7 @@ def _crawl_on_cluster(
 ) -> int:
     """``crawl --scheduler`` / ``--workers``: one shard per root on a Dask cluster."""
     if with_actions or args.graph is not None or args.dry_run:
-        raise ValueError("--action, --graph and --dry-run do not run on a cluster yet")
+        raise _UsageError("--action, --graph and --dry-run do not run on a cluster yet")
     cluster, connect = _cluster(args, to_stdout=to_stdout)
     recipe = _NavigatorRecipe(_recipe_options(args), roots[0], creds)
 
@@ -1614,9 +1656,9 @@ def _cluster(
         ValueError: both or no cluster given, no --out file, or Dask is not installed.
     """
     if args.scheduler is not None and args.workers is not None:
-        raise ValueError("give --scheduler (a running cluster) or --workers N, not both")
+        raise _UsageError("give --scheduler (a running cluster) or --workers N, not both")
     if to_stdout:
-        raise ValueError("--scheduler and --workers need --out FILE: the shards are merged there")
+        raise _UsageError("--scheduler and --workers need --out FILE: the shards are merged there")
     try:
         import distributed  # noqa: PLC0415  an optional extra
     except ImportError:
@@ -1704,7 +1746,7 @@ def _graph_from_records(path: str | Path) -> tuple[halnav.Graph, int, int]:
 def _cmd_graph(args: argparse.Namespace) -> int:
     target = Path(args.out)
     if target.suffix.lower() not in halnav.Graph.SUFFIXES:
-        raise ValueError(f"-o {target}: use a .dot, .mmd or .json file name")
+        raise _UsageError(f"-o {target}: use a .dot, .mmd or .json file name")
     graph, documents, failures = _graph_from_records(args.records)
     graph.write(target)
     stats = graph.statistics()
@@ -1712,6 +1754,47 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         f"wrote {target}: {stats.nodes} nodes, {stats.edges} edges "
         f"from {documents} documents ({failures} failures skipped)"
     )
+    return 0
+
+
+def _failure_kind(error: halnav.ErrorInfo) -> str:
+    """How a failure is grouped: ``HTTP 503 Service Unavailable``, else its error type."""
+    if error.status is not None:
+        try:
+            return f"HTTP {error.status} {http.HTTPStatus(error.status).phrase}"
+        except ValueError:
+            return f"HTTP {error.status}"
+    return error.type
+
+
+def _cmd_failures(args: argparse.Namespace) -> int:
+    """``halnav failures``: every failed fetch and action of a walk, grouped by kind."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for record in halnav.read_records(args.records):
+        if isinstance(record, halnav.FailureRecord):
+            error, where = record.error, record.url
+        elif isinstance(record, halnav.ActionRecord) and record.error is not None:
+            error, where = record.error, f"{record.url} ({record.action})"
+        else:
+            continue
+        kind = _failure_kind(error)
+        if args.json:
+            print(_dumps({"url": where, "kind": kind, "message": error.message}, indent=None))
+        groups.setdefault(kind, []).append((where, error.message))
+    if args.json:
+        return 0
+    total = sum(len(found) for found in groups.values())
+    if not total:
+        print(f"no failures in {printable(args.records)}")
+        return 0
+    print(f"{total} failure{'s' if total != 1 else ''} in {printable(args.records)}:")
+    for kind, found in sorted(groups.items(), key=lambda pair: (-len(pair[1]), pair[0])):
+        print(f"  {len(found):>6}  {printable(kind)}")
+        for where, message in found[: args.urls]:
+            print(f"          {printable(where)}")
+            print(f"            {printable(message)}")
+        if len(found) > args.urls > 0:
+            print(f"          ... and {len(found) - args.urls} more")
     return 0
 
 
@@ -1923,17 +2006,17 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     server = _check_url(args.server)
     _check_graph_file(args.graph)
     if not creds.any:
-        raise ValueError("veeam-walk needs --username and --password (or --token)")
+        raise _UsageError("veeam-walk needs --username and --password (or --token)")
     creds = attrs.evolve(creds, veeam=True)
     _check_output(args.out, "--out")
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
-        raise ValueError("--state needs --out FILE: the state records how much of it is written")
+        raise _UsageError("--state needs --out FILE: the state records how much of it is written")
     live = not args.quiet and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.graph is not None:
-        raise ValueError("--graph does not run on a cluster yet")
+        raise _UsageError("--graph does not run on a cluster yet")
     if on_cluster:
         _cluster(args, to_stdout=to_stdout)  # its errors before any login
     command = _VeeamWalk(args, creds, server, to_stdout, on_cluster, live, progress)
@@ -1943,7 +2026,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
 def _veeam_server(args: argparse.Namespace, creds: _Credentials) -> tuple[str, _Credentials]:
     server = _check_url(args.server)
     if not creds.any:
-        raise ValueError(f"{args.command} needs --username and --password (or --token)")
+        raise _UsageError(f"{args.command} needs --username and --password (or --token)")
     return server, attrs.evolve(creds, veeam=True)
 
 
@@ -2073,6 +2156,11 @@ def _error_line(exc: BaseException, secrets: Sequence[str]) -> str:
 _HANDLED: Final = (HalnavError, ValueError, OSError)
 
 
+class _UsageError(ValueError):
+    """The command line itself is wrong (options that do not go together, a malformed
+    value): exit status 2, as for argparse's own usage errors."""
+
+
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     found: list[BaseException] = []
     for exc in group.exceptions:
@@ -2086,6 +2174,8 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "graph":
         return _cmd_graph(args)
+    if args.command == "failures":
+        return _cmd_failures(args)
     if args.command == "demo":
         return _cmd_demo(args)
     creds = _credentials(args)
@@ -2102,6 +2192,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         "repl": _cmd_repl,
     }
     return commands[args.command](args, creds)
+
+
+def _moved_option(argv: Sequence[str], index: int | None) -> str | None:
+    """What to say when an option is spelled as it was before it moved, else None.
+
+    ``act --json BODY`` gave the request body until ``--json`` came to mean "print the
+    JSON" for every command; a JSON text or ``@file`` after it is that old spelling.
+    """
+    if index is None or argv[index] != "act":
+        return None
+    for option, value in itertools.pairwise(argv[index + 1 :]):
+        if option == "--json" and value[:1] in ("{", "[", "@"):
+            return (
+                "act --json now prints the answer as JSON (as for get); "
+                f"give the request body with -d/--body: --body {shlex.quote(value)}"
+            )
+    return None
 
 
 def _command_of(argv: Sequence[str]) -> int | None:
@@ -2121,6 +2228,10 @@ def main(argv: list[str] | None = None) -> int:
     index = _command_of(argv)
     if index is not None and argv[index] == "sim":
         return _run_sim(argv[index + 1 :])
+    moved = _moved_option(argv, index)
+    if moved is not None:
+        print(f"halnav: error: {moved}", file=sys.stderr)
+        return _EXIT_USAGE
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -2157,7 +2268,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.debug:
                 raise
             print(f"halnav: error: {_error_line(exc, args.secrets)}", file=sys.stderr)
-            return _EXIT_ERROR
+            return _EXIT_USAGE if isinstance(exc, _UsageError) else _EXIT_ERROR
         except BaseExceptionGroup as group:
             leaves = _leaves(group)
             if args.debug or not all(isinstance(e, _HANDLED) for e in leaves):

@@ -32,6 +32,7 @@ cattrs / json -> ``DocumentError``) with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import http
 from collections.abc import Iterable
 
 __all__ = [
@@ -235,13 +236,20 @@ class HTTPStatusError(TransportError):
 
     ``detail`` is the server's own explanation when it gave one (Veeam
     ``{"message"}``, problem+json ``detail``/``title``, OAuth
-    ``error_description``), else a short excerpt of the body.
+    ``error_description``), else a short excerpt of the body (none for an HTML page:
+    then the message names the status's reason phrase, ``HTTP 404 Not Found``).
     """
 
     def __init__(self, method: str, url: str, status: int, detail: str = "") -> None:
         self.status = status
         self.detail = detail
-        reason = f"HTTP {status}" + (f": {detail}" if detail else "")
+        if detail:
+            reason = f"HTTP {status}: {detail}"
+        else:
+            try:
+                reason = f"HTTP {status} {http.HTTPStatus(status).phrase}"
+            except ValueError:  # a status with no registered phrase
+                reason = f"HTTP {status}"
         super().__init__(method, url, reason)
 
     def __reduce__(self) -> tuple[object, ...]:

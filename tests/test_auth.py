@@ -385,7 +385,10 @@ def test_error_detail_sources() -> None:
     oauth = b'{"error": "invalid_grant", "error_description": "nope"}'
     assert error_detail("application/json", oauth) == "nope"
     assert error_detail("text/plain", b"line one\n  line two") == "line one line two"
-    assert len(error_detail("text/html", b"x" * 1000)) == 200
+    assert len(error_detail("text/plain", b"x" * 1000)) == 200
+    page = b"<!DOCTYPE HTML>\n<html><head><title>Error response</title></head></html>"
+    assert error_detail("text/html", page) == ""  # markup: the status's phrase says it
+    assert error_detail("", page) == ""  # an untyped HTML page too
     assert error_detail("", b"") == ""
 
 

@@ -167,7 +167,7 @@ async def test_act_search_prints_the_hits(
     body = tmp_path / "query.json"
     body.write_text(json.dumps({"query": "#1"}))
     async with served() as s:
-        assert await cli("act", s.org, "search", "--json", f"@{body}", *s.login) == 0
+        assert await cli("act", s.org, "search", "--body", f"@{body}", *s.login) == 0
     out = capsys.readouterr().out
     assert out.startswith("<Document ")
     assert "items (" in out
@@ -260,7 +260,7 @@ async def test_unknown_rel_lists_the_available_ones(capsys: pytest.CaptureFixtur
 
 def test_bad_url_scheme(capsys: pytest.CaptureFixture[str]) -> None:
     """A URL that is not http(s) is one error line, exit status 1."""
-    assert main(["get", "ftp://vbo/v5/Organizations"]) == 1
+    assert main(["get", "ftp://vbo/v5/Organizations"]) == 2
     assert "http:// or https://" in one_error_line(capsys.readouterr().err)
 
 
@@ -337,12 +337,12 @@ async def test_password_from_stdin() -> None:
 
 def test_username_without_password(capsys: pytest.CaptureFixture[str]) -> None:
     """Half the credentials is one error line, before any request."""
-    assert main(["get", "http://127.0.0.1:9/", "--username", "u"]) == 1
+    assert main(["get", "http://127.0.0.1:9/", "--username", "u"]) == 2
     assert "--username and --password go together" in one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(
-    "command", ["get", "follow", "act", "crawl", "graph", "sim", "repl", "demo"]
+    "command", ["get", "follow", "act", "crawl", "graph", "failures", "sim", "repl", "demo"]
 )
 def test_every_command_help_has_an_example(
     command: str, capsys: pytest.CaptureFixture[str]
@@ -352,7 +352,7 @@ def test_every_command_help_has_an_example(
     out = capsys.readouterr().out
     assert "example:" in out
     assert re.search(rf"^  halnav {command} ", out, re.MULTILINE)
-    assert "HALNAV_PASSWORD" in out or command in {"graph", "sim", "demo"}
+    assert "HALNAV_PASSWORD" in out or command in {"graph", "failures", "sim", "demo"}
 
 
 async def test_tls_needs_the_ca_or_insecure() -> None:
@@ -432,7 +432,7 @@ async def test_crawl_replaces_its_output_and_resumes_with_state(
 
 def test_state_needs_a_file_output(capsys: pytest.CaptureFixture[str]) -> None:
     """--state without --out is one error line (the state counts bytes of a file)."""
-    assert main(["crawl", "http://127.0.0.1:9/", "--state", "st"]) == 1
+    assert main(["crawl", "http://127.0.0.1:9/", "--state", "st"]) == 2
     assert "--state needs --out FILE" in one_error_line(capsys.readouterr().err)
 
 
@@ -484,5 +484,5 @@ async def test_veeam_walk_explores_walks_acts_and_stops(
 async def test_veeam_walk_needs_credentials(capsys: pytest.CaptureFixture[str]) -> None:
     """`halnav veeam-walk` without credentials is a one-line usage error."""
     status = await asyncio.to_thread(main, ["veeam-walk", "https://vbo.invalid:4443"])
-    assert status == 1
+    assert status == 2
     assert "needs --username and --password" in one_error_line(capsys.readouterr().err)

@@ -145,7 +145,7 @@ def test_every_network_command_has_rebase_links(
 def test_rebase_links_needs_roots_on_one_origin(capsys: pytest.CaptureFixture[str]) -> None:
     """Links can be moved onto one server only: roots on two origins are a usage error."""
     status = main(["crawl", "http://127.0.0.1:9/a", "http://127.0.0.2:9/b", "--rebase-links"])
-    assert status == 1
+    assert status == 2
     assert "--rebase-links" in one_error_line(capsys.readouterr().err)
 
 

@@ -1105,3 +1105,24 @@ def test_parse_takes_the_navigators_options_and_limits() -> None:
     with pytest.raises(LimitExceededError, match="links in one document"):
         halnav.parse(body, URL, limits=halnav.Limits(max_links=1))
     assert halnav.parse(body, URL, limits=halnav.Limits(max_links=2)).rels == ("a", "self")
+
+
+def test_keep_source_keeps_the_json_untouched_for_every_document() -> None:
+    """``keep_source``: each document, item and embedded one holds its JSON as it came."""
+    body = {
+        "offset": 0,
+        "limit": 2,
+        "results": [{"email": "a@x", "_links": {"self": {"href": "/m/a"}}}, {"email": "b@x"}],
+        "_links": {"self": {"href": "/m"}},
+        "_embedded": {"owner": {"name": "o", "_links": {"self": {"href": "/o"}}}},
+    }
+    text = json.dumps(body)
+    doc = halnav.parse(text, URL, keep_source=True)
+    assert doc.source == body  # the parse took nothing out of it
+    assert doc.items[0].source == body["results"][0]
+    assert doc.items[1].source == {"email": "b@x"}
+    assert doc.embedded["owner"][0].source == body["_embedded"]["owner"]
+    assert "results" not in doc.state  # the parsed view is unchanged
+    assert halnav.parse(text, URL).source is None  # off by default: no second copy
+    array = halnav.parse('[{"id": 1}]', URL, keep_source=True)
+    assert array.source == [{"id": 1}]

@@ -292,7 +292,7 @@ async def test_the_location_of_a_201_is_one_attribute_away() -> None:
             assert created.answer.headers["location"] == "orders/7"
             assert (await nav.get(created.location))["state"] == "new"
             status, _out, err = await halnav_process(
-                "act", base + "/", "default", "--json", "{}", "--yes"
+                "act", base + "/", "default", "--body", "{}", "--yes"
             )
     finally:
         await server.close()

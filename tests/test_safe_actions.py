@@ -48,7 +48,7 @@ async def test_act_that_changes_data_needs_yes_and_dry_run_sends_nothing() -> No
         # A read-only action runs without asking.
         searches = walk.sim.stats.searches
         status, _out, err = await halnav_process(
-            "act", walk.org, "search", "--json", '{"query": "x"}', "--token", token, "--veeam"
+            "act", walk.org, "search", "-d", '{"query": "x"}', "--token", token, "--veeam"
         )
         assert status == 0, err
         assert walk.sim.stats.searches == searches + 1
@@ -86,7 +86,7 @@ async def test_crawl_dry_run_prints_every_action_request_and_sends_none(tmp_path
         with_state = await halnav_process(
             *args, "--action", "search", "--dry-run", "--state", str(tmp_path / "s")
         )
-        assert with_state[0] == 1
+        assert with_state[0] == 2  # a usage error
         assert "cannot be resumed" in with_state[2]
 
 

@@ -186,5 +186,5 @@ async def test_a_password_is_asked_for_read_from_a_file_and_warned_about(tmp_pat
     status, shown = typed
     assert "--password on the command line is visible to other users (ps)" in shown
     assert "--password-file" in shown
-    assert both[0] == 1
+    assert both[0] == 2  # a usage error
     assert "give --password or --password-file, not both" in both[2]
