@@ -18,6 +18,7 @@ Nothing here knows about HAL; the navigator parses :attr:`Response.body`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -26,6 +27,7 @@ import re
 import ssl
 import tempfile
 import time
+import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -171,7 +173,7 @@ class _Counters:
 class _OriginState:
     """Per-origin bookkeeping: the concurrency slot and whether credentials may go there."""
 
-    __slots__ = ("semaphore", "shared", "trusted")
+    __slots__ = ("proxy", "proxy_headers", "semaphore", "shared", "trusted")
 
     def __init__(
         self,
@@ -182,6 +184,8 @@ class _OriginState:
         self.semaphore = semaphore
         self.trusted = trusted
         self.shared = shared
+        self.proxy: URL | None = None  # the proxy requests to this origin go through
+        self.proxy_headers: Mapping[str, str] | None = None  # its Proxy-Authorization
 
 
 class _NoSlot:
@@ -343,6 +347,9 @@ class Transport:
     per origin (``"https://vbo:4443"``) and returns a reusable async context manager held
     around each attempt to that origin, such as a cluster-wide semaphore
     (:mod:`halnav.cluster` passes a ``distributed.Semaphore``).
+    Proxies come from the environment as for curl (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``; a proxy URL's user:password is sent to the proxy only)
+    unless ``proxies_from_env=False`` or the session is borrowed.
 
     Raises (from :meth:`request`):
         UnsafeLinkError: not an http(s) URL, or it carries user:password.
@@ -366,9 +373,16 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         user_agent: str = f"halnav/{__version__}",
         host_slots: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
+        proxies_from_env: bool = True,
     ) -> None:
         self._limits = limits
         self._host_slots = host_slots
+        # Proxies as curl and requests take them (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); read
+        # here, chosen per origin. Not aiohttp's trust_env: that would also send ~/.netrc
+        # passwords to hosts nobody named. A borrowed session keeps its own configuration.
+        self._proxies = (
+            urllib.request.getproxies_environment() if proxies_from_env and session is None else {}
+        )
         self._session = session
         self._owned = session is None
         self._auth = auth
@@ -529,6 +543,7 @@ class Transport:
             semaphore = asyncio.Semaphore(self._limits.host_limit) if self._per_origin else None
             shared = self._host_slots(_origin_text(origin)) if self._host_slots else None
             state = _OriginState(semaphore, origin in self._trusted, shared)
+            state.proxy, state.proxy_headers = _proxy_for(origin, self._proxies)
             self._origins[origin] = state
         return state
 
@@ -673,7 +688,7 @@ class Transport:
                     failed = _with_safe_cause(error, exc)
                 else:
                     delay = self._backoff(attempt)
-                    _log.debug("%s %s failed (attempt %d); retrying", method, url, attempt)
+                    why = type(error).__name__
             else:
                 status = response.status
                 if status < 400:
@@ -696,9 +711,13 @@ class Transport:
                     self._fail(status_error, attempt)
                     raise status_error
                 delay = plan.wait if plan.wait is not None else self._backoff(attempt)
+                why = f"HTTP {status}" + (" Retry-After" if plan.wait is not None else "")
             if failed is not None:
                 raise failed  # outside the handler: no __context__ holding aiohttp's request
             self._count.retries += 1
+            _log.debug(
+                "%s %s: %s (attempt %d); retrying in %.2f s", method, url, why, attempt, delay
+            )
             # The slot was released when the attempt ended: waiting holds nothing.
             await asyncio.sleep(delay)
 
@@ -720,6 +739,11 @@ class Transport:
         if session is None or self._state is not Lifecycle.OPEN:
             raise StateError("the Transport is closed")
         middlewares = self._middlewares if state.trusted else None
+        if state.proxy_headers is not None and url.scheme == "http":
+            # A plain-HTTP request goes to the proxy itself, which reads the header there
+            # (for https, aiohttp sends proxy_headers with the CONNECT).
+            headers = CIMultiDict(headers)
+            headers.update(state.proxy_headers)
         # Per-origin slots first (this process's, then the shared one), so a request queued
         # for a busy host holds no global slot.
         async with state.semaphore or _NO_SLOT, state.shared or _NO_SLOT, self._global:
@@ -738,6 +762,8 @@ class Transport:
                     timeout=self._timeout if method in _DOCUMENT_METHODS else self._action_timeout,
                     ssl=self._ssl,
                     middlewares=middlewares,
+                    proxy=state.proxy,
+                    proxy_headers=state.proxy_headers,
                 ) as resp:
                     self._count.responses += 1
                     status = resp.status
@@ -829,6 +855,7 @@ class Transport:
         if session is None or self._state is not Lifecycle.OPEN:
             raise StateError("the Transport is not open")
         target = _parse(url)
+        state = self._origin_state(_origin(target))
         self._count.requests += 1
         started = time.monotonic()
         try:
@@ -839,11 +866,14 @@ class Transport:
                     "Accept": "application/json",
                     "User-Agent": self._base_headers["User-Agent"],
                     **(headers or {}),
+                    **((state.proxy_headers or {}) if target.scheme == "http" else {}),
                 },
                 allow_redirects=False,
                 timeout=self._timeout,
                 ssl=self._ssl,
                 middlewares=(),
+                proxy=state.proxy,
+                proxy_headers=state.proxy_headers,
             ) as resp:
                 self._count.responses += 1
                 content_type = _content_type(resp)
@@ -946,6 +976,27 @@ def _idna_host(url: str) -> str:
     except UnicodeError as exc:
         raise UnsafeLinkError(url, f"the host name is not a valid IDN ({exc})") from None
     return f"{url[: start + 2]}{ascii_host}{colon}{port}{url[end:]}"
+
+
+def _proxy_for(
+    origin: _Origin, proxies: Mapping[str, str]
+) -> tuple[URL | None, Mapping[str, str] | None]:
+    """The proxy for ``origin`` from the environment's ``proxies`` (None: go direct), and
+    the ``Proxy-Authorization`` header made of the credentials its URL carries."""
+    if not proxies:
+        return None, None
+    scheme, host, port = origin
+    text = proxies.get(scheme) or proxies.get("all")
+    # proxy_bypass_environment is public and documented, but not in typeshed's stubs.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not text or bypass(f"{host}:{port}", proxies):
+        return None, None
+    proxy = URL(text if "://" in text else f"http://{text}")
+    if proxy.user is None:
+        return proxy, None
+    pair = f"{proxy.user}:{proxy.password or ''}".encode()
+    header = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    return proxy.with_user(None), header
 
 
 def _content_type(resp: ClientResponse) -> str:

@@ -1109,7 +1109,7 @@ def test_parse_takes_the_navigators_options_and_limits() -> None:
 
 def test_keep_source_keeps_the_json_untouched_for_every_document() -> None:
     """``keep_source``: each document, item and embedded one holds its JSON as it came."""
-    body = {
+    body: dict[str, Any] = {
         "offset": 0,
         "limit": 2,
         "results": [{"email": "a@x", "_links": {"self": {"href": "/m/a"}}}, {"email": "b@x"}],

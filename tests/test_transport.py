@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import shutil
 import socket
 import ssl
@@ -931,3 +933,44 @@ def test_credentials_stay_with_the_first_and_trusted_origins(
     assert dict(sent) == headers  # the caller's headers are never changed
     trimmed = without_body_headers(CIMultiDict({"Content-Type": "application/json", **headers}))
     assert "Content-Type" not in trimmed
+
+
+async def test_proxies_come_from_the_environment_as_for_curl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY routes requests through a proxy (its credentials to it only); NO_PROXY not."""
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        # A forward proxy gets the absolute URL; this one answers for the origin itself.
+        seen.append((str(request.url), request.headers.get("Proxy-Authorization"), request.host))
+        return web.json_response({"via": "proxy"})
+
+    proxy_app = web.Application()
+    proxy_app.router.add_route("*", "/{tail:.*}", forward)
+
+    async def direct(_request: web.Request) -> web.Response:
+        return web.json_response({"via": "direct"})
+
+    origin_app = web.Application()
+    origin_app.router.add_get("/x", direct)
+    async with (
+        TestServer(proxy_app, host="127.0.0.1") as proxy,
+        TestServer(origin_app, host="127.0.0.1") as origin,
+    ):
+        port = proxy.port
+        monkeypatch.setenv("HTTP_PROXY", f"http://agent:pr0xy-s3cret@127.0.0.1:{port}")
+        monkeypatch.setenv("NO_PROXY", f"127.0.0.1:{origin.port}")
+        async with contextlib.aclosing(Transport()) as transport:
+            via_proxy = await transport.request("GET", "http://api.invalid/v5/x")
+            bypassed = await transport.request("GET", str(origin.make_url("/x")))
+        async with contextlib.aclosing(Transport(proxies_from_env=False)) as transport:
+            with pytest.raises(ConnectError):
+                await transport.request("GET", "http://api.invalid/v5/x")
+    assert via_proxy.body == b'{"via": "proxy"}'
+    assert bypassed.body == b'{"via": "direct"}'
+    assert len(seen) == 1
+    url, proxy_auth, host = seen[0]
+    assert url == "http://api.invalid/v5/x"
+    assert host == "api.invalid"
+    assert proxy_auth == "Basic " + base64.b64encode(b"agent:pr0xy-s3cret").decode()
