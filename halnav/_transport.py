@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -1085,7 +1086,8 @@ def _map_error(
             method, url, f"total timeout ({_seconds(limits.total_timeout)}) expired"
         ), False
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(method, url, f"cannot connect ({exc.os_error})"), True
+        where = f"{exc.host}:{exc.port}"
+        return ConnectError(method, url, f"cannot connect to {where}: {_os_reason(exc)}"), True
     if isinstance(exc, aiohttp.ClientPayloadError):
         return ConnectError(method, url, f"the response body was cut short ({exc})"), False
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -1093,6 +1095,27 @@ def _map_error(
     if isinstance(exc, aiohttp.ClientConnectionError):
         return ConnectError(method, url, f"connection failed ({type(exc).__name__}: {exc})"), False
     return TransportError(method, url, f"{type(exc).__name__}: {exc}"), False
+
+
+_OS_REASONS: Final = {
+    errno.ECONNREFUSED: "connection refused (is the server running on that port?)",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.ETIMEDOUT: "the connection timed out",
+    errno.ECONNRESET: "the connection was reset",
+}
+
+
+def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """What went wrong connecting, in words (``connection refused``), not ``[Errno 111]``."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "the host name does not resolve"
+    error = exc.os_error
+    reason = _OS_REASONS.get(error.errno or 0)
+    if reason is not None:
+        return reason
+    text = error.strerror or str(error) or type(error).__name__
+    return text[:1].lower() + text[1:]
 
 
 def _seconds(value: float | None) -> str:

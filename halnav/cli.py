@@ -26,10 +26,12 @@ import http
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import shlex
 import signal
+import ssl
 import sys
 import textwrap
 import threading
@@ -63,6 +65,9 @@ _SECRET_OPTIONS: Final = ("token", "password", "client-secret", "assertion")
 # Exit codes (README "Exit codes"): 0 done; 1 error (a walk that cannot start, bad input);
 # 2 usage; 3 a walk that finished with failures; 4 a walk stopped early (the server stopped
 # answering; re-run with --state to resume); 130 Ctrl-C; 141 closed pipe; 143 SIGTERM.
+_LIMITS: Final = halnav.Limits()  # the defaults the help texts name
+# A URL of a Veeam B365 server: an action refused there without --veeam gets a hint.
+_VEEAM_PATH: Final = re.compile(r"/v[5-8]/(?:restoresessions|organizations)", re.IGNORECASE)
 _EXIT_ERROR: Final = 1
 _EXIT_USAGE: Final = 2
 _WALKS: Final = frozenset({"crawl", "veeam-walk"})
@@ -81,7 +86,23 @@ _EXIT_TERMINATED: Final = 143  # 128 + SIGTERM
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Keep the examples' line breaks; never show defaults (a default may be a secret)."""
+    """Wrap descriptions to the terminal, keep the examples' line breaks (indented lines).
+
+    Defaults are written into each option's help by hand, from ``Limits()`` where they
+    come from there: argparse's ``%(default)s`` would print a value the environment set.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for block in text.split("\n\n"):
+            if block.startswith(" ") or "\n  " in block:  # examples, exit codes: as written
+                paragraphs.append(textwrap.indent(block, indent))
+            else:
+                paragraphs.append(
+                    textwrap.fill(" ".join(block.split()), width, initial_indent=indent,
+                                  subsequent_indent=indent)
+                )  # fmt: skip
+        return "\n\n".join(paragraphs)
 
 
 def _examples(*lines: str) -> str:
@@ -95,6 +116,13 @@ def _debug_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument(
         "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+    parent.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each request on stderr: method, URL, status, time, attempt, and each retry "
+        "with its reason (like curl -v; no header or body is shown)",
     )
     return parent
 
@@ -179,15 +207,16 @@ def _net_options() -> argparse.ArgumentParser:
         "--timeout",
         type=_positive_float,
         metavar="S",
-        help="seconds per attempt of a GET, the whole of it (default 600; actions: "
-        "--answer-timeout)",
+        help="seconds per attempt of a GET, the whole of it "
+        f"(default {_LIMITS.total_timeout:g}; actions: --answer-timeout)",
     )
     limits.add_argument(
         "--answer-timeout",
         type=_positive_float,
         metavar="S",
-        help="seconds an action may wait for its answer to begin (default 1800: a large "
-        "export is built for minutes before its first byte)",
+        help="seconds an action may wait for its answer to begin "
+        f"(default {_LIMITS.answer_timeout:g}: a large export is built for minutes before "
+        "its first byte)",
     )
     limits.add_argument(
         "--transfer-timeout",
@@ -203,9 +232,22 @@ def _net_options() -> argparse.ArgumentParser:
         help="refuse a download larger than N bytes (default: no cap)",
     )
     limits.add_argument(
-        "--retries", type=_non_negative_int, metavar="N", help="extra attempts per request"
+        "--retries",
+        type=_non_negative_int,
+        metavar="N",
+        help=f"extra attempts per request (default {_LIMITS.retries})",
     )
-    links = parent.add_argument_group("links")
+    links = parent.add_argument_group("requests and links")
+    links.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable); like a token it goes only to the origins "
+        "halnav trusts, except Accept, Accept-Language, User-Agent, Cache-Control, Prefer",
+    )
     links.add_argument(
         "--rebase-links",
         action="store_true",
@@ -225,14 +267,22 @@ def _positive_int(text: str) -> int:
 def _walk_options(parser: argparse.ArgumentParser) -> None:
     """Options every bulk walk takes: concurrency, the graph file, quiet progress."""
     parser.add_argument(
-        "--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"
+        "--concurrency",
+        type=_positive_int,
+        metavar="N",
+        help=f"requests in flight at once (default {_LIMITS.concurrency})",
     )
-    parser.add_argument("--per-host", type=_positive_int, metavar="N", help="... per origin")
+    parser.add_argument(
+        "--per-host",
+        type=_positive_int,
+        metavar="N",
+        help="requests in flight at once to one origin (default: --concurrency)",
+    )
     parser.add_argument(
         "--graph", metavar="FILE", help="also write the link graph (.dot, .mmd or .json)"
     )
     parser.add_argument(
-        "--quiet", action="store_true", help="no live progress line, only the final summary"
+        "-q", "--quiet", action="store_true", help="no live progress, only the final summary"
     )
 
 
@@ -354,6 +404,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     crawl.add_argument("roots", metavar="ROOT", nargs="+", help="absolute http(s) URLs")
     crawl.add_argument(
+        "-o",
         "--out",
         metavar="FILE.jsonl",
         help="JSON Lines output ('-' or none: stdout); replaced once the walk writes its "
@@ -375,8 +426,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="REL",
         help="never follow these rels (added to first, prev, last)",
     )
-    scope.add_argument("--max-depth", type=_non_negative_int, metavar="N")
-    scope.add_argument("--max-documents", type=_positive_int, metavar="N")
+    scope.add_argument(
+        "--max-depth",
+        type=_non_negative_int,
+        metavar="N",
+        help="follow links at most N hops from a root (default: no limit; next pages and "
+        "page items do not count as hops)",
+    )
+    scope.add_argument(
+        "--max-documents",
+        type=_positive_int,
+        metavar="N",
+        help="stop after N documents (default: no limit); the summary says complete: false",
+    )
     scale = _cluster_options(
         crawl,
         "One shard per ROOT, walked on the cluster's workers (each logs in on its own) and "
@@ -479,6 +541,7 @@ def _parser() -> argparse.ArgumentParser:
         help="organization to explore, by id or name (repeatable; default: every one)",
     )
     veeam_walk.add_argument(
+        "-o",
         "--out",
         metavar="FILE.jsonl",
         help="JSON Lines output ('-' or none: stdout); replaced once the walk writes its first "
@@ -562,6 +625,15 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+    completion = command(
+        "completion",
+        "Print a shell completion script for halnav's commands and options.",
+        'eval "$(halnav completion bash)"      # in ~/.bashrc',
+        'eval "$(halnav completion zsh)"       # in ~/.zshrc',
+        network=False,
+    )
+    completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete for")
+
     repl = command(
         "repl",
         "An asyncio REPL with nav (a Navigator) and doc (the document at URL) bound; "
@@ -578,7 +650,11 @@ def _parser() -> argparse.ArgumentParser:
         network=False,
     )
     demo.add_argument(
-        "--out", default="halnav-demo", metavar="DIR", help="output directory (./halnav-demo)"
+        "-o",
+        "--out",
+        default="halnav-demo",
+        metavar="DIR",
+        help="output directory (default ./halnav-demo)",
     )
     demo.add_argument("--organizations", type=_positive_int, default=3, metavar="N")
     demo.add_argument(
@@ -818,11 +894,38 @@ def _limits(args: argparse.Namespace) -> halnav.Limits | None:
     return halnav.Limits(**options) if options else None
 
 
+def _check_cafile(path: str) -> None:
+    """``--cafile`` names a readable PEM file with a certificate, said in those words (not
+    OpenSSL's ``[X509: NO_CERTIFICATE_OR_CRL_FOUND] ... (_ssl.c:4154)``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--cafile {path}: no such file")
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError:
+        raise ValueError(f"--cafile {path}: not a PEM certificate file") from None
+    except OSError as exc:
+        raise ValueError(f"--cafile {path}: {(exc.strerror or str(exc)).lower()}") from None
+
+
+def _headers(given: Sequence[str]) -> dict[str, str]:
+    """``-H 'Name: value'`` options as a mapping (curl's syntax)."""
+    headers: dict[str, str] = {}
+    for text in given:
+        name, sep, value = text.partition(":")
+        name = name.strip()
+        if not sep or not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise _UsageError(f"-H {text!r}: expected 'Name: value'")
+        if "\r" in value or "\n" in value:
+            raise _UsageError(f"-H {name}: a header value cannot hold a line break")
+        headers[name] = value.strip()
+    return headers
+
+
 def _navigator(
     args: argparse.Namespace, url: str, creds: _Credentials, *, graph: bool = True, **extra: Any
 ) -> halnav.Navigator:
-    if args.cafile is not None and not Path(args.cafile).is_file():
-        raise FileNotFoundError(f"--cafile {args.cafile}: no such file")
+    if args.cafile is not None:
+        _check_cafile(args.cafile)
     if args.insecure:
         print(
             "halnav: warning: --insecure: the server certificate is not verified "
@@ -831,6 +934,9 @@ def _navigator(
         )
     limits = _limits(args)
     rebase = bool(getattr(args, "rebase_links", False))
+    headers = _headers(getattr(args, "headers", []))
+    if headers:
+        extra["headers"] = headers
     if creds.veeam:
         return veeam.open_navigator(
             url,
@@ -1000,7 +1106,11 @@ def _body(text: str | None, option: str) -> Any:
     if text is None:
         return None
     if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ValueError(f"{option} {text}: {reason}") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -1164,6 +1274,13 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             answer = await nav.act(
                 doc, args.action, json=payload, to=out, binary=out is not None, progress=meter
             )
+        except halnav.HTTPStatusError as exc:
+            if exc.status in (400, 404, 405, 415) and not creds.veeam and _VEEAM_PATH.search(url):
+                exc.add_note(
+                    "is this a Veeam server? add --veeam: its actions take wrapped bodies "
+                    "and names a plain HAL client does not know"
+                )
+            raise
         finally:
             if meter is not None:
                 meter.done()
@@ -1550,7 +1667,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     _check_output(args.out, "--out")
     if args.export_dir is not None and Path(args.export_dir).is_file():
         raise ValueError(f"--export-dir {args.export_dir}: is a file")
-    live = not args.quiet and sys.stderr.isatty()
+    live = not args.quiet and not args.verbose and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
     if args.split is not None and args.scheduler is None and args.workers is None:
@@ -1755,6 +1872,48 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         f"from {documents} documents ({failures} failures skipped)"
     )
     return 0
+
+
+def _completion_script(shell: str) -> str:
+    """A bash (or zsh, through bashcompinit) completion function built from the parser:
+    the commands, then each command's options; file names elsewhere."""
+    parser = _parser()
+    commands = next(
+        action
+        for action in parser._actions  # noqa: SLF001  argparse has no public list of them
+        if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
+    )
+    cases = []
+    for name, sub in sorted(commands.choices.items()):
+        options = sorted(
+            option
+            for action in sub._actions  # noqa: SLF001
+            for option in action.option_strings
+            if option.startswith("--") and action.help != argparse.SUPPRESS
+        )
+        cases.append(f'    {name}) opts="{" ".join(options)}" ;;')
+    words = " ".join([*sorted(commands.choices), "--help", "--version"])
+    head = f'# halnav {halnav.__version__} completion: eval "$(halnav completion {shell})"'
+    script = f"""{head}
+_halnav() {{
+  local cur="${{COMP_WORDS[COMP_CWORD]}}" cmd="" opts="" i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    case "${{COMP_WORDS[i]}}" in -*) ;; *) cmd="${{COMP_WORDS[i]}}"; break ;; esac
+  done
+  case "$cmd" in
+    "") opts="{words}" ;;
+{chr(10).join(cases)}
+  esac
+  if [[ -z "$cmd" || "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}}
+complete -o default -F _halnav halnav"""
+    if shell == "zsh":
+        script = "autoload -U +X bashcompinit && bashcompinit\n" + script
+    return script
 
 
 def _failure_kind(error: halnav.ErrorInfo) -> str:
@@ -2012,7 +2171,7 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
         raise _UsageError("--state needs --out FILE: the state records how much of it is written")
-    live = not args.quiet and sys.stderr.isatty()
+    live = not args.quiet and not args.verbose and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
     on_cluster = args.scheduler is not None or args.workers is not None
     if on_cluster and args.graph is not None:
@@ -2123,7 +2282,7 @@ def _run_sim(rest: list[str]) -> int:
         print("Serve the embedded Veeam B365 REST API simulator (v5 to v8) until Ctrl-C.\n")
         print(_SIM_EXAMPLE + "\n\nsimulator options:", flush=True)
     try:
-        return simulator.run_cli(rest)
+        return simulator.run_cli(rest, prog="halnav sim")
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
 
@@ -2143,14 +2302,32 @@ def _show_warning(  # noqa: PLR0917  the signature warnings.showwarning has
     print(f"halnav: warning: {message}", file=file or sys.stderr)
 
 
+# The library names its own parameters in its messages; on the command line they are options.
+_CLI_WORDS: Final = (
+    ("cafile= / --cafile", "--cafile"),
+    ("insecure=True / --insecure", "--insecure"),
+    ("a resumable walk (state_dir) needs output to be a file path", "--state needs --out FILE"),
+    ("cannot be resumable (state_dir)", "cannot be resumed (drop --state)"),
+    ("Use another state_dir", "Use another --state DIR"),
+    ("(Limits.answer_timeout, --answer-timeout)", "(--answer-timeout)"),
+)
+
+
 def _error_line(exc: BaseException, secrets: Sequence[str]) -> str:
-    text = printable(str(exc) or type(exc).__name__)
+    """One line for ``halnav: error:``: the error in the command line's words (options,
+    not parameters; ``nofile.json: no such file or directory``, not ``[Errno 2] ...``),
+    with its notes, printable and without the command's secrets."""
+    if isinstance(exc, OSError) and not isinstance(exc, HalnavError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        text = f"{where}{exc.strerror[:1].lower()}{exc.strerror[1:]}"
+    else:
+        text = str(exc) or type(exc).__name__
+    for library, cli in _CLI_WORDS:
+        text = text.replace(library, cli)
     notes = getattr(exc, "__notes__", None) or []
     if notes:
         text += " (" + "; ".join(str(n) for n in notes) + ")"
-    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
-        text += f": {exc.filename}"
-    return " ".join(halnav.redact(text, secrets).split())
+    return " ".join(halnav.redact(printable(text), secrets).split())
 
 
 _HANDLED: Final = (HalnavError, ValueError, OSError)
@@ -2176,6 +2353,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_graph(args)
     if args.command == "failures":
         return _cmd_failures(args)
+    if args.command == "completion":
+        print(_completion_script(args.shell))
+        return 0
     if args.command == "demo":
         return _cmd_demo(args)
     creds = _credentials(args)
@@ -2192,6 +2372,67 @@ def _dispatch(args: argparse.Namespace) -> int:
         "repl": _cmd_repl,
     }
     return commands[args.command](args, creds)
+
+
+def _global_options() -> dict[str, bool]:
+    """Every option all network commands share, and whether it takes a value."""
+    found: dict[str, bool] = {}
+    for parent in (_debug_options(), _net_options()):
+        for action in parent._actions:  # noqa: SLF001  argparse has no public list of them
+            for name in action.option_strings:
+                found[name] = action.nargs != 0
+    return found
+
+
+def _hoisted(argv: list[str]) -> list[str]:
+    """``argv`` with the shared options given before the command moved after it.
+
+    ``halnav --debug get URL`` and ``halnav get URL --debug`` mean the same (git and gh
+    take both); argparse's subcommands would otherwise refuse the first.
+    """
+    known = _global_options()
+    moved: list[str] = []
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        name = argv[index].partition("=")[0]
+        if name not in known:
+            break  # -h, --version, or a mistake argparse will name
+        takes = known[name] and "=" not in argv[index]
+        moved.extend(argv[index : index + 1 + takes])
+        index += 1 + takes
+    if not moved or index >= len(argv):
+        return argv
+    return [argv[index], *moved, *argv[index + 1 :]]
+
+
+class _RequestLog:
+    """``-v``: halnav's debug log (each request, each retry) on stderr while a command runs,
+    each line made printable and stripped of the command's secrets."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._args = args
+        self._handler = logging.StreamHandler(sys.stderr)
+        self._handler.setFormatter(_RequestLogFormat(args))
+        self._logger = logging.getLogger("halnav")
+        self._level = self._logger.level
+
+    def __enter__(self) -> None:
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.DEBUG)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
+
+
+class _RequestLogFormat(logging.Formatter):
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self._args = args
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = halnav.redact(record.getMessage(), getattr(self._args, "secrets", ()))
+        return f"halnav: {printable(text)}"
 
 
 def _moved_option(argv: Sequence[str], index: int | None) -> str | None:
@@ -2224,7 +2465,7 @@ def main(argv: list[str] | None = None) -> int:
 
     >>> main(["get", "https://vbo:4443/v5/Organizations", "--token", "T"])  # doctest: +SKIP
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _hoisted(list(sys.argv[1:] if argv is None else argv))
     index = _command_of(argv)
     if index is not None and argv[index] == "sim":
         return _run_sim(argv[index + 1 :])
@@ -2239,7 +2480,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
     args.secrets = ()
     started = time.monotonic()
-    with warnings.catch_warnings():
+    verbose = _RequestLog(args) if getattr(args, "verbose", False) else None
+    with warnings.catch_warnings(), verbose or contextlib.nullcontext():
         warnings.showwarning = _show_warning
         # --insecure prints its own warning line; the library's would repeat it.
         warnings.simplefilter("ignore", InsecureTLSWarning)

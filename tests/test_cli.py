@@ -388,6 +388,8 @@ async def test_tls_needs_the_ca_or_insecure() -> None:
         line = one_error_line(err)
         assert "--cafile" in line
         assert "--insecure" in line
+        assert "cafile=" not in line  # the option, not the library's parameter (review #27)
+        assert "insecure=True" not in line
         status, out, err = await halnav_process("get", target, "--cafile", cafile, *login)
         assert status == 0, err
         assert out.startswith("<Document ")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from test_cli import cli, served
+from test_cli import access_token, cli, halnav_process, served
 
 from halnav.cli import main
 
@@ -150,3 +153,147 @@ def test_failures_of_a_clean_walk_says_so(
     walk.write_text('{"url": "https://h/a", "status": 200, "state": {}}\n', encoding="utf-8")
     assert main(["failures", str(walk)]) == 0
     assert capsys.readouterr().out.strip() == f"no failures in {walk}"
+
+
+# -- options that read the same everywhere --------------------------------------------------------
+
+
+def _echo_app(seen: list[dict[str, str]]) -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"_links": {"self": {"href": "/x"}}})
+
+    app = web.Application()
+    app.router.add_get("/x", echo)
+    return app
+
+
+async def test_shared_options_go_before_or_after_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`halnav -v -H ... get URL` = `halnav get URL -v -H ...`: -v logs each request like
+    curl -v (method, URL, status, time, attempt), -H sends the header (review #25, #42)."""
+    seen: list[dict[str, str]] = []
+    async with TestServer(_echo_app(seen), host="127.0.0.1") as server:
+        url = str(server.make_url("/x"))
+        assert await cli("-v", "-H", "X-Request-ID: abc-1", "get", url) == 0
+        before = capsys.readouterr().err
+        assert await cli("get", url, "-v", "--header", "X-Request-ID: abc-2") == 0
+        after = capsys.readouterr().err
+    assert [headers["X-Request-ID"] for headers in seen] == ["abc-1", "abc-2"]
+    for err in (before, after):
+        assert re.search(rf"^halnav: GET {re.escape(url)} -> 200 in [0-9.]+ s \(attempt 1\)$",
+                         err, re.MULTILINE), err  # fmt: skip
+
+
+async def test_verbose_logs_each_retry_with_its_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """-v says why a request is retried and how long it waits."""
+    calls = 0
+
+    async def flaky(_request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return web.Response(status=503, headers={"Retry-After": "0"})
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/x", flaky)
+    async with TestServer(app, host="127.0.0.1") as server:
+        assert await cli("get", str(server.make_url("/x")), "-v") == 0
+    err = capsys.readouterr().err
+    assert re.search(r"HTTP 503 Retry-After \(attempt 1\); retrying in 0\.00 s", err), err
+    assert "(attempt 2)" in err
+
+
+def test_a_malformed_header_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "http://127.0.0.1:9/", "-H", "no colon here"]) == 2
+    assert "expected 'Name: value'" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_short_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    """Defaults are in --help; -o, -q and -v exist; descriptions wrap (review #25)."""
+    assert main(["crawl", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "requests in flight at once (default 64)" in " ".join(out.split())
+    assert "extra attempts per request (default 3)" in " ".join(out.split())
+    for short in ("-o FILE.jsonl, --out FILE.jsonl", "-q, --quiet", "-v, --verbose"):
+        assert short in out
+    prose = [line for line in out.splitlines() if not line.startswith("  halnav ")]
+    assert all(len(line) <= 100 for line in prose), max(prose, key=len)  # examples stay whole
+
+
+def test_bash_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    """`halnav completion bash` completes command names, then that command's options."""
+    script = tmp_path / "halnav.bash"
+    printed = subprocess.run(
+        [sys.executable, "-m", "halnav", "completion", "bash"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    script.write_text(printed, encoding="utf-8")
+    probe = (
+        f"source {script}\n"
+        'COMP_WORDS=(halnav cr); COMP_CWORD=1; _halnav; echo "${COMPREPLY[*]}"\n'
+        'COMP_WORDS=(halnav crawl --max-d); COMP_CWORD=2; _halnav; echo "${COMPREPLY[*]}"\n'
+        'COMP_WORDS=(halnav failures --j); COMP_CWORD=2; _halnav; echo "${COMPREPLY[*]}"\n'
+    )
+    lines = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert lines == ["crawl", "--max-depth --max-documents --max-download-bytes", "--json"]
+
+
+# -- messages for people -------------------------------------------------------------------------
+
+
+def test_errors_speak_of_options_and_files_not_errno(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ``[Errno 2]`` or OpenSSL codes: the option, the file and what is wrong (review #27)."""
+    bad_pem = tmp_path / "bad.pem"
+    bad_pem.write_text("not a certificate\n", encoding="utf-8")
+    cases = [
+        (["get", "https://127.0.0.1:9/", "--cafile", str(bad_pem)],
+         f"--cafile {bad_pem}: not a PEM certificate file"),
+        (["graph", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "g.dot")],
+         f"{tmp_path / 'none.jsonl'}: no such file or directory"),
+        (["crawl", "http://127.0.0.1:9/", "--action", "search", "--action-json",
+          f"@{tmp_path / 'nofile.json'}"],
+         f"--action-json @{tmp_path / 'nofile.json'}: no such file or directory"),
+        (["get", "http://127.0.0.1:9/x", "--retries", "0"],
+         "cannot connect to 127.0.0.1:9: connection refused"),
+    ]  # fmt: skip
+    for argv, expected in cases:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert expected in err, err
+        assert "Errno" not in err
+        assert "_ssl.c" not in err
+
+
+async def test_sim_says_in_one_line_when_its_port_is_taken_or_a_size_is_bad() -> None:
+    """`halnav sim` on a busy port or with a negative size: one line, no traceback (#29)."""
+    async with TestServer(web.Application(), host="127.0.0.1") as busy:
+        port = busy.port
+        status, _out, err = await halnav_process("sim", "--port", str(port))
+    assert status == 1
+    expected = f"halnav sim: error: cannot listen on 127.0.0.1:{port}: address already in use"
+    assert err.strip() == expected
+    status, _out, err = await halnav_process("sim", "--mailboxes", "-5")
+    assert status == 2
+    assert err.strip().splitlines()[-1] == (
+        "halnav sim: error: 'mailboxes' must be in range(0, 4294967295) (got -5)"
+    )
+
+
+async def test_a_veeam_action_refused_without_the_profile_gets_a_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --token and no --veeam, the server's 400 comes with 'add --veeam' (review #11)."""
+    async with served() as s:
+        token = await access_token(s.sim)
+        code = await cli("act", s.org, "search", "-d", '{"query": "a"}', "--token", token)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "HTTP 400" in err
+    assert "add --veeam" in err

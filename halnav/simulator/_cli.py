@@ -19,11 +19,12 @@ from ._data import Faults, SimulatorConfig
 __all__ = ["run_cli"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = "python -m halnav.simulator") -> argparse.ArgumentParser:
     defaults = SimulatorConfig()
     faults = Faults()
     parser = argparse.ArgumentParser(
-        prog="python -m halnav.simulator",
+        prog=prog,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Serve a simulated Veeam Backup for Microsoft 365 REST API (v5 to v8).",
     )
     serve = parser.add_argument_group("serving")
@@ -152,7 +153,7 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
         await stop.wait()
 
 
-def run_cli(argv: list[str] | None = None) -> int:
+def run_cli(argv: list[str] | None = None, *, prog: str = "python -m halnav.simulator") -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and serve until SIGINT/SIGTERM.
 
     Example::
@@ -161,13 +162,20 @@ def run_cli(argv: list[str] | None = None) -> int:
 
     Returns the process exit status: 0 after a clean stop, 2 for bad arguments.
     """
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     try:
         config = _config(args)
     except (ValueError, TypeError) as error:
-        parser.error(str(error))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config, args.host, args.port))
+        # attrs validators put the message first and their own details after it.
+        first = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+        parser.error(first)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(config, args.host, args.port))
+    except OSError as error:  # the port is taken, the address is not this machine's, ...
+        reason = (error.strerror or str(error)).split(": ")[-1]
+        print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
+        return 1
     sys.stdout.flush()
     return 0
