@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 from . import errors, lowlevel
+from ._apimap import ApiMap, ResourceKind
 from ._auth import (
     AssertionGrant,
     Auth,
@@ -69,6 +70,7 @@ from ._sinks import (
 )
 from ._transport import TransportStatistics
 from ._version import __version__ as __version__
+from ._walkgraph import RecordsGraph, graph_from_records
 from .errors import (
     ActionNotFoundError,
     AuthenticationError,
@@ -102,6 +104,7 @@ __all__ = [
     "ActionResolver",
     "ActionRule",
     "Answer",
+    "ApiMap",
     "AssertionGrant",
     "Auth",
     "AuthContext",
@@ -145,7 +148,9 @@ __all__ = [
     "PasswordGrant",
     "ProviderAuth",
     "Record",
+    "RecordsGraph",
     "RequestTimeoutError",
+    "ResourceKind",
     "RetryBudgetExceededError",
     "Scope",
     "StateError",
@@ -157,6 +162,7 @@ __all__ = [
     "crawl",
     "discover_token_endpoint",
     "errors",
+    "graph_from_records",
     "lowlevel",
     "parse",
     "parse_record",

@@ -5,7 +5,8 @@ grant, lists the organizations, explores each one (one restore session each,
 entered on one :class:`contextlib.AsyncExitStack` so every session is stopped
 whatever happens), walks all their Organization resources in ONE concurrent
 crawl that also searches every mailbox and exports one mailbox to PST, writes
-the link graph as Mermaid, stops the sessions and returns a :class:`DemoSummary`::
+the API map (Mermaid) and the link graph (Graphviz), stops the sessions and
+returns a :class:`DemoSummary`::
 
     summary = await run_demo(Path("halnav-demo"))
     print("\\n".join(summary.lines()))
@@ -64,6 +65,10 @@ class DemoSummary:
     graph: Path
     graph_nodes: int
     graph_edges: int
+    api_map: Path
+    """The walk collapsed into resource kinds (Mermaid): the picture worth opening."""
+    map_kinds: int
+    map_rels: int
 
     def lines(self) -> list[str]:
         """The human-readable summary, one fact per line."""
@@ -88,7 +93,9 @@ class DemoSummary:
             + f", action failures {self.action_failures}",
             f"  elapsed                 {self.elapsed:.2f} s",
             f"  walk records            {self.walk}",
-            f"  graph (Mermaid)         {self.graph} ({self.graph_nodes} nodes, "
+            f"  API map (Mermaid)       {self.api_map} ({self.map_kinds} kinds of resource, "
+            f"{self.map_rels} rels)",
+            f"  link graph (Graphviz)   {self.graph} ({self.graph_nodes} nodes, "
             f"{self.graph_edges} edges)",
             f"  exports                 {self.out / 'exports'}",
         ]
@@ -183,7 +190,8 @@ async def run_demo(
     out = Path(out)
     exports = out / "exports"
     walk = out / "walk.jsonl"
-    graph_path = out / "graph.mmd"
+    graph_path = out / "graph.dot"
+    map_path = out / "map.mmd"
     out.mkdir(parents=True, exist_ok=True)
     walk.unlink(missing_ok=True)  # the crawler appends: start from an empty file
     _clear_exports(exports)
@@ -218,7 +226,9 @@ async def run_demo(
                 )  # every workload the organizations back up: Exchange, OneDrive, SharePoint, Teams
                 summary = done_walk.crawl
                 nav.graph.write(graph_path)
+                nav.graph.write(map_path, as_map=True)
                 graph_stats = nav.graph.statistics()
+                api = nav.graph.to_map()
             stats = sim.stats
             sessions_started, sessions_stopped = stats.sessions_started, stats.sessions_stopped
     done = _read_walk(walk)
@@ -245,4 +255,7 @@ async def run_demo(
         graph=graph_path,
         graph_nodes=graph_stats.nodes,
         graph_edges=graph_stats.edges,
+        api_map=map_path,
+        map_kinds=len(api.kinds),
+        map_rels=len(api.rels),
     )

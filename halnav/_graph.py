@@ -56,6 +56,7 @@ from typing import Any, ClassVar, Final
 import attrs
 
 from . import _graph_export as _export
+from ._apimap import ApiMap, api_map
 from ._model import EMPTY, Document, LazyActions, Link
 from ._urls import canonical_url
 
@@ -1023,7 +1024,7 @@ class Graph:
         aliases = {url(alias): url(self._resolve(alias)) for alias in list(self._aliases)}
         return {"nodes": nodes, "edges": edges, "aliases": aliases, "templates": templates}
 
-    def _view(self) -> _export.View:
+    def _view(self, labels: Mapping[str, str] | None) -> _export.View:
         """The nodes in order and the edges between their positions, for a drawing."""
         self._settle()
         ids = list(self._node_ids())
@@ -1036,32 +1037,61 @@ class Graph:
                 for src, rel, dst in zip(self._src, self._rel, self._dst, strict=True)
                 if src != _DEAD
             ],
+            labels=labels or {},
         )
 
-    def to_dot(self) -> str:
-        """Graphviz ``digraph``: full URLs as labels, rels on edges, linked-only nodes dashed."""
-        return _export.to_dot(self._view())
+    def to_dot(self, *, labels: Mapping[str, str] | None = None) -> str:
+        """Graphviz ``digraph``: full URLs as labels (under a person's name from ``labels``,
+        URL -> name), rels on edges, linked-only nodes dashed, no edge from a node to itself."""
+        return _export.to_dot(self._view(labels))
 
-    def to_mermaid(self) -> str:
-        """Mermaid ``flowchart LR``: nodes ``n0, n1, ...`` with short labels, rels on edges."""
-        return _export.to_mermaid(self._view())
+    def to_mermaid(self, *, labels: Mapping[str, str] | None = None) -> str:
+        """Mermaid ``flowchart LR``: nodes ``n0, n1, ...`` with short labels (or the names in
+        ``labels``), rels on edges, no edge from a node to itself."""
+        return _export.to_mermaid(self._view(labels))
 
-    def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the graph to ``path`` as JSON, Graphviz or Mermaid, chosen by its suffix.
+    def to_map(self) -> ApiMap:
+        """The graph collapsed into resource kinds: one node per URL template
+        (``/v5/RestoreSessions/{id}/Organization/Mailboxes/{id}``) with its counts and
+        actions, one edge per rel between kinds (see :class:`halnav.ApiMap`)."""
+        self._settle()
+        url = self._urls()
+        sets = self._action_sets
+        flags = self._flags
+        nodes = (
+            (url(ident), bool(flags[ident] & _FETCHED), sets[self._actions[ident]])
+            for ident in self._node_ids()
+        )
+        return api_map(nodes, self.edges())
+
+    def write(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        as_map: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write the graph (or with ``as_map`` its :meth:`to_map`) to ``path`` as JSON,
+        Graphviz, Mermaid or SVG, chosen by its suffix. ``.svg`` runs Graphviz's ``dot``.
 
         Raises:
-            ValueError: the suffix is not one of .json, .dot, .mmd, .mermaid.
+            ValueError: the suffix is not one of .json, .dot, .mmd, .mermaid, .svg; or
+                ``.svg`` without Graphviz's ``dot`` on the PATH.
             OSError: the file cannot be written.
         """
         target = Path(path)
         suffix = target.suffix.lower()
-        if suffix == ".json":
-            text = json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
-        elif suffix == ".dot":
-            text = self.to_dot()
-        elif suffix in {".mmd", ".mermaid"}:
-            text = self.to_mermaid()
-        else:
+        drawing: ApiMap | Graph = self.to_map() if as_map else self
+        if suffix not in _export.SUFFIXES:
             allowed = ", ".join(_export.SUFFIXES)
             raise ValueError(f"cannot write a graph to {target}: suffix {suffix!r}; use {allowed}")
-        target.write_text(text, encoding="utf-8")
+        if suffix == ".json":
+            text = json.dumps(drawing.to_json(), indent=2, ensure_ascii=False) + "\n"
+        elif suffix in {".mmd", ".mermaid"}:
+            text = self.to_map().to_mermaid() if as_map else self.to_mermaid(labels=labels)
+        else:
+            text = self.to_map().to_dot() if as_map else self.to_dot(labels=labels)
+        if suffix == ".svg":
+            _export.write_svg(text, target)
+        else:
+            target.write_text(text, encoding="utf-8")

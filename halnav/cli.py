@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import ssl
 import sys
@@ -66,6 +67,7 @@ _SECRET_OPTIONS: Final = ("token", "password", "client-secret", "assertion")
 # 2 usage; 3 a walk that finished with failures; 4 a walk stopped early (the server stopped
 # answering; re-run with --state to resume); 130 Ctrl-C; 141 closed pipe; 143 SIGTERM.
 _LIMITS: Final = halnav.Limits()  # the defaults the help texts name
+_MERMAID_MAX_EDGES: Final = 500  # Mermaid's default maxEdges
 # A URL of a Veeam B365 server: an action refused there without --veeam gets a hint.
 _VEEAM_PATH: Final = re.compile(r"/v[5-8]/(?:restoresessions|organizations)", re.IGNORECASE)
 _EXIT_ERROR: Final = 1
@@ -596,7 +598,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     graph.add_argument("records", metavar="RECORDS.jsonl", help="output of 'halnav crawl'")
     graph.add_argument(
-        "-o", "--out", required=True, metavar="OUT", help="OUT.dot, OUT.mmd or OUT.json"
+        "-o",
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="OUT.dot, OUT.mmd, OUT.json, or OUT.svg (needs Graphviz's dot)",
+    )
+    graph.add_argument(
+        "--map",
+        action="store_true",
+        help="write the API map instead: one node per kind of resource (URL template) with "
+        "its counts and actions, one edge per rel between kinds",
     )
 
     failures = command(
@@ -1582,7 +1594,10 @@ def _has_state(directory: str | None) -> bool:
 
 def _check_graph_file(path: str | None) -> None:
     if path is not None and Path(path).suffix.lower() not in halnav.Graph.SUFFIXES:
-        raise _UsageError(f"--graph {path}: use a .dot, .mmd or .json file name")
+        raise _UsageError(f"--graph {path}: use a .dot, .mmd, .json or .svg file name")
+    if path is not None and Path(path).suffix.lower() == ".svg" and not shutil.which("dot"):
+        # Said before the walk, not after it (review #15).
+        raise ValueError(f"--graph {path}: an SVG needs Graphviz's dot on the PATH")
     _check_output(path, "--graph")
 
 
@@ -1601,9 +1616,10 @@ def _finish_walk(
     """
     if graph is not None:
         if summary.resumed and summary.output is not None:
-            _graph_from_records(summary.output)[0].write(graph)
+            built = halnav.graph_from_records(summary.output)
+            _write_graph(built.graph, graph, labels=built.labels)
         else:
-            nav.graph.write(graph)
+            _write_graph(nav.graph, graph)
     if live:
         lines = _summary_lines(summary, graph)
         if extra_line is not None:
@@ -1827,51 +1843,40 @@ def _cluster_outcome(done: ClusterSummary, extra: Mapping[str, Any] | None = Non
     return 0
 
 
-def _record_document(record: halnav.DocumentRecord) -> halnav.Document:
-    links: dict[str, list[dict[str, Any]]] = {
-        rel: [{"href": href, **({"templated": True} if "{" in href else {})} for href in hrefs]
-        for rel, hrefs in record.links.items()
-    }
-    actions = {
-        name: {"method": str(spec.get("method", "POST")), "uri": str(spec.get("uri", ""))}
-        for name, spec in record.actions.items()
-    }
-    data = {**dict(record.state), "_links": links, "_actions": actions}
-    return halnav.parse(data, record.url, lenient=True)
-
-
-def _graph_from_records(path: str | Path) -> tuple[halnav.Graph, int, int]:
-    """The link graph of a walk's records: ``(graph, documents, failures)``.
-
-    Raises:
-        ValueError: a line is not a crawl record (``path:line: ...``).
-    """
-    graph = halnav.Graph()
-    documents = failures = 0
-    for record in halnav.read_records(path):
-        if isinstance(record, halnav.FailureRecord):
-            failures += 1
-        elif isinstance(record, halnav.DocumentRecord):
-            if record.parent is not None and record.rel is not None:
-                graph.add(_record_document(record), parent=record.parent, rel=record.rel)
-            else:
-                graph.add(_record_document(record))
-            documents += 1
-    return graph, documents, failures
-
-
 def _cmd_graph(args: argparse.Namespace) -> int:
     target = Path(args.out)
     if target.suffix.lower() not in halnav.Graph.SUFFIXES:
-        raise _UsageError(f"-o {target}: use a .dot, .mmd or .json file name")
-    graph, documents, failures = _graph_from_records(args.records)
-    graph.write(target)
-    stats = graph.statistics()
-    print(
-        f"wrote {target}: {stats.nodes} nodes, {stats.edges} edges "
-        f"from {documents} documents ({failures} failures skipped)"
-    )
+        raise _UsageError(f"-o {target}: use a .dot, .mmd, .json or .svg file name")
+    built = halnav.graph_from_records(args.records)
+    written = _write_graph(built.graph, target, as_map=args.map, labels=built.labels)
+    print(f"wrote {target}: {written} from {built.documents} documents "
+          f"({built.failures} failures skipped)")  # fmt: skip
     return 0
+
+
+def _write_graph(
+    graph: halnav.Graph,
+    target: str | Path,
+    *,
+    as_map: bool = False,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Write ``graph`` (or its API map); return what it holds, in words. A Mermaid file
+    with more edges than Mermaid draws gets a warning that says what to do instead."""
+    graph.write(target, as_map=as_map, labels=labels)
+    if as_map:
+        api = graph.to_map()
+        return f"the API map, {len(api.kinds)} kinds and {len(api.rels)} rels"
+    stats = graph.statistics()
+    drawn = sum(1 for source, _rel, dest in graph.edges() if source != dest)
+    if Path(target).suffix.lower() in (".mmd", ".mermaid") and drawn > _MERMAID_MAX_EDGES:
+        print(
+            f"halnav: warning: {target} has {drawn:,} edges; Mermaid draws at most "
+            f"{_MERMAID_MAX_EDGES} (GitHub, mermaid.live): the API map (halnav graph "
+            "RECORDS --map -o map.mmd) or a .dot/.svg file shows it",
+            file=sys.stderr,
+        )
+    return f"{stats.nodes} nodes, {stats.edges} edges"
 
 
 def _completion_script(shell: str) -> str:

@@ -30,7 +30,12 @@ async def test_run_demo_walks_searches_exports_and_stops_every_session(tmp_path:
     records = list(halnav.read_records(summary.walk))
     assert len(records) == summary.documents + summary.actions
     assert all(record.url for record in records)
-    assert summary.graph.read_text().startswith("flowchart")
+    assert summary.graph.read_text().startswith("digraph halnav {")
+    drawn = summary.api_map.read_text()
+    assert drawn.startswith("flowchart LR")
+    assert 5 <= summary.map_kinds <= 60  # a few dozen kinds, not thousands of documents
+    assert drawn.count("-->") == summary.map_rels <= 500  # within what Mermaid draws
+    assert "/mailboxes/{id}" in drawn.lower()
     assert any("explored 8 restore sessions (vex, veod, vesp, vet)" in line for line in said)
     text = "\n".join(summary.lines())
     assert "8 started, 8 stopped" in text
@@ -72,4 +77,5 @@ async def test_demo_command_exits_0(tmp_path: Path) -> None:
     assert "8 started, 8 stopped" in out
     assert str(tmp_path / "demo" / "walk.jsonl") in out
     assert err == ""
-    assert (tmp_path / "demo" / "graph.mmd").read_text().startswith("flowchart")
+    assert (tmp_path / "demo" / "map.mmd").read_text().startswith("flowchart")
+    assert "API map (Mermaid)" in out

@@ -355,21 +355,29 @@ def _quoted_graph() -> Graph:
 
 
 def test_to_dot_has_every_edge_and_escapes_quotes(graph: Graph) -> None:
-    """The DOT output has a labelled edge per graph edge and escapes ``"`` and ``\\``."""
+    """The DOT output has a labelled edge per graph edge but loops (``self``), and escapes
+    ``"`` and ``\\``."""
     dot = graph.to_dot()
     assert dot.startswith("digraph halnav {")
-    assert dot.count(" -> ") == graph.statistics().edges
-    for _, rel, _ in graph.edges():
+    drawn = [(s, r, t) for s, r, t in graph.edges() if s != t]
+    assert len(drawn) < graph.statistics().edges  # the fixture has self links
+    assert dot.count(" -> ") == len(drawn)
+    assert "self" not in {r for s, r, t in drawn}
+    for _, rel, _ in drawn:
         assert f'[label="{rel}"]' in dot
     quoted = _quoted_graph().to_dot()
     assert 'label="https://vbo.example:4443/v5/q\\"uote\\\\d"' in quoted
 
 
 def test_to_mermaid_has_every_edge_and_escapes_quotes(graph: Graph) -> None:
-    """The Mermaid flowchart has an edge per graph edge; quotes become ``#quot;``."""
+    """The Mermaid flowchart has an edge per graph edge but loops; quotes become ``#quot;``;
+    ``labels`` put a person's names on the nodes."""
     text = graph.to_mermaid()
     assert text.startswith("flowchart LR\n")
-    assert text.count(" -->|") == graph.statistics().edges
+    assert text.count(" -->|") == sum(1 for s, _r, t in graph.edges() if s != t)
+    assert '|"self"|' not in text
+    named = graph.to_mermaid(labels={f"{MAILBOXES}/m1": "alice@contoso.com"})
+    assert '["alice@contoso.com"]' in named
     assert 'n0 -->|"mailboxes"| n1' in text
     quoted = _quoted_graph().to_mermaid()
     assert "#quot;" in quoted

@@ -16,7 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halnav"
 # Leaves every layer may use: URL facts and HTTP facts, each in one place.
 LEAVES = frozenset({"_urls", "_http"})
 CORE = frozenset(
-    {"errors", "_config", "_model", "_convert", "_auth", "_transport", "_graph", "_graph_export"}
+    {
+        "errors",
+        "_config",
+        "_model",
+        "_convert",
+        "_auth",
+        "_transport",
+        "_graph",
+        "_graph_export",
+        "_apimap",
+    }
 )
 CORE |= LEAVES
 ALLOWED: dict[str, frozenset[str]] = {
@@ -29,7 +39,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_auth": frozenset({"errors", "_config", "_http"}),
     "_transport": frozenset({"_auth", "_config", "errors", "_version"} | LEAVES),
     "_version": frozenset(),
-    "_graph": frozenset({"_model", "errors", "_graph_export"} | LEAVES),
+    "_graph": frozenset({"_model", "errors", "_graph_export", "_apimap"} | LEAVES),
+    # The API map: a graph's nodes and edges in, kinds and rels between them out.
+    "_apimap": frozenset({"_graph_export"}),
     # The graph's drawings (DOT, Mermaid): a neutral view in, text out.
     "_graph_export": frozenset({"_urls"}),
     "_navigator": CORE,
@@ -43,6 +55,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_exports": frozenset({"_model"}),
     "_sinks": frozenset({"_model", "_records"}),
     "_crawl": CORE | {"_navigator", "_records", "_resume", "_seen", "_exports", "_sinks"},
+    # A walk's graph rebuilt from its records: the record reader, the parser, the graph.
+    "_walkgraph": frozenset({"_records", "_convert", "_graph", "_model"}),
 }
 # The profile, the cluster layer and the user interfaces use halnav as a user would: its
 # public names only (``halnav``, ``halnav.lowlevel``, ``halnav.errors``...).
