@@ -345,6 +345,10 @@ class ActionRequest:
     params: Mapping[str, str] = EMPTY
 
 
+# The state fields that name a resource for a person (Document.title), first found wins.
+_TITLE_FIELDS: Final = ("displayName", "name", "email", "subject", "title")
+
+
 @attrs.frozen(repr=False)
 class Document:
     """A parsed HAL resource.
@@ -502,8 +506,22 @@ class Document:
     def __iter__(self) -> Iterator[str]:
         raise TypeError("iterate over doc.state, doc.links or doc.items explicitly")
 
+    @property
+    def title(self) -> str | None:
+        """What a person calls this resource, from its state: ``displayName``, ``name``,
+        ``email``, ``subject`` or ``title`` (the first that is a non-empty string)."""
+        state = self.state
+        for field in _TITLE_FIELDS:
+            value = state.get(field)
+            if type(value) is str and value.strip():
+                return " ".join(value.split())
+        return None
+
     def __repr__(self) -> str:
         parts = [f"<Document {short_label(self.url)}"]
+        title = self.title
+        if title is not None:
+            parts.append(repr(title if len(title) <= 40 else title[:39] + "…"))
         parts.append(f"rels=[{', '.join(self.rels)}]")
         if self.actions:
             parts.append(f"actions=[{', '.join(self.action_names)}]")

@@ -25,24 +25,29 @@ import asyncio
 import builtins
 import code
 import concurrent.futures
+import contextlib
 import inspect
 import keyword
+import os
 import pprint
 import re
 import rlcompleter
 import sys
 import threading
+import traceback
 import types
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
 import halnav
 from halnav import Document, Navigator, veeam
+from halnav.cli import render
 from halnav.errors import HalnavError, printable
 
-__all__ = ["Completer", "complete", "run"]
+__all__ = ["Completer", "complete", "history_file", "run", "show"]
 
 # Calls whose string arguments are rels, and those whose string arguments are action names.
 _NAV_RELS: Final = frozenset({"follow", "follow_all"})
@@ -385,8 +390,26 @@ class _Console(code.InteractiveConsole):
             # halnav's messages say what was there; the aiohttp frames below would hide that.
             notes = "".join(f"\n  {printable(note)}" for note in getattr(exc, "__notes__", ()))
             self.write(f"{type(exc).__name__}: {exc}{notes}\n")
-        except BaseException:  # noqa: BLE001  shown as the standard REPL shows it
-            self.showtraceback()
+        except BaseException as exc:  # noqa: BLE001  shown as the standard REPL shows it
+            self.write(_user_traceback(exc))
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of what the user typed: from the first ``<console>`` frame on, without
+    the frames of the REPL's machinery (this module, concurrent.futures, asyncio)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != "<console>":
+        tb = tb.tb_next
+    if tb is None:  # nothing the user typed is on it: the error line alone
+        return "".join(traceback.format_exception_only(exc))
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def show(value: object) -> None:
+    """Print ``value`` readably: a Document as ``halnav get`` shows it (state, links,
+    actions, page items), anything else pretty-printed."""
+    text = render(value) if isinstance(value, Document) else pprint.pformat(value, width=100)
+    sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
 @attrs.define
@@ -409,14 +432,16 @@ class _Display:
         sys.stdout.write("\n".join(printable(line) for line in text.split("\n")) + "\n")
 
 
-def banner(nav: Navigator, doc: Document) -> str:
+def banner(nav: Navigator, doc: Document | None) -> str:
     """What the REPL says first: what is bound, and three lines to try."""
     lines = [
         f"halnav {halnav.__version__} asyncio REPL (Python {sys.version.split()[0]}): "
         "use 'await' directly.",
         f"  nav     {nav!r}",
-        f"  doc     {doc!r}",
-        "  halnav, veeam, asyncio",
+        f"  doc     {doc!r}"
+        if doc is not None
+        else "  doc     None (the entry document could not be fetched: see above)",
+        "  halnav, veeam, asyncio, show (show(doc): the readable view of halnav get)",
         "Try:",
         *(f"  >>> {example}" for example in EXAMPLES),
         'Tab completes names, and rels / action names inside follow(doc, "...") and '
@@ -426,39 +451,79 @@ def banner(nav: Navigator, doc: Document) -> str:
     return "\n".join(lines)
 
 
-def _install_readline(completer: Completer) -> None:
+def _nothing() -> None:
+    """No history to save (not a terminal, or no readline)."""
+
+
+def history_file() -> Path:
+    """Where the REPL keeps its history between sessions: ``$HALNAV_HISTORY``, else
+    ``$XDG_STATE_HOME/halnav/history`` (``~/.local/state/halnav/history``)."""
+    given = os.environ.get("HALNAV_HISTORY")
+    if given:
+        return Path(given)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "halnav" / "history"
+
+
+def _install_readline(completer: Completer) -> Callable[[], None]:
+    """Tab completion and the history file; returns what saves the history at the end."""
     try:
         import readline  # noqa: PLC0415  absent on some platforms
     except ImportError:
-        return
+        return _nothing
     readline.set_completer(completer.complete)
     if "libedit" in (readline.__doc__ or ""):
         readline.parse_and_bind("bind ^I rl_complete")
     else:
         readline.parse_and_bind("tab: complete")
+    path = history_file()
+    with contextlib.suppress(OSError):
+        readline.read_history_file(path)
+    readline.set_history_length(10_000)
+
+    def save() -> None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            readline.write_history_file(path)
+            path.chmod(0o600)  # what was typed may hold a token: the owner's only
+
+    return save
 
 
-def _interact(console: _Console, loop: asyncio.AbstractEventLoop, text: str) -> None:
+def _interact(
+    console: _Console, loop: asyncio.AbstractEventLoop, text: str, status: list[int]
+) -> None:
     try:
         console.interact(banner=text, exitmsg="")
+    except SystemExit as exc:  # exit(n) / sys.exit(n): the REPL's exit status is n
+        code = exc.code
+        status.append(code if isinstance(code, int) else (0 if code is None else 1))
     finally:
         loop.call_soon_threadsafe(loop.stop)
 
 
 def run(nav: Navigator, url: str) -> int:
-    """Fetch ``url`` with ``nav``, then run the REPL until exit; close ``nav``. Returns 0.
+    """Fetch ``url`` with ``nav``, then run the REPL until exit; close ``nav``.
 
-    Must be called from the main thread with no event loop running (it owns the loop).
-
-    Raises:
-        HalnavError: the entry document could not be fetched.
+    Returns the exit status: 0, or the ``n`` of ``exit(n)``. When the entry document cannot
+    be fetched, the error is shown and the REPL opens with ``doc = None`` (to look into
+    why: ``await nav.get(...)``). Must be called from the main thread with no event loop
+    running (it owns the loop).
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     display = _Display()
     saved_hook = sys.displayhook
+    status: list[int] = []
+    save_history: Callable[[], None] = _nothing  # replaced on a terminal
     try:
-        doc = loop.run_until_complete(nav.get(url))
+        doc: Document | None
+        try:
+            doc = loop.run_until_complete(nav.get(url))
+        except HalnavError as exc:
+            notes = "".join(f" ({printable(note)})" for note in getattr(exc, "__notes__", ()))
+            sys.stderr.write(f"halnav: error: {type(exc).__name__}: {printable(exc)}{notes}\n")
+            doc = None
         namespace: dict[str, Any] = {
             "__name__": "__console__",
             "__doc__": None,
@@ -467,13 +532,16 @@ def run(nav: Navigator, url: str) -> int:
             "veeam": veeam,
             "nav": nav,
             "doc": doc,
+            "show": show,
         }
         console = _Console(namespace, loop)
         if sys.stdin is not None and sys.stdin.isatty():
-            _install_readline(Completer(namespace, lambda: display.last))
+            save_history = _install_readline(Completer(namespace, lambda: display.last))
         sys.displayhook = display
         thread = threading.Thread(
-            target=_interact, args=(console, loop, banner(nav, doc)), name="halnav-repl"
+            target=_interact,
+            args=(console, loop, banner(nav, doc), status),
+            name="halnav-repl",
         )
         # A daemon, as in asyncio's REPL: a thread blocked in input() must not keep us alive.
         thread.daemon = True
@@ -489,6 +557,7 @@ def run(nav: Navigator, url: str) -> int:
             break
     finally:
         sys.displayhook = saved_hook
+        save_history()
         try:
             pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
             for task in pending:
@@ -500,4 +569,4 @@ def run(nav: Navigator, url: str) -> int:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-    return 0
+    return status[0] if status else 0

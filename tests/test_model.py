@@ -101,11 +101,24 @@ def test_link_missing_lists_rels_and_url(seed_doc: Document) -> None:
 
 
 def test_seed_repr(seed_doc: Document) -> None:
-    """The repr shortens the URL and lists rels and actions."""
+    """The repr shortens the URL, names the resource (cut at 40) and lists rels and actions."""
     assert repr(seed_doc) == (
         "<Document .../0800471b-d0e2-422b-9d7c-35d15661c3fb/Organization "
+        "'westsupport.onmicrosoft.com (6/26/2017 …' "
         "rels=[mailboxes, self] actions=[exporttoPst, search]>"
     )
+
+
+def test_repr_names_the_resource_from_its_state() -> None:
+    """A mailbox shows its name, a message its subject; a server's control characters do not
+    reach the terminal through it."""
+    mailbox = halnav.parse({"email": "alice@contoso.com", "id": "m1"}, "https://h/m/m1")
+    item = halnav.parse({"subject": "Q3\x1b[2J  invoice", "name": ""}, "https://h/i/1")
+    assert mailbox.title == "alice@contoso.com"
+    assert repr(mailbox) == "<Document https://h/m/m1 'alice@contoso.com' rels=[]>"
+    assert item.title == "Q3\x1b[2J invoice"
+    assert "\x1b" not in repr(item)
+    assert halnav.parse({"name": 3}, "https://h/x").title is None
 
 
 # -- reprs and small accessors -------------------------------------------------

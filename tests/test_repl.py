@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,3 +152,85 @@ async def test_repl_process_with_piped_stdin() -> None:
     assert "Traceback" not in err
     assert "Unclosed" not in err
     assert sim.password not in out + err
+
+
+async def _repl(url: str, script: str, env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "halnav", "repl", url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(script.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_repl_shows_errors_without_its_frames_and_keeps_exit_codes() -> None:
+    """A plain error shows the user's own frames only; show() prints the readable view; an
+    item's repr names it; exit(3) leaves with 3 (review #37)."""
+    config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2)
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+        veeam.explore(nav, sim.organization_ids[0]) as session,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
+        env.update(HALNAV_USERNAME=sim.username, HALNAV_PASSWORD=sim.password)
+        script = (
+            'mb = await nav.follow(doc, "mailboxes")\n'
+            "mb.items[0]\n"
+            "show(mb)\n"
+            "def boom():\n    return 1 / 0\n\n"
+            "boom()\n"
+            "exit(3)\n"
+        )
+        status, out, err = await _repl(f"{session.url}/Organization", script, env)
+        first = (await nav.follow(f"{session.url}/Organization", "mailboxes")).items[0]
+    assert status == 3, err
+    assert f"'{first.title}'" in out  # the item's repr shows its name
+    assert "items (2):" in out  # show(): halnav get's readable view
+    assert "ZeroDivisionError: division by zero" in err
+    assert 'File "<console>", line 2, in boom' in err
+    assert "repl.py" not in err
+    assert "concurrent" not in err
+
+
+async def test_repl_opens_with_doc_none_when_the_entry_cannot_be_fetched() -> None:
+    """A refused entry document is an error line, and the REPL still opens to look into it."""
+    async with open_simulator(SimulatorConfig(organizations=1, mailboxes=1)) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
+        env.update(HALNAV_TOKEN="not-a-token")
+        status, out, err = await _repl(
+            f"{sim.url}/v5/Organizations", "print(doc is None)\nexit()\n", env
+        )
+    assert status == 0, err
+    assert "halnav: error: AuthenticationError" in err
+    assert "True" in out
+    assert "doc     None" in err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+async def test_repl_history_is_kept_between_sessions(tmp_path: Path) -> None:
+    """On a terminal, what was typed is in HALNAV_HISTORY afterwards, readable by its owner only."""
+    history = tmp_path / "state" / "history"
+    async with open_simulator(SimulatorConfig(organizations=1, mailboxes=1)) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
+        env.update(HALNAV_HISTORY=str(history), HALNAV_TOKEN="t")
+        master, slave = pty.openpty()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", "repl", f"{sim.url}/v5/Organizations",
+            stdin=slave, stdout=slave, stderr=slave, env=env,
+        )  # fmt: skip
+        os.close(slave)
+        seen = b""
+        while b">>> " not in seen:
+            seen += await asyncio.wait_for(asyncio.to_thread(os.read, master, 65536), 30)
+        os.write(master, b"40 + 2\n")
+        while b"42" not in seen:
+            seen += await asyncio.wait_for(asyncio.to_thread(os.read, master, 65536), 30)
+        os.write(master, b"exit()\n")
+        status = await asyncio.wait_for(proc.wait(), 30)
+        os.close(master)
+    assert status == 0
+    assert "40 + 2" in history.read_text()
+    assert history.stat().st_mode & 0o777 == 0o600
