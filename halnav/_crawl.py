@@ -209,6 +209,15 @@ class CrawlStatistics:
     bytes_exported: int
     exporting: int = 0
     """Bytes received so far by the downloads in flight (not yet in ``bytes_exported``)."""
+    resumed_documents: int = 0
+    """Documents the earlier runs of a resumed walk wrote (in ``documents`` too)."""
+    requests: int = 0
+    """HTTP requests the navigator sent so far (page items and embedded copies need none);
+    ``retries``, ``throttled`` and ``bytes_received`` are its transport's too."""
+    retries: int = 0
+    throttled: int = 0
+    """Answers that asked to slow down (429, or 503 with Retry-After)."""
+    bytes_received: int = 0
 
 
 @attrs.frozen
@@ -517,6 +526,7 @@ class Crawler:
         """Counters now: records written, queue length, busy workers, rate."""
         elapsed = self._elapsed_now()
         tally = self._tally
+        wire = self._nav.statistics().transport
         return CrawlStatistics(
             documents=tally.documents,
             failures=tally.failures,
@@ -528,6 +538,11 @@ class Crawler:
             rate=tally.run_documents / elapsed if elapsed > 0 else 0.0,
             bytes_exported=tally.bytes_exported,
             exporting=sum(self._exporting.values()),
+            resumed_documents=tally.documents - tally.run_documents,
+            requests=wire.requests,
+            retries=wire.retries,
+            throttled=wire.throttled,
+            bytes_received=wire.bytes_received,
         )
 
     async def run(self) -> CrawlSummary:

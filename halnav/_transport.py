@@ -128,7 +128,8 @@ class TransportStatistics:
 
     ``requests`` counts attempts sent (retries and redirect hops included),
     ``retry_budget_spent`` the retries refused because the budget was used up,
-    ``errors`` the calls that ended in an exception.
+    ``errors`` the calls that ended in an exception, ``throttled`` the answers that
+    asked halnav to slow down (429, or 503 with ``Retry-After``).
     """
 
     requests: int
@@ -140,6 +141,7 @@ class TransportStatistics:
     bytes_received: int
     redirects: int
     errors: int
+    throttled: int = 0
 
 
 @attrs.define(slots=True)
@@ -156,6 +158,7 @@ class _Counters:
     bytes_received: int = 0
     redirects: int = 0
     errors: int = 0
+    throttled: int = 0
 
     def snapshot(self) -> TransportStatistics:
         return TransportStatistics(
@@ -168,6 +171,7 @@ class _Counters:
             bytes_received=self.bytes_received,
             redirects=self.redirects,
             errors=self.errors,
+            throttled=self.throttled,
         )
 
 
@@ -694,6 +698,8 @@ class Transport:
                 status = response.status
                 if status < 400:
                     return response
+                if status == 429 or (status == 503 and "Retry-After" in response.headers):
+                    self._count.throttled += 1
                 authenticated = status == 401 and state.trusted and self._middlewares is not None
                 cls = AuthenticationError if authenticated else HTTPStatusError
                 # A server may echo the token back: redacted before the detail is cut.

@@ -1314,31 +1314,47 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
 
 
 class _DownloadMeter:
-    """A byte counter with rate for one download, on a terminal's stderr."""
+    """A byte counter with rate (and an ETA when the size is announced) for one download,
+    on a terminal's stderr, drawn by rich like the walk's progress line."""
 
     def __init__(self, stream: TextIO, name: str) -> None:
-        self._stream = stream
+        from rich.console import Console  # noqa: PLC0415  only on a terminal
+        from rich.live import Live  # noqa: PLC0415
+
+        self._live = Live(
+            console=Console(file=stream, highlight=False, soft_wrap=False),
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._name = _printable(name)
         self._started = time.monotonic()
         self._shown = 0.0
-        self._size = 0
 
     def __call__(self, size: int, total: int | None) -> None:
-        self._size = size
+        from rich.text import Text  # noqa: PLC0415
+
         now = time.monotonic()
         if now - self._shown < 0.2 and (total is None or size < total):
             return
+        if not self._shown:
+            self._live.start()
         self._shown = now
         rate = size / max(now - self._started, 1e-6)
-        of = f" of {_mib(total)}" if total else ""
-        line = f"{self._name}: {_mib(size)}{of} at {_mib(rate)}/s"
-        self._stream.write("\r\x1b[2K" + line)
-        self._stream.flush()
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f"{_mib(size)}", style="bold")
+        if total:
+            line.append(f" of {_mib(total)} ({100 * size / total:.0f}%)")
+        line.append(f" at {_mib(rate)}/s")
+        if total and rate > 0 and size < total:
+            line.append(f", {_clock((total - size) / rate)} left")
+        line.append(f"  {self._name}")
+        self._live.update(line, refresh=True)
 
     def done(self) -> None:
         if self._shown:
-            self._stream.write("\r\x1b[2K")
-            self._stream.flush()
+            self._live.stop()
 
 
 def _mib(value: float) -> str:
@@ -1346,30 +1362,66 @@ def _mib(value: float) -> str:
 
 
 class _Progress:
-    """The live progress line on a terminal's stderr."""
+    """The live progress line of a walk on a terminal's stderr, drawn by rich: one line
+    cropped to the terminal's width (it never wraps, whatever the width), most important
+    figures first, ``NO_COLOR`` honoured. Other lines printed to stderr meanwhile (warnings)
+    appear above it."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+        from rich.console import Console  # noqa: PLC0415  only on a terminal
+        from rich.live import Live  # noqa: PLC0415
+
+        self._console = Console(file=stream, highlight=False, soft_wrap=False)
+        self._live = Live(
+            console=self._console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,  # records may be going to stdout
+            redirect_stderr=True,
+        )
         self._shown = False
 
     def __call__(self, stats: halnav.CrawlStatistics) -> None:
-        line = (
-            f"documents {stats.documents}  failures {stats.failures}  "
-            f"actions {stats.actions}  {stats.rate:.0f}/s  "
-            f"queue {stats.queued}  in flight {stats.in_flight}  {stats.elapsed:.1f}s"
-        )
+        from rich.text import Text  # noqa: PLC0415
+
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(f"{stats.documents:,} documents", style="bold")
+        if stats.resumed_documents:
+            line.append(f" ({stats.documents - stats.resumed_documents:,} new)")
+        line.append(f"  {stats.rate:,.0f}/s  {_clock(stats.elapsed)}")
+        if stats.failures or stats.action_failures:
+            failed = stats.failures + stats.action_failures
+            line.append(f"  failures {failed:,}", style="red")
+        if stats.actions:
+            line.append(f"  actions {stats.actions:,}")
+        line.append(f"  queue {stats.queued:,}  in flight {stats.in_flight}")
+        if stats.retries:
+            line.append(f"  retries {stats.retries:,}", style="yellow")
+        if stats.throttled:
+            line.append(f"  throttled {stats.throttled:,}", style="yellow")
+        line.append(f"  received {_mib(stats.bytes_received)}")
         if stats.bytes_exported or stats.exporting:
             exported = stats.bytes_exported + stats.exporting
-            line += f"  exported {_mib(exported)} ({_mib(exported / max(stats.elapsed, 1e-6))}/s)"
-        self._stream.write("\r\x1b[2K" + line)
-        self._stream.flush()
-        self._shown = True
+            line.append(f"  exported {_mib(exported)}")
+        if not self._shown:
+            self._live.start()
+            self._shown = True
+        self._live.update(line, refresh=True)
 
     def clear(self) -> None:
         if self._shown:
-            self._stream.write("\r\x1b[2K")
-            self._stream.flush()
+            self._live.stop()  # transient: the line goes, the summary takes its place
             self._shown = False
+
+
+def _clock(seconds: float) -> str:
+    """``42.1 s`` under a minute, else ``12:34`` or ``1:02:03``: how long, readably."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 # Actions that only read data or copy it out run without asking; any other action may

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from test_cli import access_token, cli, halnav_process, served
 
-from halnav.cli import main
+from halnav.cli import _clock, main
 
 HTML_404 = (
     "<!DOCTYPE HTML>\n<html lang='en'><head><title>Error response</title></head>"
@@ -73,7 +73,7 @@ async def test_act_json_prints_the_search_hits(capsys: pytest.CaptureFixture[str
     [
         (["get", "/relative"], "expected an absolute http:// or https:// URL"),
         (["follow", "http://127.0.0.1:9/", "x", "--var", "q"], "--var expects NAME=VALUE"),
-        (["crawl", "http://127.0.0.1:9/", "--graph", "g.svg"], "--graph g.svg"),
+        (["crawl", "http://127.0.0.1:9/", "--graph", "g.png"], "--graph g.png"),
         (["graph", "walk.jsonl", "-o", "g.png"], "-o g.png"),
         (["act", "http://127.0.0.1:9/", "search", "--json", '{"query": "x"}'], "-d/--body"),
         (["get", "http://127.0.0.1:9/", "--token", "t", "--username", "u"], "not both"),
@@ -297,3 +297,12 @@ async def test_a_veeam_action_refused_without_the_profile_gets_a_hint(
     err = capsys.readouterr().err
     assert "HTTP 400" in err
     assert "add --veeam" in err
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.04, "0.0 s"), (42.06, "42.1 s"), (60, "1:00"), (1234.4, "20:34"), (3723, "1:02:03")],
+)
+def test_elapsed_time_reads_like_a_clock(seconds: float, shown: str) -> None:
+    """``1234.4s`` was hard to read on a long walk (review #17)."""
+    assert _clock(seconds) == shown

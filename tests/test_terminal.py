@@ -14,6 +14,8 @@ import asyncio
 import fcntl
 import os
 import pty
+import re
+import struct
 import sys
 import termios
 from pathlib import Path
@@ -25,7 +27,7 @@ from test_outcomes import start
 
 import halnav
 from halnav.errors import HTTPStatusError
-from halnav.simulator import SimulatorConfig, open_simulator
+from halnav.simulator import Faults, SimulatorConfig, open_simulator
 
 TITLE = "\x1b]0;pwned\x07"
 CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x07"
@@ -188,3 +190,64 @@ async def test_a_password_is_asked_for_read_from_a_file_and_warned_about(tmp_pat
     assert "--password-file" in shown
     assert both[0] == 2  # a usage error
     assert "give --password or --password-file, not both" in both[2]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+async def _walk_on_a_terminal(columns: int, *args: str) -> str:
+    """``halnav ARGS`` with stderr on a pseudo-terminal ``columns`` wide; what it showed."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in clean_env().items() if k not in ("COLUMNS", "LINES")}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "halnav", *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=slave, env=env,
+        )  # fmt: skip
+        os.close(slave)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = await asyncio.to_thread(os.read, master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("columns", [40, 120])
+async def test_the_progress_line_never_wraps_and_says_what_matters(
+    columns: int, tmp_path: Path
+) -> None:
+    """On a 40- or 120-column terminal, no frame of the live line is wider than the
+    terminal; it shows documents, rate and a readable elapsed time (review #17)."""
+    config = SimulatorConfig(organizations=1, mailboxes=6, items=30, faults=Faults(latency=0.02))
+    async with open_simulator(config) as sim:
+        out = tmp_path / "walk.jsonl"
+        shown = await _walk_on_a_terminal(
+            columns, "veeam-walk", sim.url, "--username", sim.username,
+            "--password-file", str(_secret(tmp_path, sim.password)), "-o", str(out),
+            "--concurrency", "4",
+        )  # fmt: skip
+    frames = [_ANSI.sub("", part) for part in re.split(r"[\r\n]", shown)]
+    live = [frame for frame in frames if re.match(r"\d[\d,]* documents ", frame)]
+    assert len(live) >= 2, shown  # it moved while the walk ran
+    assert max(len(frame) for frame in live) <= columns, max(live, key=len)
+    assert all(re.match(r"[\d,]+ documents +[\d,]+/s +\d+\.\d s", frame) for frame in live)
+    if columns >= 120:
+        assert all("received" in frame and "in flight" in frame for frame in live)
+    else:
+        assert any(frame.endswith("…") for frame in live)  # cropped, not wrapped
+
+
+def _secret(tmp_path: Path, password: str) -> Path:
+    path = tmp_path / "password"
+    path.write_text(password + "\n", encoding="utf-8")
+    return path
