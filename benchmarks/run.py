@@ -968,11 +968,26 @@ async def _one(row: Awaitable[Row]) -> list[Row]:
     return [await row]
 
 
+def default_output(*, quick: bool, rows: set[str], memory_docs: int | None) -> Path:
+    """Where a run writes its figures without ``--json``: the tracked ``results.json`` only
+    for a full run of every row at the standard sizes; anything else (``--quick``, ``--only``,
+    ``--memory-docs``) goes to the untracked ``results-quick.json``."""
+    whole = not quick and rows == set(ROW_NAMES) and memory_docs is None
+    return HERE / ("results.json" if whole else "results-quick.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the rows, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a small smoke run (< 1 min)")
-    parser.add_argument("--json", type=Path, default=HERE / "results.json", help="output file")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="output file (default: benchmarks/results.json for a full run of every row; a "
+        "--quick or --only run writes benchmarks/results-quick.json, which git ignores, so the "
+        "tracked full results stay as they are)",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated: {','.join(ROW_NAMES)}")
     parser.add_argument(
         "--memory-docs", type=int, default=None, help="documents for the memory row"
@@ -983,6 +998,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows {sorted(unknown)}; choose from {','.join(ROW_NAMES)}")
     sizes = QUICK if args.quick else FULL
+    if args.json is None:
+        args.json = default_output(quick=args.quick, rows=only, memory_docs=args.memory_docs)
     if args.memory_docs is not None:
         sizes = attrs.evolve(sizes, memory_docs=args.memory_docs)
     info = machine()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -306,3 +307,25 @@ async def test_a_veeam_action_refused_without_the_profile_gets_a_hint(
 def test_elapsed_time_reads_like_a_clock(seconds: float, shown: str) -> None:
     """``1234.4s`` was hard to read on a long walk (review #17)."""
     assert _clock(seconds) == shown
+
+
+def test_a_quick_benchmark_run_leaves_the_tracked_results_alone() -> None:
+    """`benchmarks/run.py --quick` (or --only) writes results-quick.json, not the tracked
+    results.json (review #41)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_run", path)
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = bench  # attrs classes look their module up
+    spec.loader.exec_module(bench)
+    every = set(bench.ROW_NAMES)
+    assert bench.default_output(quick=False, rows=every, memory_docs=None).name == "results.json"
+    assert bench.default_output(quick=True, rows=every, memory_docs=None).name == (
+        "results-quick.json"
+    )
+    assert bench.default_output(quick=False, rows={"cpu"}, memory_docs=None).name == (
+        "results-quick.json"
+    )
+    ignored = (path.parent.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "benchmarks/results-quick.json" in ignored
