@@ -14,7 +14,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from test_cli import access_token, cli, halnav_process, served
 
-from halnav.cli import _clock, main
+from halnav.cli import main
+from halnav.cli._render import _clock
 
 HTML_404 = (
     "<!DOCTYPE HTML>\n<html lang='en'><head><title>Error response</title></head>"
