@@ -127,7 +127,9 @@ def decode_json(data: bytes | str, url: str) -> Any:
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:
-        raise DocumentError(url, "$", f"malformed JSON: {exc.msg} at {exc.pos}") from exc
+        # json says "Unterminated string starting at"; the position completes that phrase.
+        where = f"{exc.msg} {exc.pos}" if exc.msg.endswith(" at") else f"{exc.msg} at {exc.pos}"
+        raise DocumentError(url, "$", f"malformed JSON: {where}") from exc
     except UnicodeDecodeError as exc:
         raise DocumentError(url, "$", f"body is not UTF-8: {exc.reason}") from exc
     except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()

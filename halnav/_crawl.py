@@ -260,6 +260,13 @@ class CrawlSummary:
     action_items: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
     """Items of paged action answers recorded (search hits), by action name; this run's
     and, for a resumed walk, the earlier runs'."""
+    new_documents: int = 0
+    """Documents this run wrote (``documents`` counts the earlier runs of a resumed walk
+    too): 0 for a resumed walk that was already complete."""
+    retries: int = 0
+    """Requests the navigator retried during the walk (its transport's count)."""
+    throttled: int = 0
+    """Answers that asked to slow down (429, or 503 with Retry-After)."""
 
 
 class _CannotStartError(Exception):
@@ -621,6 +628,9 @@ class Crawler:
             planned=tally.planned,
             offered_actions=tuple(sorted(self._offered, key=str.lower)),
             action_items=MappingProxyType(dict(tally.action_items)),
+            new_documents=tally.run_documents,
+            retries=self._nav.statistics().transport.retries,
+            throttled=self._nav.statistics().transport.throttled,
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)

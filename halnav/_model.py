@@ -459,8 +459,22 @@ class Document:
         """
         links = self.links_for(selector)
         if not links:
-            raise LinkNotFoundError(self.url, selector, self.rels)
+            raise LinkNotFoundError(self.url, selector, self._near(selector))
         return links[0]
+
+    def _near(self, selector: str) -> tuple[str, ...]:
+        """What a missed selector could have been: for ``rel[key:value]`` or ``rel[N]`` on a
+        rel that is there, its links by that key or index; else the rels."""
+        sel = parse_selector(selector)
+        key = self._rel_key(sel.rel)
+        if key is None or (sel.key is None and sel.index is None):
+            return self.rels
+        links = self.links[key]
+        if sel.index is not None:
+            return (f"{sel.rel}[0..{len(links) - 1}]",)
+        assert sel.key is not None
+        found = [_prop_text(link.props, sel.key) for link in links]
+        return tuple(f"{sel.rel}[{sel.key}:{value}]" for value in found if value is not None)
 
     # -- actions ----------------------------------------------------------
     @property

@@ -126,6 +126,20 @@ def _page_item(doc: Document, index: int) -> Document:
         ) from None
 
 
+def _page_item_where(doc: Document, key: str, value: str) -> Document:
+    """The first page item whose state ``key`` is ``value`` (exactly, else in any case)."""
+    texts = [
+        None if item.state.get(key) is None else str(item.state.get(key)) for item in doc.items
+    ]
+    for wanted in (value, value.casefold()):
+        for item, text in zip(doc.items, texts, strict=True):
+            if text is not None and (text if wanted is value else text.casefold()) == wanted:
+                return item
+    present = [f"item[{key}:{text}]" for text in texts if text is not None]
+    shown = present[:5] + ([f"... {len(present) - 5} more"] if len(present) > 5 else [])
+    raise LinkNotFoundError(doc.url, f"item[{key}:{value}]", shown or [f"no item has {key!r}"])
+
+
 def _check_url(url: str) -> None:
     # The scheme only: the transport names what else is wrong (a port out of range...).
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -414,7 +428,7 @@ class Navigator:
                 target = self._resolve_hop(doc, rel, variables, used, fresh=fresh)
             except (LinkNotFoundError, MissingVariablesError) as exc:
                 exc.add_note(f"while following {' -> '.join(rels)}")
-                if isinstance(exc, LinkNotFoundError) and doc.items:
+                if isinstance(exc, LinkNotFoundError) and doc.items and exc.rel[:5] != "item[":
                     last = len(doc.items) - 1
                     exc.add_note(
                         f"the page has {last + 1} items: item[0] .. item[{last}] select one"
@@ -437,13 +451,16 @@ class Navigator:
 
         ``item`` / ``item[N]`` step into a page's items when ``doc`` has no
         ``item`` link: items are not links, and they are the only way down
-        from a Veeam page.
+        from a Veeam page. ``item[key:value]`` selects the first item whose state field
+        ``key`` is ``value`` (``item[email:alice@contoso.com]``; any case).
         """
         sel = parse_selector(selector)
         link = doc.find_link(selector)
         if link is None:
-            if sel.rel == "item" and sel.key is None and doc.items:
-                return _page_item(doc, sel.index or 0)
+            if sel.rel == "item" and doc.items:
+                if sel.key is None:
+                    return _page_item(doc, sel.index or 0)
+                return _page_item_where(doc, sel.key, sel.value or "")
             copy = self._embedded_copy(doc, sel, None, fresh=fresh)
             if copy is not None:
                 return copy  # an embedded resource with no link of its rel

@@ -66,7 +66,7 @@ import json
 import math
 import os
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Final, TypeAlias
@@ -449,11 +449,15 @@ def parse_record(line: str | bytes) -> Record:
     return _document(data, url)
 
 
-def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
+def read_records(
+    path: str | os.PathLike[str], *, on_partial_line: Callable[[int], None] | None = None
+) -> Iterator[Record]:
     """The records of a walk's JSON Lines output at ``path``, one at a time, in file order.
 
     Blank lines are skipped. The file is read as it goes (a walk's output may be large)
-    and closed when the iteration ends.
+    and closed when the iteration ends. A walk killed without ``--state`` may leave its
+    last line cut short (no newline, not JSON): with ``on_partial_line``, that line is
+    skipped and its number handed to it; without, it is an error like any other.
 
     >>> for record in read_records("walk.jsonl"):  # doctest: +SKIP
     ...     match record:
@@ -473,9 +477,13 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record]:
             if not line.strip():
                 continue
             try:
-                yield parse_record(line)
+                record = parse_record(line)
             except _NotARecordError as exc:
+                if on_partial_line is not None and not line.endswith(b"\n"):
+                    on_partial_line(number)  # only the last line can lack its newline
+                    return
                 raise ValueError(f"{path}:{number}: {exc}") from None
+            yield record
 
 
 def is_gzip(path: str | os.PathLike[str]) -> bool:

@@ -35,13 +35,16 @@ class RecordsGraph:
     documents: int
     failures: int
     labels: Mapping[str, str]
+    partial_line: int | None = None
+    """The number of a cut-off last line that was skipped (a walk killed mid-write)."""
 
 
 def graph_from_records(path: str | Path, *, key: Any = None) -> RecordsGraph:
     """Rebuild the link graph of a walk from its JSON Lines records.
 
     Each document record becomes a node with its links and actions, and the edge it was
-    reached by (``parent``, ``rel``); failures are counted, not drawn. ``key`` is the
+    reached by (``parent``, ``rel``); failures are counted, not drawn. A cut-off last line
+    (a walk killed mid-write) is skipped and named in ``partial_line``. ``key`` is the
     graph's extra canonicalisation (``Graph(key=...)``).
 
     >>> built = graph_from_records("walk.jsonl")           # doctest: +SKIP
@@ -54,7 +57,8 @@ def graph_from_records(path: str | Path, *, key: Any = None) -> RecordsGraph:
     graph = Graph(key=key)
     labels: dict[str, str] = {}
     documents = failures = 0
-    for record in read_records(path):
+    partial: list[int] = []
+    for record in read_records(path, on_partial_line=partial.append):
         if isinstance(record, FailureRecord):
             failures += 1
         elif isinstance(record, DocumentRecord):
@@ -67,7 +71,7 @@ def graph_from_records(path: str | Path, *, key: Any = None) -> RecordsGraph:
             if label is not None:
                 labels[url] = label
             documents += 1
-    return RecordsGraph(graph, documents, failures, labels)
+    return RecordsGraph(graph, documents, failures, labels, partial[0] if partial else None)
 
 
 def _document(record: DocumentRecord) -> Document:

@@ -32,7 +32,9 @@ cattrs / json -> ``DocumentError``) with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import difflib
 import http
+import re
 from collections.abc import Iterable
 
 __all__ = [
@@ -61,6 +63,18 @@ __all__ = [
 def _names(items: Iterable[str]) -> str:
     listed = sorted(set(items))
     return ", ".join(listed) if listed else "(none)"
+
+
+_SELECTOR_SHAPE = re.compile(r"^[^\[\]]+\[(?:-?\d+|[^:\]]+:[^\]]*)\]$")
+
+
+def _did_you_mean(wanted: str, available: Iterable[str]) -> str:
+    """``; did you mean 'mailboxes'?`` when one name is close to ``wanted`` (any case)."""
+    by_lower = {name.lower(): name for name in available}
+    close = difflib.get_close_matches(wanted.lower(), list(by_lower), n=1, cutoff=0.75)
+    if not close or by_lower[close[0]] == wanted:
+        return ""
+    return f"; did you mean {by_lower[close[0]]!r}?"
 
 
 def printable(value: object) -> str:
@@ -116,7 +130,10 @@ class LinkNotFoundError(HalnavError, LookupError):
         self.url = url
         self.rel = rel
         self.available = tuple(sorted(set(available)))
-        super().__init__(f"no link {rel!r} on {url}; available: {_names(self.available)}")
+        hint = _did_you_mean(rel, self.available)
+        if ("[" in rel or "]" in rel) and not _SELECTOR_SHAPE.match(rel):
+            hint = "; a selector is rel, rel[N] or rel[key:value]"
+        super().__init__(f"no link {rel!r} on {url}; available: {_names(self.available)}{hint}")
 
     def __str__(self) -> str:  # LookupError/KeyError would repr() the message otherwise
         return printable(self.args[0])
@@ -132,7 +149,8 @@ class ActionNotFoundError(HalnavError, LookupError):
         self.url = url
         self.name = name
         self.available = tuple(sorted(set(available)))
-        super().__init__(f"no action {name!r} on {url}; available: {_names(self.available)}")
+        hint = _did_you_mean(name, self.available)
+        super().__init__(f"no action {name!r} on {url}; available: {_names(self.available)}{hint}")
 
     def __str__(self) -> str:
         return printable(self.args[0])

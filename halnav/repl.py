@@ -424,6 +424,8 @@ class _Display:
         builtins._ = value  # type: ignore[attr-defined]  # what the default hook does
         if isinstance(value, Document):
             self.last = value
+        if isinstance(value, types.MappingProxyType):  # doc.state: show it as the dict it is
+            value = dict(value)
         if isinstance(value, list | tuple | dict | set | frozenset):
             text = pprint.pformat(value, width=100)
         else:

@@ -190,6 +190,11 @@ def auth(server: str, username: str, password: str, *, version: str = VERSION) -
     return password_auth(f"{root}/{_check_version(version)}/token", username, password)
 
 
+def _sessions(count: int) -> str:
+    """``1 restore session``, ``2 restore sessions``."""
+    return f"{count} restore session{'' if count == 1 else 's'}"
+
+
 def action_body(action: Action, body: Any) -> Any:
     """The v5 action body: options wrapped as ``{"<actionName>": options}``.
 
@@ -1156,7 +1161,7 @@ async def walk(
             {s.id.lower(): k.rpartition("/")[2] for k, s in zip(keys, sessions, strict=True)}
         )
         how = "resuming the walk" if before else "walking them all in one crawl"
-        tell(f"explored {len(sessions)} restore sessions ({', '.join(kinds)}); {how}")
+        tell(f"explored {_sessions(len(sessions))} ({', '.join(kinds)}); {how}")
         summary = await crawl(
             nav,
             [f"{session.url}/Organization" for session in sessions],
@@ -1168,7 +1173,7 @@ async def walk(
             renamed=renamed,
             sinks=[exported, per_session],
         )
-        tell(f"stopping {len(sessions)} restore sessions")
+        tell(f"stopping {_sessions(len(sessions))}")
     return Walk(
         org_ids,
         tuple(session.id for session in sessions),

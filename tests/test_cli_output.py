@@ -14,8 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from test_cli import access_token, cli, halnav_process, served
 
-from halnav.cli import main
-from halnav.cli._render import _clock
+import halnav
+from halnav.cli import main, render
+from halnav.cli._render import _clock, _summary_lines
 
 HTML_404 = (
     "<!DOCTYPE HTML>\n<html lang='en'><head><title>Error response</title></head>"
@@ -330,3 +331,167 @@ def test_a_quick_benchmark_run_leaves_the_tracked_results_alone() -> None:
     )
     ignored = (path.parent.parent / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "benchmarks/results-quick.json" in ignored
+
+
+# -- the second pass over the review (findings 18-42) ---------------------------------------------
+
+
+def _summary(**fields: object) -> halnav.CrawlSummary:
+    base: dict[str, object] = {
+        "documents": 1443, "failures": 0, "actions": 0, "action_failures": 0, "elapsed": 2.5,
+        "resumed": False, "complete": True, "output": "big.jsonl", "failures_by_type": {},
+    }  # fmt: skip
+    return halnav.CrawlSummary(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def test_a_resumed_walk_says_what_was_new_and_what_the_state_is_for() -> None:
+    """'already complete; nothing to do', or 'N from before + M new' (review #18, #42.10)."""
+    done = _summary_lines(_summary(resumed=True, new_documents=0, elapsed=0.01), None, ".big")
+    assert done[0] == "the walk was already complete: 1,443 documents in big.jsonl; nothing to do"
+    assert done[-1] == "  state:    .big (the walk is complete; delete it to start over)"
+    resumed = _summary_lines(
+        _summary(resumed=True, new_documents=443, complete=False, retries=7, throttled=2),
+        None,
+        ".big",
+    )
+    assert resumed[0] == "resumed: 1,000 documents from before + 443 new in 2.5 s (177/s)" + (
+        " (finished with failures)"
+    )
+    assert "  retries:  7, 2 throttled" in resumed
+    assert resumed[-1] == "  state:    .big (run the same command again to resume)"
+    fresh = _summary_lines(_summary(elapsed=1234.4), None)
+    assert fresh[0] == "crawled 1,443 documents in 20:34 (1/s)"
+
+
+def test_extra_arguments_get_the_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    """`halnav get URL extra`: the usage of get, not of halnav (review #25)."""
+    assert main(["get", "http://127.0.0.1:9/", "extra"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: halnav get ")
+    assert "unrecognized arguments: extra" in err
+
+
+def test_a_cut_off_last_line_is_skipped_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A walk killed mid-write still draws (review #34); a bad line elsewhere is an error."""
+    walk = tmp_path / "walk.jsonl"
+    good = '{"url": "https://h/a", "status": 200, "state": {}, "links": {"x": ["https://h/b"]}}\n'
+    walk.write_text(good + '{"url": "https://h/b", "sta')
+    assert main(["graph", str(walk), "-o", "-", "--format", "dot"]) == 0
+    captured = capsys.readouterr()
+    assert f"{walk}:2: a cut-off last line" in captured.err
+    assert captured.out.startswith("digraph halnav {")  # -o - writes to stdout (review #42.7)
+    assert '"https://h/b"' in captured.out
+    walk.write_text('{"url": "https://h/b", "sta\n' + good)
+    assert main(["graph", str(walk), "-o", str(tmp_path / "g.dot")]) == 1
+    assert f"{walk}:1:" in capsys.readouterr().err
+    assert main(["graph", str(walk), "-o", "-"]) == 2  # which format? it says so
+    assert "--format" in capsys.readouterr().err
+
+
+async def test_every_root_named_gets_the_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    """`crawl ROOT_A ROOT_B --token T`: both origins were named, both get the token (#23)."""
+    seen: list[str | None] = []
+
+    async def guarded(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != "Bearer T0ken":
+            return web.Response(status=401)
+        return web.json_response({"_links": {"self": {"href": str(request.url)}}})
+
+    def app() -> web.Application:
+        application = web.Application()
+        application.router.add_get("/r", guarded)
+        return application
+
+    async with (
+        TestServer(app(), host="127.0.0.1") as one,
+        TestServer(app(), host="127.0.0.1") as two,
+    ):
+        code = await cli(
+            "crawl", str(one.make_url("/r")), str(two.make_url("/r")), "--token", "T0ken", "-q"
+        )
+    assert code == 0, capsys.readouterr().err
+    assert seen == ["Bearer T0ken", "Bearer T0ken"]
+
+
+async def test_deny_rel_none_drops_the_default_deny_list(tmp_path: Path) -> None:
+    """`--deny-rel none` follows first/prev/last too (review #22)."""
+
+    async def page(request: web.Request) -> web.Response:
+        first = str(request.url.with_path("/first"))
+        return web.json_response(
+            {"_links": {"self": {"href": str(request.url)}, "first": {"href": first}}}
+        )
+
+    app = web.Application()
+    app.router.add_get("/p", page)
+    app.router.add_get("/first", page)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/p"))
+        assert await cli("crawl", url, "-o", str(tmp_path / "a.jsonl"), "-q") == 0
+        assert (
+            await cli("crawl", url, "-o", str(tmp_path / "b.jsonl"), "-q", "--deny-rel", "none")
+            == 0
+        )
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 1
+    assert len((tmp_path / "b.jsonl").read_text().splitlines()) == 2
+
+
+async def test_act_out_writes_a_json_answer_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`act ... search -d BODY --out res.json` writes the hits, not nothing (review #32)."""
+    out = tmp_path / "res.json"
+    async with served() as s:
+        assert (
+            await cli("act", s.org, "search", "-d", '{"query": "a"}', "-o", str(out), *s.login) == 0
+        )
+    assert json.loads(out.read_text())["results"]
+    assert f"(the JSON answer) to {out}" in capsys.readouterr().out
+
+
+def test_credentials_from_the_environment_are_named_and_a_lone_password_ignored(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A HALNAV_PASSWORD alone is no login (review #38); the missing half names its variable;
+    --insecure warns only where there is TLS."""
+    monkeypatch.setenv("HALNAV_PASSWORD", "left-over")
+    assert main(["get", "http://127.0.0.1:9/x", "--retries", "0", "--insecure"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot connect" in err  # it tried, without credentials
+    assert "certificate" not in err  # no TLS on http://
+    assert main(["get", "http://127.0.0.1:9/x", "--password", "p"]) == 2
+    assert "--username (or HALNAV_USERNAME) is missing" in capsys.readouterr().err
+
+
+def test_selector_errors_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Did you mean; a malformed selector said so; names listed for rel[name:x] (review #36)."""
+    doc = halnav.parse(
+        {"_links": {"self": {"href": "/d"}, "mailboxes": {"href": "/m"},
+                    "ex": [{"href": "/1", "name": "one"}, {"href": "/2", "name": "two"}]}},
+        "https://h/d",
+    )  # fmt: skip
+    with pytest.raises(halnav.LinkNotFoundError, match="did you mean 'mailboxes'"):
+        doc.link("mailbox")
+    with pytest.raises(halnav.LinkNotFoundError, match="a selector is rel, rel"):
+        doc.link("ex[")
+    with pytest.raises(halnav.LinkNotFoundError) as names:
+        doc.link("ex[name:three]")
+    assert names.value.available == ("ex[name:one]", "ex[name:two]")
+    with pytest.raises(halnav.ActionNotFoundError, match="did you mean 'search'"):
+        halnav.parse({"_actions": {"search": {"uri": "/s"}}}, "https://h/d").action("serch")
+
+
+def test_render_shows_link_titles_and_what_a_form_asks_for() -> None:
+    """The readable view shows a link's title and a HAL-FORMS action's fields (#42.8)."""
+    doc = halnav.parse(
+        {"_links": {"self": {"href": "/d"}, "ex:thing": {"href": "/t", "title": "A thing"}},
+         "_templates": {"default": {"method": "POST", "properties": [
+             {"name": "title", "required": True}, {"name": "due", "type": "date"}]}}},
+        "https://h/d",
+    )  # fmt: skip
+    text = render(doc)
+    assert "https://h/t (A thing)" in text
+    assert "default takes: title* (text), due (date)  (* required)" in text

@@ -171,7 +171,12 @@ async def session_states(sim: Simulator) -> list[str]:
     ("signum", "status", "message"),
     [
         (signal.SIGTERM, 143, r"halnav: terminated \(SIGTERM\) after \d+\.\d s"),
-        (signal.SIGINT, 130, r"halnav: interrupted after \d+\.\d s"),
+        (
+            signal.SIGINT,
+            130,
+            r"halnav: interrupted after \d+\.\d s; the records so far are in \S+walk\.jsonl; "
+            r"not resumable: no --state \(add --state DIR to make a walk resumable\)",
+        ),
     ],
     ids=["SIGTERM", "Ctrl-C"],
 )

@@ -214,9 +214,10 @@ async def test_token_expiring_mid_walk_is_refreshed_once_with_64_in_flight(
         stats = walk.sim.stats
         records = read_records(tmp_path / "walk.jsonl")
     assert stats.faults_injected["token_expiry"] == 1
-    # 64 workers; at any instant a few are between two requests (parsing, queueing), so the
-    # server sees "about 64" in flight, not always exactly 64 (63 happened in CI).
-    assert stats.max_in_flight >= 60
+    # 64 workers; at any instant some are between two requests (parsing, queueing), so the
+    # server sees "about 64" in flight, not always 64 (63 in CI, 58 on a loaded box). What
+    # matters is that the refresh met many requests at once: 64 of them were refused.
+    assert stats.max_in_flight >= 48
     assert stats.unauthorized >= 60  # the requests in flight with the old token when it died
     assert stats.token_refreshes == 1
     assert stats.token_grants == 1  # the walk's navigator's own password grant

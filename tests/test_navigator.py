@@ -485,7 +485,19 @@ async def test_follow_steps_into_page_items_and_names_them_when_out_of_range(
     assert second.state["n"] == 1
     assert first_same.state["n"] == 0
     assert missing.value.available == ("item[0..9]",)
+    assert not any("select one" in note for note in missing.value.__notes__)  # said once
     assert "item[0] .. item[9] select one" in "\n".join(not_a_rel.value.__notes__)
+
+
+async def test_follow_selects_a_page_item_by_a_state_field(hal: tuple[HalApp, str]) -> None:
+    """``item[n:3]`` is the item whose ``n`` is 3; a miss lists the values there (#36.5)."""
+    _app, api = hal
+    async with halnav.Navigator(api) as nav:
+        third = await nav.follow(api, "items", "item[n:3]")
+        with pytest.raises(LinkNotFoundError) as missing:
+            await nav.follow(api, "items", "item[n:99]")
+    assert third.state["n"] == 3
+    assert missing.value.available[:2] == ("... 5 more", "item[n:0]")
 
 
 async def test_variables_for_a_template_win_over_its_embedded_copy() -> None:

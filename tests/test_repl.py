@@ -179,6 +179,7 @@ async def test_repl_shows_errors_without_its_frames_and_keeps_exit_codes() -> No
         script = (
             'mb = await nav.follow(doc, "mailboxes")\n'
             "mb.items[0]\n"
+            "doc.state\n"
             "show(mb)\n"
             "def boom():\n    return 1 / 0\n\n"
             "boom()\n"
@@ -192,6 +193,7 @@ async def test_repl_shows_errors_without_its_frames_and_keeps_exit_codes() -> No
     assert "ZeroDivisionError: division by zero" in err
     assert 'File "<console>", line 2, in boom' in err
     assert "repl.py" not in err
+    assert "mappingproxy" not in out  # doc.state shows as the dict it is
     assert "concurrent" not in err
 
 

@@ -44,6 +44,7 @@ from ._common import (
     _SECRET_OPTIONS,
     _T,
     _VEEAM_PATH,
+    _WALKS,
     _printable,
     _UsageError,
 )
@@ -55,8 +56,10 @@ from ._options import (
     _moved_option,
     _of_kinds,
     _parser,
+    _subcommand,
 )
 from ._render import (
+    _clock,
     _counts,
     _DownloadMeter,
     _dumps,
@@ -64,6 +67,7 @@ from ._render import (
     _failure_kind,
     _json_printable,
     _leaves,
+    _mib,
     _PlannedPrinter,
     _print_document,
     _Progress,
@@ -137,7 +141,11 @@ class _Credentials:
 
 def _read_password() -> str:
     if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass("password: ")
+        try:
+            return getpass.getpass("password: ")
+        except KeyboardInterrupt:
+            print(file=sys.stderr)  # end the prompt's line before "interrupted"
+            raise
     line = sys.stdin.readline() if sys.stdin is not None else ""
     return line.rstrip("\r\n")
 
@@ -189,8 +197,16 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         raise _UsageError("give --token, or --username and --password, not both")
     if args.username or args.password:
         token = None  # explicit user credentials win over HALNAV_TOKEN
+    if username is None and password is not None and not args.password:
+        # A HALNAV_PASSWORD left in the environment, with no user name anywhere: it is no
+        # login, and must not break a command against a public API.
+        password = None
     if (username is None) != (password is None) and token is None:
-        missing = "--password (or HALNAV_PASSWORD)" if password is None else "--username"
+        missing = (
+            "--password (or HALNAV_PASSWORD)"
+            if password is None
+            else "--username (or HALNAV_USERNAME)"
+        )
         raise _UsageError(f"--username and --password go together; {missing} is missing")
     if token is not None:
         username = password = None
@@ -326,7 +342,7 @@ def _navigator(
 ) -> halnav.Navigator:
     if args.cafile is not None:
         _check_cafile(args.cafile)
-    if args.insecure:
+    if args.insecure and url.lower().startswith("https:"):
         print(
             "halnav: warning: --insecure: the server certificate is not verified "
             "(use it only against a test server)",
@@ -356,6 +372,7 @@ def _navigator(
         )
     auth: halnav.ProviderAuth | str | None = creds.oauth2() or creds.token
     extra_origins = [_origin(creds.token_url)] if creds.token_url else []
+    extra_origins += extra.pop("trusted_origins", [])
     return halnav.Navigator(
         url,
         auth=auth,
@@ -462,9 +479,19 @@ async def _with_nav(
     body: Callable[[halnav.Navigator], Awaitable[int]],
     *,
     graph: bool = True,
+    also: Sequence[str] = (),
 ) -> int:
-    keep = bool(getattr(args, "json", False))  # --json prints the source: keep it
-    async with _navigator(args, url, creds, graph=graph, keep_source=keep) as nav:
+    """Run ``body`` with the command's navigator; ``also``: more URLs the user named, whose
+    origins are trusted like ``url``'s (a crawl's other roots)."""
+    # --json prints the source, act --out writes a JSON answer's: keep it then.
+    keep = args.command in ("get", "follow", "act") and bool(
+        getattr(args, "json", False) or getattr(args, "out", None)
+    )
+    extra: dict[str, Any] = {"keep_source": keep}
+    others = sorted({_origin(other) for other in also} - {_origin(url)})
+    if others:
+        extra["trusted_origins"] = others
+    async with _navigator(args, url, creds, graph=graph, **extra) as nav:
         return await body(nav)
 
 
@@ -507,7 +534,10 @@ async def _follow(
     try:
         return await nav.follow(doc, *rels, **variables)
     except halnav.MissingVariablesError as exc:
-        if exc.missing or not exc.unknown:
+        if exc.missing:
+            exc.add_note(f"give it with --var {exc.missing[0]}=VALUE")
+            raise
+        if not exc.unknown:
             raise
         chain = " -> ".join(rels)
         raise _UsageError(
@@ -559,6 +589,12 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
         if location is not None or status != 200:
             where = f"; Location: {_printable(location)}" if location else ""
             print(f"halnav: HTTP {status}{where}", file=sys.stderr)
+        if isinstance(answer, halnav.Document) and out is not None:
+            # --out names where the answer goes, JSON or not: the JSON as the server sent it.
+            text = json.dumps(answer.source, indent=2, ensure_ascii=False) + "\n"
+            out.write_text(text, encoding="utf-8")
+            print(printable(f"wrote {len(text.encode()):,} bytes (the JSON answer) to {out}"))
+            return 0
         if isinstance(answer, halnav.Document):
             _print_document(answer, as_json=args.json)
             return 0
@@ -627,6 +663,25 @@ def _check_graph_file(path: str | None) -> None:
     _check_output(path, "--graph")
 
 
+def _how_to_go_on(args: argparse.Namespace) -> str:
+    """What an interrupted walk kept, and how to go on from it (nothing for other commands)."""
+    if args.command not in _WALKS:
+        return ""
+    out = getattr(args, "out", None)
+    kept = f"; the records so far are in {out}" if out not in (None, "-") else ""
+    if getattr(args, "state", None):
+        return f"{kept}; run the same command again to resume (--state {args.state})"
+    return f"{kept}; not resumable: no --state (add --state DIR to make a walk resumable)"
+
+
+def _size_of(path: str) -> str:
+    """`` (12.3 MiB)``: the size of an exported file, or nothing when it is not there."""
+    try:
+        return f" ({_mib(Path(path).stat().st_size)})"
+    except OSError:
+        return ""
+
+
 def _finish_walk(
     nav: halnav.Navigator,
     summary: halnav.CrawlSummary,
@@ -635,6 +690,7 @@ def _finish_walk(
     live: bool,
     extra: Mapping[str, Any] | None = None,
     extra_line: str | None = None,
+    state_dir: str | None = None,
 ) -> None:
     """Write the graph if asked, then the summary: readable on a terminal, one JSON line if not.
 
@@ -647,7 +703,7 @@ def _finish_walk(
         else:
             _write_graph(nav.graph, graph)
     if live:
-        lines = _summary_lines(summary, graph)
+        lines = _summary_lines(summary, graph, state_dir)
         if extra_line is not None:
             lines.append(extra_line)
         print("\n".join(lines), file=sys.stderr)
@@ -676,7 +732,9 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             "--max-hits need --action NAME"
         )
     payload = _body(args.action_json, "--action-json")
-    deny = halnav.Scope().deny_rels | frozenset(args.deny_rel)
+    given = frozenset(rel for rel in args.deny_rel if rel.lower() != "none")
+    keep_defaults = len(given) == len(args.deny_rel)  # --deny-rel none drops first/prev/last
+    deny = (halnav.Scope().deny_rels if keep_defaults else frozenset()) | given
     scope = halnav.Scope(
         allow_rels=frozenset(args.allow_rel) if args.allow_rel else None,
         deny_rels=deny,
@@ -737,7 +795,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         finally:
             if progress is not None:
                 progress.clear()
-        _finish_walk(nav, summary, args.graph, live=live)
+        _finish_walk(nav, summary, args.graph, live=live, state_dir=args.state)
         _say_offsite(summary)
         _say_unmatched(summary, "no document in the walk offered it (check the name and scope)")
         _say_stopped(summary, args.state)
@@ -745,7 +803,9 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
 
     # A bulk walk indexes its graph only when asked to write it: on a big walk the graph
     # is a fifth of the client's CPU time and most of its memory.
-    return _run(_with_nav(args, roots[0], creds, body, graph=args.graph is not None))
+    return _run(
+        _with_nav(args, roots[0], creds, body, graph=args.graph is not None, also=roots[1:])
+    )
 
 
 @attrs.frozen
@@ -871,9 +931,32 @@ def _cluster_outcome(done: ClusterSummary, extra: Mapping[str, Any] | None = Non
 
 def _cmd_graph(args: argparse.Namespace) -> int:
     target = Path(args.out)
-    if target.suffix.lower() not in halnav.Graph.SUFFIXES:
+    to_stdout = args.out == "-"
+    if to_stdout and args.format is None:
+        raise _UsageError("-o - (standard output) needs --format dot, mmd or json")
+    if not to_stdout and args.format is not None:
+        raise _UsageError("--format goes with -o - ; a file's suffix says its format")
+    if not to_stdout and target.suffix.lower() not in halnav.Graph.SUFFIXES:
         raise _UsageError(f"-o {target}: use a .dot, .mmd, .json or .svg file name")
     built = halnav.graph_from_records(args.records)
+    if built.partial_line is not None:
+        print(
+            f"halnav: warning: {args.records}:{built.partial_line}: a cut-off last line "
+            "(the walk was killed while writing it) was skipped",
+            file=sys.stderr,
+        )
+    if to_stdout:
+        drawing: Any = built.graph.to_map() if args.map else built.graph
+        if args.format == "json":
+            text = json.dumps(drawing.to_json(), indent=2, ensure_ascii=False) + "\n"
+        elif args.map:
+            text = drawing.to_dot() if args.format == "dot" else drawing.to_mermaid()
+        elif args.format == "dot":
+            text = built.graph.to_dot(labels=built.labels)
+        else:
+            text = built.graph.to_mermaid(labels=built.labels)
+        sys.stdout.write(text)
+        return 0
     written = _write_graph(built.graph, target, as_map=args.map, labels=built.labels)
     print(f"wrote {target}: {written} from {built.documents} documents "
           f"({built.failures} failures skipped)")  # fmt: skip
@@ -1117,7 +1200,8 @@ class _VeeamWalk:
                 if self.args.search is not None
                 else ""
             )
-            + "".join(f"\n  export:   {_printable(path)}" for path in done.exports),
+            + "".join(f"\n  export:   {_printable(path)}{_size_of(path)}" for path in done.exports),
+            state_dir=self.args.state,
         )
         _say_offsite(done.crawl)
         _say_unmatched(
@@ -1304,7 +1388,9 @@ def main(argv: list[str] | None = None) -> int:
         return _EXIT_USAGE
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            _subcommand(parser, args.command).error(f"unrecognized arguments: {' '.join(extras)}")
     except SystemExit as exc:  # --help, --version and usage errors (argparse printed them)
         return exc.code if isinstance(exc.code, int) else _EXIT_ERROR
     args.secrets = ()
@@ -1326,7 +1412,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             if args.debug:
                 raise
-            print(f"halnav: interrupted after {time.monotonic() - started:.1f} s", file=sys.stderr)
+            after = _clock(time.monotonic() - started)
+            print(f"halnav: interrupted after {after}{_how_to_go_on(args)}", file=sys.stderr)
             return _EXIT_INTERRUPTED
         except _Terminated as exc:
             # The command has unwound: its restore sessions are stopped (or a note says why not).

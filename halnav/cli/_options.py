@@ -339,7 +339,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="REL",
-        help="never follow these rels (added to first, prev, last)",
+        help="never follow these rels (repeatable; added to the default first, prev, last: "
+        "next reaches every page; 'none' drops the defaults)",
     )
     scope.add_argument(
         "--max-depth",
@@ -515,7 +516,14 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         metavar="OUT",
-        help="OUT.dot, OUT.mmd, OUT.json, or OUT.svg (needs Graphviz's dot)",
+        help="OUT.dot, OUT.mmd, OUT.json, or OUT.svg (needs Graphviz's dot); '-' for "
+        "standard output with --format",
+    )
+    graph.add_argument(
+        "--format",
+        choices=("dot", "mmd", "json"),
+        help="with -o - : the format written to standard output (halnav graph walk.jsonl "
+        "-o - --format dot | dot -Tsvg > graph.svg)",
     )
     graph.add_argument(
         "--map",
@@ -648,6 +656,16 @@ def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
         help="record at most N items of each paged action answer, such as a search's hits "
         '(default: every one, all pages; a record cut short says "truncated": true)',
     )
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of the command ``name`` (for its usage line in an error)."""
+    for action in parser._actions:  # noqa: SLF001  argparse has no public list of them
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            found = action.choices.get(name)
+            if isinstance(found, argparse.ArgumentParser):
+                return found
+    return parser
 
 
 def _completion_script(shell: str) -> str:

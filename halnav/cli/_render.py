@@ -125,6 +125,8 @@ def render(doc: halnav.Document) -> str:
             extra = " (templated)" if link.templated else ""
             if link.name is not None:
                 extra += f" [name={link.name}]"
+            if link.title is not None:
+                extra += f" ({link.title})"
             link_rows.append([rel, link.href + extra])
     if link_rows:
         lines.append("links:")
@@ -133,6 +135,13 @@ def render(doc: halnav.Document) -> str:
         lines.append("actions:")
         actions = [doc.action(name) for name in doc.action_names]
         lines.extend(_table([[a.name, a.method, a.target] for a in actions]))
+        for action in actions:
+            if action.form is not None and action.form.properties:
+                fields = ", ".join(
+                    prop.name + ("*" if prop.required else "") + f" ({prop.type})"
+                    for prop in action.form.properties
+                )
+                lines.append(f"    {action.name} takes: {fields}  (* required)")
     if doc.items:
         lines.append(f"items ({len(doc.items)}):")
         rows = [
@@ -303,13 +312,21 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "action_items": dict(summary.action_items),
         "planned": summary.planned,
         "resumed": summary.resumed,
+        "new_documents": summary.new_documents if summary.resumed else summary.documents,
+        "retries": summary.retries,
+        "throttled": summary.throttled,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
     }
 
 
-def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]:
-    rate = summary.documents / summary.elapsed if summary.elapsed > 0 else 0.0
+def _summary_lines(
+    summary: halnav.CrawlSummary, graph: str | None, state_dir: str | None = None
+) -> list[str]:
+    """The readable summary: what this run did (a resumed walk's earlier part said apart),
+    failures, retries, where the records are, and what the state directory is for."""
+    new = summary.new_documents if summary.resumed else summary.documents
+    rate = new / summary.elapsed if summary.elapsed > 0 else 0.0
     by_type = _counts(summary.failures_by_type)
     if summary.complete:
         state = ""
@@ -319,10 +336,24 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
         state = f" (incomplete: a limit stopped the walk, {summary.left} left)"
     else:
         state = " (finished with failures)"
+    output = summary.output if summary.output is not None else "stdout"
+    if summary.resumed and new == 0 and summary.complete:
+        head = (
+            f"the walk was already complete: {summary.documents:,} documents in {output}; "
+            "nothing to do"
+        )
+    elif summary.resumed:
+        head = (
+            f"resumed: {summary.documents - new:,} documents from before + {new:,} new in "
+            f"{_clock(summary.elapsed)} ({rate:,.0f}/s)" + state
+        )
+    else:
+        head = (
+            f"crawled {summary.documents:,} documents in {_clock(summary.elapsed)} ({rate:,.0f}/s)"
+            + state
+        )
     lines = [
-        f"crawled {summary.documents} documents in {summary.elapsed:.2f} s ({rate:.0f}/s)"
-        + state
-        + (" (resumed)" if summary.resumed else ""),
+        head,
         f"  failures: {summary.failures}" + (f" ({by_type})" if by_type else ""),
         f"  actions:  {summary.actions} ({summary.action_failures} failed)",
     ]
@@ -331,11 +362,19 @@ def _summary_lines(summary: halnav.CrawlSummary, graph: str | None) -> list[str]
     if summary.action_items:
         hits = ", ".join(f"{_printable(k)} {v}" for k, v in sorted(summary.action_items.items()))
         lines.append(f"  hits:     {hits} (every page)")
-    lines += [
-        f"  records:  {summary.output if summary.output is not None else 'stdout'}",
-    ]
+    if summary.retries:
+        throttled = f", {summary.throttled} throttled" if summary.throttled else ""
+        lines.append(f"  retries:  {summary.retries}{throttled}")
+    lines.append(f"  records:  {output}")
     if graph is not None:
         lines.append(f"  graph:    {graph}")
+    if state_dir is not None:
+        why = (
+            "the walk is complete; delete it to start over"
+            if summary.complete
+            else "run the same command again to resume"
+        )
+        lines.append(f"  state:    {state_dir} ({why})")
     return lines
 
 

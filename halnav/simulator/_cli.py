@@ -141,7 +141,7 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
         lines = [
             f"halnav simulator: Veeam Backup for Microsoft 365 REST API {sim.version}",
             f"  url:           {sim.url}",
-            f"  api:           {sim.api}",
+            f"  api:           {sim.api}Organizations  (an entry document: halnav get it)",
             f"  username:      {sim.username}",
             # The simulator's fixed demo credential, not a secret.
             f"  password:      {sim.password}",
