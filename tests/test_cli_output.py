@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import re
@@ -16,6 +17,7 @@ from test_cli import access_token, cli, halnav_process, served
 
 import halnav
 from halnav.cli import main, render
+from halnav.cli._options import _parser
 from halnav.cli._render import _clock, _summary_lines
 
 HTML_404 = (
@@ -495,3 +497,17 @@ def test_render_shows_link_titles_and_what_a_form_asks_for() -> None:
     text = render(doc)
     assert "https://h/t (A thing)" in text
     assert "default takes: title* (text), due (date)  (* required)" in text
+
+
+def test_the_readmes_command_table_lists_every_command() -> None:
+    """The README's CLI table names every command `halnav --help` has."""
+    parser = _parser()
+    commands = next(
+        set(action.choices)
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z-]+)[ `]", readme, re.MULTILINE))
+    assert len(commands) >= 14
+    assert commands <= listed, commands - listed
