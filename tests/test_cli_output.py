@@ -10,10 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from test_cli import access_token, cli, halnav_process, served
+from test_cli import CONFIG, access_token, cli, halnav_process, served
 
 import halnav
 from halnav.cli import main, render
@@ -511,3 +512,19 @@ def test_the_readmes_command_table_lists_every_command() -> None:
     listed = set(re.findall(r"^\| `([a-z-]+)[ `]", readme, re.MULTILINE))
     assert len(commands) >= 14
     assert commands <= listed, commands - listed
+
+
+async def test_all_prints_every_item_of_every_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """`follow ... --all` and `act ... --all` read every page, not the first 30 (#31)."""
+    config = attrs.evolve(CONFIG, mailboxes=35, items=70, folders=1, subfolders=0)
+    async with served(config) as s:
+        assert await cli("follow", s.org, "mailboxes", "--all", "--json", *s.login) == 0
+        mailboxes = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert await cli("act", s.org, "search", "-d", '{"query": "a"}', "--all", *s.login) == 0
+        captured = capsys.readouterr()
+    assert len(mailboxes) == 35  # two pages of the simulator's 30
+    assert len({mailbox["email"] for mailbox in mailboxes}) == 35
+    hits = captured.out.splitlines()
+    assert len(hits) > 30
+    assert hits[0].startswith("[0] ")
+    assert captured.err.strip().endswith(f"{len(hits)} items")

@@ -40,7 +40,7 @@ async def test_veeam_walk_runs_to_completion_on_every_version(version: str, tmp_
             "--export-dir",
             str(exports),
             "--export-limit",
-            "0",
+            "all",
         )
         assert status == 0, stderr
         stats = sim.stats
@@ -54,7 +54,7 @@ async def test_veeam_walk_runs_to_completion_on_every_version(version: str, tmp_
     assert not [r for r in records if isinstance(r, halnav.FailureRecord)]
     assert not [r for r in records if isinstance(r, halnav.ActionRecord) and r.failed]
     mailboxes = CONFIG.organizations * CONFIG.mailboxes
-    assert len(list(exports.iterdir())) == mailboxes  # --export-limit 0: all of them
+    assert len(list(exports.iterdir())) == mailboxes  # --export-limit all: every one
     # Every mailbox; on v6+ every OneDrive, site and team too (v5 has no search there).
     others = CONFIG.onedrives + CONFIG.sites + CONFIG.teams if version != "v5" else 0
     assert stats.searches == mailboxes + CONFIG.organizations * others

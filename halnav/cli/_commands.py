@@ -521,10 +521,25 @@ def _cmd_follow(args: argparse.Namespace, creds: _Credentials) -> int:
 
     async def body(nav: halnav.Navigator) -> int:
         doc = await _follow(nav, await nav.get(url), args.rels, variables)
-        _print_document(doc, as_json=args.json)
+        if args.all:
+            await _print_every_item(nav, doc, as_json=args.json)
+        else:
+            _print_document(doc, as_json=args.json)
         return 0
 
     return _run(_with_nav(args, url, creds, body))
+
+
+async def _print_every_item(nav: halnav.Navigator, page: halnav.Document, *, as_json: bool) -> None:
+    """``--all``: every item of every page from ``page`` on, as it comes (a line each)."""
+    count = 0
+    async for item in nav.paginate(page):
+        if as_json:
+            print(_dumps(item.source if item.source is not None else item.state, indent=None))
+        else:
+            print(_printable(f"[{count}] {item.title or '-'}  {item.url}"))
+        count += 1
+    print(f"halnav: {count} item{'' if count == 1 else 's'}", file=sys.stderr)
 
 
 async def _follow(
@@ -594,6 +609,9 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             text = json.dumps(answer.source, indent=2, ensure_ascii=False) + "\n"
             out.write_text(text, encoding="utf-8")
             print(printable(f"wrote {len(text.encode()):,} bytes (the JSON answer) to {out}"))
+            return 0
+        if isinstance(answer, halnav.Document) and args.all:
+            await _print_every_item(nav, answer, as_json=args.json)  # every page of hits
             return 0
         if isinstance(answer, halnav.Document):
             _print_document(answer, as_json=args.json)

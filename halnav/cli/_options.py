@@ -282,6 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     follow.add_argument(
         "--json", action="store_true", help="print the last document's JSON as the server sent it"
     )
+    _all_option(follow)
 
     act = command(
         "act",
@@ -307,6 +308,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print a JSON answer as the server sent it, not a summary (as for get)",
     )
+    _all_option(act)
     _safety_options(act)
 
     crawl = command(
@@ -487,10 +489,11 @@ def _parser() -> argparse.ArgumentParser:
     veeam_walk.add_argument("--export-dir", metavar="DIR", help="export mailboxes to PST here")
     veeam_walk.add_argument(
         "--export-limit",
-        type=_non_negative_int,
+        type=_count_or_all,
         default=1,
-        metavar="N",
-        help="export at most N mailboxes (default 1; 0: all of them)",
+        metavar="N|all",
+        help="export at most N mailboxes (default 1: an export is a whole mailbox; 'all' "
+        "exports every one, as 0 does)",
     )
     _max_hits_option(veeam_walk)
     _safety_options(veeam_walk)
@@ -655,6 +658,20 @@ def _max_hits_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) 
         metavar="N",
         help="record at most N items of each paged action answer, such as a search's hits "
         '(default: every one, all pages; a record cut short says "truncated": true)',
+    )
+
+
+def _count_or_all(text: str) -> int:
+    """A count, or ``all`` (0: no limit, as the library spells it)."""
+    return 0 if text.strip().lower() == "all" else _non_negative_int(text)
+
+
+def _all_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="the last document is a page: print every item of every page (with --json, one "
+        "JSON line per item, as the server sent it)",
     )
 
 
