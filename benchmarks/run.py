@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline  # benchmarks/ is not a package: its modules import as top-level names
 import peers
+from _output import default_output
 from _server import Server, count_documents, simulator
 
 HERE = Path(__file__).resolve().parent
@@ -968,14 +969,6 @@ async def _one(row: Awaitable[Row]) -> list[Row]:
     return [await row]
 
 
-def default_output(*, quick: bool, rows: set[str], memory_docs: int | None) -> Path:
-    """Where a run writes its figures without ``--json``: the tracked ``results.json`` only
-    for a full run of every row at the standard sizes; anything else (``--quick``, ``--only``,
-    ``--memory-docs``) goes to the untracked ``results-quick.json``."""
-    whole = not quick and rows == set(ROW_NAMES) and memory_docs is None
-    return HERE / ("results.json" if whole else "results-quick.json")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the rows, print the table, write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -999,7 +992,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown rows {sorted(unknown)}; choose from {','.join(ROW_NAMES)}")
     sizes = QUICK if args.quick else FULL
     if args.json is None:
-        args.json = default_output(quick=args.quick, rows=only, memory_docs=args.memory_docs)
+        args.json = default_output(
+            quick=args.quick, rows=only, every=ROW_NAMES, memory_docs=args.memory_docs
+        )
     if args.memory_docs is not None:
         sizes = attrs.evolve(sizes, memory_docs=args.memory_docs)
     info = machine()

@@ -122,3 +122,49 @@ def one_line(text: str, limit: int) -> str:
     """``text`` with its whitespace runs collapsed, cut to ``limit`` characters (``…``)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- RFC 8288 Link headers ---------------------------------------------------------------
+
+_LINK_VALUE = re.compile(
+    r"\s*<([^>]*)>\s*((?:;\s*[^;,=\s]+\s*(?:=\s*(?:\"(?:[^\"\\]|\\.)*\"|[^;,\"]*))?\s*)*)"
+)
+_LINK_PARAM = re.compile(r";\s*([^;,=\s]+)\s*(?:=\s*(\"(?:[^\"\\]|\\.)*\"|[^;,\"]*))?")
+
+
+def parse_link_header(values: Iterable[str]) -> list[tuple[str, dict[str, str]]]:
+    r"""The links of ``Link`` header values (RFC 8288): ``(target, params)`` pairs, in order.
+
+    Several links in one value (comma-separated), several values, quoted and unquoted
+    parameter values (``rel=next``, ``rel="next prev"``) and quoted commas and semicolons
+    are handled; parameter names are lower-cased, the first of a repeated one wins (RFC
+    8288 section 3), and ``title*`` is kept as given. Targets are not resolved: a caller
+    resolves them (and ``anchor``) against the request URL. Malformed pieces are skipped.
+
+    >>> parse_link_header(['<https://h/p?page=2>; rel="next", </p/1>; rel=first; title="a, b"'])
+    [('https://h/p?page=2', {'rel': 'next'}), ('/p/1', {'rel': 'first', 'title': 'a, b'})]
+    """
+    found: list[tuple[str, dict[str, str]]] = []
+    for value in values:
+        position = 0
+        while position < len(value):
+            match = _LINK_VALUE.match(value, position)
+            if match is None:
+                comma = value.find(",", position + 1)
+                if comma < 0:
+                    break
+                position = comma + 1  # skip a malformed link value
+                continue
+            params: dict[str, str] = {}
+            for name, raw in _LINK_PARAM.findall(match[2]):
+                text = raw.strip()
+                if text.startswith('"'):
+                    text = re.sub(r"\\(.)", r"\1", text[1:-1])
+                params.setdefault(name.lower(), text)
+            found.append((match[1].strip(), params))
+            position = match.end()
+            rest = value[position:].lstrip()
+            if not rest.startswith(","):
+                break
+            position = len(value) - len(rest) + 1
+    return found

@@ -21,7 +21,7 @@ from ._auth import Auth, BearerAuth
 from ._config import Lifecycle, Limits
 from ._convert import ParseOptions, decode_json, parse_document
 from ._graph import Graph
-from ._http import is_json_type
+from ._http import is_json_type, parse_link_header
 from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
 from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
 from ._urls import DEFAULT_PORTS, origin_of
@@ -124,6 +124,31 @@ def _page_item(doc: Document, index: int) -> Document:
         raise LinkNotFoundError(
             doc.url, f"item[{index}]", [f"item[0..{len(doc.items) - 1}]"]
         ) from None
+
+
+def _with_header_links(doc: Document, headers: Sequence[str], url: str) -> Document:
+    """``doc`` with the links of its ``Link`` headers (RFC 8288) merged into its own.
+
+    Each rel of a header link (``rel="next prev"`` is two) becomes a link like a HAL one,
+    its target resolved against the response URL; a link the body already has (same rel
+    and href) is not added twice. A header link whose ``anchor`` names another resource
+    is about that resource, not this one: it is left out, and ``problems`` says so.
+    """
+    links = {rel: list(found) for rel, found in doc.links.items()}
+    problems = list(doc.problems)
+    for target, params in parse_link_header(headers):
+        href = urljoin(url, target)
+        anchor = params.get("anchor")
+        if anchor is not None and urljoin(url, anchor) not in (url, doc.url):
+            problems.append(f"Link header {target!r} is about {anchor!r}: not indexed")
+            continue
+        props = {k: v for k, v in params.items() if k not in ("rel", "anchor", "rev")}
+        for rel in params.get("rel", "").split():
+            existing = links.setdefault(rel, [])
+            if all(link.href != href for link in existing):
+                existing.append(Link(href, rel, doc.url, False, MappingProxyType(props)))
+    merged = {rel: tuple(found) for rel, found in links.items() if found}
+    return attrs.evolve(doc, links=MappingProxyType(merged), problems=tuple(problems))
 
 
 def _page_item_where(doc: Document, key: str, value: str) -> Document:
@@ -388,6 +413,15 @@ class Navigator:
         return Fetched(doc, response.status, response.url, url)
 
     def _document(self, response: Response) -> Document:
+        doc = self._parsed(response)
+        raw = response.headers
+        if "Link" not in raw:  # nearly always: one lookup
+            return doc
+        getall = getattr(raw, "getall", None)  # a multidict: every Link header
+        values: Sequence[str] = getall("Link") if getall is not None else [raw["Link"]]
+        return _with_header_links(doc, values, response.url)
+
+    def _parsed(self, response: Response) -> Document:
         if not response.body:
             return Document(url=response.url)
         if not _is_json(response) and response.body.lstrip()[:1] not in (b"{", b"["):
