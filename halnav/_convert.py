@@ -562,6 +562,7 @@ class _Parser:
             MappingProxyType(dict(curies)) if curies else EMPTY,
             tuple(problems) if problems else (),
             None,
+            None,
             raw if self.options.keep_source else None,
         )
 
@@ -574,7 +575,7 @@ class _Parser:
         """
         items = self.item_list(raw, self.pointer(url), base, EMPTY, "$", 0, owned, indexed=True)
         source = raw if self.options.keep_source else None
-        return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, (), None, source)
+        return Document(url, EMPTY, EMPTY, EMPTY, EMPTY, items, EMPTY, (), None, None, source)
 
     def item_list(
         self,

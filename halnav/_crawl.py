@@ -217,6 +217,9 @@ class CrawlStatistics:
     retries: int = 0
     throttled: int = 0
     """Answers that asked to slow down (429, or 503 with Retry-After)."""
+    deprecated: int = 0
+    """Documents of this run whose answer carried ``Deprecation``/``Sunset`` headers (their
+    records say which, under ``"deprecated"``)."""
     bytes_received: int = 0
 
 
@@ -267,6 +270,9 @@ class CrawlSummary:
     """Requests the navigator retried during the walk (its transport's count)."""
     throttled: int = 0
     """Answers that asked to slow down (429, or 503 with Retry-After)."""
+    deprecated: int = 0
+    """Documents of this run whose answer carried ``Deprecation``/``Sunset`` headers (their
+    records say which, under ``"deprecated"``)."""
 
 
 class _CannotStartError(Exception):
@@ -631,6 +637,7 @@ class Crawler:
             new_documents=tally.run_documents,
             retries=self._nav.statistics().transport.retries,
             throttled=self._nav.statistics().transport.throttled,
+            deprecated=tally.deprecated,
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)

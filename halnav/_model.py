@@ -382,6 +382,10 @@ class Document:
     problems: tuple[str, ...] = ()
     answer: Answer | None = attrs.field(default=None, eq=False)
     """Set on the answer of an action (``send``/``act``/``invoke``): status, headers, Location."""
+    deprecated: Mapping[str, str] | None = attrs.field(default=None, eq=False, repr=False)
+    """The response said this resource is deprecated: its ``Deprecation`` (RFC 9745) and
+    ``Sunset`` (RFC 8594) header values, and the ``deprecation`` link, by those names;
+    ``None`` when it said nothing."""
     source: Any = attrs.field(default=None, eq=False, repr=False)
     """The JSON this document was parsed from, untouched (relative hrefs, ``results``,
     ``_embedded`` state and all), when the parse was asked to keep it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import mimetypes
 import os
 import re
@@ -27,6 +28,7 @@ from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
 from ._urls import DEFAULT_PORTS, origin_of
 from .errors import (
     DeprecatedLinkWarning,
+    DeprecatedResourceWarning,
     DocumentError,
     LimitExceededError,
     LinkNotFoundError,
@@ -124,6 +126,34 @@ def _page_item(doc: Document, index: int) -> Document:
         raise LinkNotFoundError(
             doc.url, f"item[{index}]", [f"item[0..{len(doc.items) - 1}]"]
         ) from None
+
+
+_PACKAGE_DIR: Final = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside halnav: a warning raised deep in a
+    fetch (get, follow, a crawl's worker) names the caller's line, however it got there."""
+    frame = inspect.currentframe()
+    level = 0
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return max(level, 1)
+
+
+def _deprecated(doc: Document, headers: Mapping[str, str]) -> Document:
+    """``doc`` marked with its response's ``Deprecation``/``Sunset`` headers (and its
+    ``deprecation`` link), with a :class:`DeprecatedResourceWarning` naming them."""
+    notice = {name.lower(): headers[name] for name in ("Deprecation", "Sunset") if name in headers}
+    link = doc.find_link("deprecation")
+    if link is not None:
+        notice["link"] = link.href
+    said = "; ".join(f"{name}: {value}" for name, value in notice.items())
+    warnings.warn(
+        f"{doc.url} is deprecated ({said})", DeprecatedResourceWarning, stacklevel=_callers_level()
+    )
+    return attrs.evolve(doc, deprecated=MappingProxyType(notice))
 
 
 def _with_header_links(doc: Document, headers: Sequence[str], url: str) -> Document:
@@ -415,11 +445,13 @@ class Navigator:
     def _document(self, response: Response) -> Document:
         doc = self._parsed(response)
         raw = response.headers
-        if "Link" not in raw:  # nearly always: one lookup
-            return doc
-        getall = getattr(raw, "getall", None)  # a multidict: every Link header
-        values: Sequence[str] = getall("Link") if getall is not None else [raw["Link"]]
-        return _with_header_links(doc, values, response.url)
+        if "Link" in raw:  # rare: one lookup for the rest
+            getall = getattr(raw, "getall", None)  # a multidict: every Link header
+            values: Sequence[str] = getall("Link") if getall is not None else [raw["Link"]]
+            doc = _with_header_links(doc, values, response.url)
+        if "Deprecation" in raw or "Sunset" in raw:
+            doc = _deprecated(doc, raw)
+        return doc
 
     def _parsed(self, response: Response) -> Document:
         if not response.body:

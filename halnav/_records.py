@@ -17,8 +17,10 @@ Output: JSON Lines, UTF-8, one object per line, in completion order
          "links": {rel: [href, ...]},                      # every link, templated ones too
          "actions": {name: {"method": str, "uri": str}},
          "items": [url, ...],   # only on pages: the items that have their own record
-         "inline": [{"rel", "state", "links", "actions"}, ...]}  # only when there are
+         "inline": [{"rel", "state", "links", "actions"}, ...],  # only when there are
                                 # self-less items / embedded resources
+         "deprecated": {"deprecation": str, "sunset": str, "link": str}}  # only when the
+                                # answer had Deprecation / Sunset headers (any of the three)
 
     failure (a fetch that failed; the walk goes on)::
 
@@ -187,6 +189,8 @@ def document_record(  # noqa: PLR0917  called per document: positional arguments
         record["items"] = items
     if inline:
         record["inline"] = inline
+    if doc.deprecated is not None:
+        record["deprecated"] = dict(doc.deprecated)
     return record
 
 
@@ -273,6 +277,8 @@ class DocumentRecord:
     actions: Mapping[str, Mapping[str, Any]]
     items: Sequence[str] | None
     inline: Sequence[Mapping[str, Any]]
+    deprecated: Mapping[str, str] | None = None
+    """The ``Deprecation``/``Sunset`` headers (and ``deprecation`` link) its answer had."""
 
 
 @attrs.frozen
@@ -392,6 +398,7 @@ def _document(data: Mapping[str, Any], url: str) -> DocumentRecord:
         actions=actions,
         items=items,
         inline=inline,
+        deprecated=_get(data, "deprecated", dict),
     )
 
 

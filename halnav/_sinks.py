@@ -150,6 +150,7 @@ class Tally:
         "action_items",
         "actions",
         "bytes_exported",
+        "deprecated",
         "documents",
         "failures",
         "failures_by_type",
@@ -161,6 +162,7 @@ class Tally:
     def __init__(self) -> None:
         self.documents = 0
         self.run_documents = 0
+        self.deprecated = 0  # this run's documents whose answer said Deprecation/Sunset
         self.failures = 0
         self.actions = 0
         self.action_failures = 0
@@ -174,6 +176,8 @@ class Tally:
         if type(event) is DocumentWritten:
             self.documents += 1
             self.run_documents += 1
+            if event.document.deprecated is not None:
+                self.deprecated += 1
         elif type(event) is FetchFailed:
             self.failures += 1
             self.failures_by_type[type(event.error).__name__] += 1

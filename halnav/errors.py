@@ -23,7 +23,8 @@ token, password or refresh token.
         └── RetryBudgetExceededError  retries were needed but the budget was spent
 
 Warnings: :class:`DeprecatedLinkWarning` (a traversed link carries
-``deprecation``), :class:`InsecureTLSWarning` (certificate checks switched off),
+``deprecation``), :class:`DeprecatedResourceWarning` (a response carried ``Deprecation`` or
+``Sunset``), :class:`InsecureTLSWarning` (certificate checks switched off),
 :class:`TemplateWarning` (an href looks templated but is not marked so).
 
 Layer edges wrap the library errors below them (aiohttp -> ``TransportError``,
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "ConnectError",
     "DeprecatedLinkWarning",
+    "DeprecatedResourceWarning",
     "DocumentError",
     "HTTPStatusError",
     "HalnavError",
@@ -280,6 +282,10 @@ class AuthenticationError(HTTPStatusError):
 
 class DeprecatedLinkWarning(UserWarning):
     """A traversed link carries a ``deprecation`` URL (HAL draft section 5.4)."""
+
+
+class DeprecatedResourceWarning(UserWarning):
+    """A response carried ``Deprecation`` or ``Sunset`` headers: the resource is going away."""
 
 
 class InsecureTLSWarning(UserWarning):

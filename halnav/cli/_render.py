@@ -315,6 +315,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "new_documents": summary.new_documents if summary.resumed else summary.documents,
         "retries": summary.retries,
         "throttled": summary.throttled,
+        "deprecated": summary.deprecated,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
     }
@@ -365,6 +366,11 @@ def _summary_lines(
     if summary.retries:
         throttled = f", {summary.throttled} throttled" if summary.throttled else ""
         lines.append(f"  retries:  {summary.retries}{throttled}")
+    if summary.deprecated:
+        lines.append(
+            f"  deprecated: {summary.deprecated} documents answered with Deprecation/Sunset "
+            'headers (their records say so under "deprecated")'
+        )
     lines.append(f"  records:  {output}")
     if graph is not None:
         lines.append(f"  graph:    {graph}")
