@@ -112,6 +112,29 @@ def _is_json(response: Response) -> bool:
     return not content_type or is_json_type(content_type)
 
 
+# Status values that mean "not yet" in the status resources APIs poll (any case).
+_RUNNING: Final = frozenset(
+    {"accepted", "inprogress", "in_progress", "notstarted", "not_started", "pending",
+     "processing", "queued", "running", "started", "waiting", "working"}
+)  # fmt: skip
+
+
+def _running(doc: Document) -> bool:
+    """Whether a status monitor's document says the work still runs."""
+    for field in ("status", "state"):
+        value = doc.state.get(field)
+        if isinstance(value, str) and value.lower().replace(" ", "") in _RUNNING:
+            return True
+    return False
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A delta-seconds ``Retry-After`` as seconds (an HTTP date or junk: None)."""
+    if retry_after is None or not retry_after.strip().isdigit():
+        return None
+    return float(retry_after.strip())
+
+
 def _check_used(chain: str, variables: Mapping[str, Any], used: set[str]) -> None:
     """A variable that no template on the chain took is a mistake worth saying."""
     unused = set(variables) - used
@@ -773,8 +796,16 @@ class Navigator:
         to: str | os.PathLike[str] | None = None,
         binary: bool = True,
         progress: Callable[[int, int | None], None] | None = None,
+        follow: bool = False,
+        wait: float = 600.0,
     ) -> Document | Download:
         """Invoke the action ``name`` of ``doc`` (Veeam ``_actions`` or HAL-FORMS ``_templates``).
+
+        With ``follow``, an asynchronous answer is followed to its outcome: a 201's
+        ``Location`` (the created resource) is fetched; a 202's ``Location`` (a status
+        monitor) is polled with :meth:`wait_for` for at most ``wait`` seconds and its final
+        document returned. A 303 is followed by the transport in any case; 204 and 205 are
+        an empty Document.
 
         ``json`` is sent as the JSON body (for GET/HEAD/DELETE forms its
         fields go into the query), ``data`` form-encoded. A JSON response
@@ -796,7 +827,54 @@ class Navigator:
         invoked = await self.invoke(
             doc, name, json=json, data=data, params=params, to=to, binary=binary, progress=progress
         )
-        return invoked.answer
+        answer = invoked.answer
+        if not follow or not isinstance(answer, Document) or answer.location is None:
+            return answer
+        if invoked.status == 201:
+            return await self.get(answer.location)
+        if invoked.status == 202:
+            retry_after = answer.answer.headers.get("Retry-After") if answer.answer else None
+            return await self.wait_for(answer.location, wait=wait, first=_seconds(retry_after))
+        return answer
+
+    async def wait_for(
+        self,
+        monitor: str,
+        *,
+        done: Callable[[Document], bool] | None = None,
+        wait: float = 600.0,
+        poll: float = 0.5,
+        first: float | None = None,
+    ) -> Document:
+        """Poll the status resource ``monitor`` until the work it watches ends; return its
+        last document (after a 303 to the result, the result).
+
+        ``done`` says when (default: the monitor answered something else than 202, and its
+        ``status``/``state`` field, if any, is not a running one such as ``running``,
+        ``pending``, ``queued``, ``inProgress``, ``Working``). The first poll comes ``first``
+        seconds after the start (the 202's ``Retry-After``, else ``poll``), the next ones
+        ``poll`` seconds later, doubling up to 10 s; every poll is a fresh GET.
+
+        Raises:
+            TimeoutError: still running after ``wait`` seconds (the work goes on on the
+                server; the monitor's URL is in the message).
+            TransportError, DocumentError: as for ``get``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = poll if first is None else first
+        while True:
+            if loop.time() + delay > deadline:
+                raise TimeoutError(f"{monitor} still running after {wait:g} s")
+            await asyncio.sleep(delay)
+            fetched = await self.fetch(monitor)
+            doc = fetched.document
+            finished = done(doc) if done is not None else (
+                fetched.status != 202 and not _running(doc)
+            )  # fmt: skip
+            if finished:
+                return doc
+            delay = min(delay * 2 if delay else poll, 10.0)
 
     async def invoke(
         self,

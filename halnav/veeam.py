@@ -837,18 +837,18 @@ async def restore(
     if not isinstance(session_id, str) or len(answer.state) != 1:
         return RestoreOutcome(statistics=dict(answer.state))
     url = f"RestoreSessions/{quote(session_id, safe='')}"
-    deadline = asyncio.get_running_loop().time() + wait
-    delay = poll
-    while True:
-        session = await nav.get(url)
-        if session.state.get("state") != "Working":
-            break
-        if asyncio.get_running_loop().time() + delay > deadline:
-            raise TimeoutError(
-                f"restore session {session_id} of {doc.url} still running after {wait} s"
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 10.0)
+    try:  # the one poller: Navigator.wait_for, with Veeam's own word for "not yet"
+        session = await nav.wait_for(
+            nav.url(url),
+            done=lambda s: s.state.get("state") != "Working",
+            wait=wait,
+            poll=poll,
+            first=0.0,
+        )
+    except TimeoutError:
+        raise TimeoutError(
+            f"restore session {session_id} of {doc.url} still running after {wait} s"
+        ) from None
     statistics = await nav.get(f"{url}/Statistics")
     return RestoreOutcome(
         statistics=dict(statistics.state),

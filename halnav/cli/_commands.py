@@ -584,7 +584,14 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
         meter = _DownloadMeter(sys.stderr, str(out)) if out and sys.stderr.isatty() else None
         try:
             answer = await nav.act(
-                doc, args.action, json=payload, to=out, binary=out is not None, progress=meter
+                doc,
+                args.action,
+                json=payload,
+                to=out,
+                binary=out is not None,
+                progress=meter,
+                follow=args.follow,
+                wait=args.wait,
             )
         except halnav.HTTPStatusError as exc:
             if exc.status in (400, 404, 405, 415) and not creds.veeam and _VEEAM_PATH.search(url):

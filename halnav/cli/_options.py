@@ -309,6 +309,19 @@ def _parser() -> argparse.ArgumentParser:
         help="print a JSON answer as the server sent it, not a summary (as for get)",
     )
     _all_option(act)
+    act.add_argument(
+        "--follow",
+        action="store_true",
+        help="take an asynchronous answer to its outcome: fetch a 201's Location, poll a 202's "
+        "status monitor until the work ends (at most --wait seconds)",
+    )
+    act.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=600.0,
+        metavar="S",
+        help="with --follow: how long to poll a 202's monitor (default 600)",
+    )
     _safety_options(act)
 
     crawl = command(
