@@ -53,6 +53,7 @@ ROW_NAMES = (
     "pagination",
     "actions",
     "cluster",
+    "cache",
 )
 
 
@@ -934,6 +935,67 @@ async def row_cluster(sizes: Sizes) -> list[Row]:
     ]
 
 
+async def _cached_walk(session: Any, cache: Any) -> tuple[float, int, int]:
+    """One crawl of the session's Organization with ``cache``: seconds, bytes, requests."""
+    async with veeam.open_navigator(
+        session.server.url, username=session.server.username,
+        password=session.server.password, cache=cache,
+        limits=Limits(concurrency=WALK_CONCURRENCY), graph=False,
+    ) as nav:  # fmt: skip
+        await nav.get(session.url)  # the token grant, before the clock starts
+        started = time.perf_counter()
+        await halnav.crawl(nav, [session.seed])
+        seconds = time.perf_counter() - started
+        wire = nav.statistics().transport
+    return seconds, wire.bytes_received, wire.requests
+
+
+async def row_cache(sizes: Sizes) -> Row:
+    """A second walk of an unchanged tree with an HTTP cache on disk (issue 18).
+
+    The simulator sends ETags (``--validators``, not Veeam behaviour). The first walk fills
+    a ``SqliteCache``; the second, with a new navigator over the same file (what a walk run
+    again tomorrow does), revalidates every document: 304s, no bodies. The figure is the
+    bytes the second walk received against the first's; with ``max-age`` (answers still
+    fresh) the second walk sends no request at all.
+    """
+    import tempfile
+
+    options = {**WALK_SHAPE, "mailboxes": sizes.walk_mailboxes, "latency": WALK_LATENCY,
+               "validators": True}  # fmt: skip
+    runs: dict[str, list[tuple[float, int, int]]] = {}
+    for label, max_age in (("revalidated", None), ("fresh", 300)):
+        with simulator(**options, max_age=max_age) as server:
+            async with restore_session(server) as session:
+                with tempfile.TemporaryDirectory() as folder:
+                    cache = halnav.SqliteCache(Path(folder) / "cache.sqlite3")
+                    try:
+                        runs[label] = [await _cached_walk(session, cache) for _ in range(2)]
+                    finally:
+                        cache.close()
+    (first_s, first_b, first_r), (second_s, second_b, second_r) = runs["revalidated"]
+    (_, _, _), (fresh_s, fresh_b, fresh_r) = runs["fresh"]
+    ratio = second_b / first_b
+    return Row(
+        name="cache",
+        title=f"cache: a walk run again ({WALK_LATENCY * 1000:.0f} ms, revalidated by ETag)",
+        figure=second_b,
+        baseline=first_b,
+        unit="bytes",
+        baseline_label="the first walk",
+        ratio=ratio,
+        goal="<= 0.2",
+        met=_met(ratio, "<= 0.2"),
+        details={"simulator": options, "runs": runs},
+        notes=[
+            f"first walk {first_s:.2f} s, {first_r} requests; again {second_s:.2f} s, "
+            f"{second_r} requests (304s): {first_s / second_s:.2f}x faster",
+            f"with max-age=300 (still fresh) the walk again took {fresh_s:.2f} s with "
+            f"{fresh_r} requests and {fresh_b:,} bytes",
+        ],
+    )
+
+
 async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[Row]:
     """Every selected row, in table order."""
     rows: list[Row] = []
@@ -947,6 +1009,7 @@ async def run(sizes: Sizes, only: set[str], log: Callable[[str], None]) -> list[
         ({"pagination"}, lambda: _one(row_pagination(sizes))),
         ({"actions"}, lambda: _one(row_actions(sizes))),
         ({"cluster"}, lambda: row_cluster(sizes)),
+        ({"cache"}, lambda: _one(row_cache(sizes))),
     ]
     for names, step in steps:
         if not names & only:

@@ -26,6 +26,7 @@ from ._auth import (
     discover_token_endpoint,
     password_auth,
 )
+from ._cache import HttpCache, MemoryCache, SqliteCache
 from ._config import Limits
 from ._convert import parse, structure_state, unstructure
 from ._crawl import ActionRule, Crawler, CrawlStatistics, CrawlSummary, Scope, crawl
@@ -135,6 +136,7 @@ __all__ = [
     "GraphStatistics",
     "HTTPStatusError",
     "HalnavError",
+    "HttpCache",
     "InsecureTLSWarning",
     "Invoked",
     "LimitExceededError",
@@ -142,6 +144,7 @@ __all__ = [
     "Link",
     "LinkNotFoundError",
     "LinkSkipped",
+    "MemoryCache",
     "MissingVariablesError",
     "Navigator",
     "NavigatorStatistics",
@@ -155,6 +158,7 @@ __all__ = [
     "ResourceKind",
     "RetryBudgetExceededError",
     "Scope",
+    "SqliteCache",
     "StateError",
     "TLSError",
     "TemplateWarning",

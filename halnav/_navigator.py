@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import mimetypes
 import os
@@ -19,6 +20,7 @@ import aiohttp
 import attrs
 
 from ._auth import Auth, BearerAuth
+from ._cache import HttpCache, MemoryCache
 from ._config import Lifecycle, Limits
 from ._convert import ParseOptions, decode_json, parse_document
 from ._graph import Graph
@@ -250,7 +252,11 @@ class Navigator:
     every absolute href onto that origin (for servers that advertise an
     internal host name in their links). ``keep_source`` keeps each document's JSON as
     the server sent it in ``Document.source`` (what ``halnav get --json`` prints; about
-    twice a document's memory, so off by default). ``action_body``
+    twice a document's memory, so off by default). ``cache`` keeps GET answers as RFC 9111
+    has a private cache keep them (``True``: a :class:`~halnav.MemoryCache`; or a
+    :class:`~halnav.SqliteCache` so a walk run again revalidates; default none): fresh ones
+    are reused with no request, stale ones revalidated with their ``ETag``/``Last-Modified``.
+    ``action_body``
     rewrites action bodies (the Veeam profile wraps them). ``host_slots`` shares
     the per-origin limit with other processes: called once per origin
     (``"https://vbo:4443"``), it returns a reusable async context manager held around
@@ -276,6 +282,7 @@ class Navigator:
         link_base: str | None = None,
         pin_origin: str | None = None,
         keep_source: bool = False,
+        cache: HttpCache | bool | None = None,
         prefer_embedded: bool = True,
         graph: Graph | bool = True,
         action_body: ActionBody | None = None,
@@ -302,6 +309,7 @@ class Navigator:
             insecure=insecure,
             headers=headers,
             host_slots=host_slots,
+            cache=MemoryCache() if cache is True else (cache or None),
         )
         self._options = ParseOptions.of(
             self._limits,
@@ -1060,6 +1068,10 @@ class Navigator:
         request = ActionRequest(method, url, json, MappingProxyType(query))
         answer = Answer(response.status, response.headers, location, request)
         doc = attrs.evolve(doc, answer=answer)
+        if response.status < 400 and method not in ("GET", "HEAD"):
+            for link in doc.links_for("invalidates"):  # the answer names what it changed
+                with contextlib.suppress(UnsafeLinkError):
+                    self._transport.forget(link.href)
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc

@@ -45,6 +45,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._auth import Auth, AuthContext, seconds_until
+from ._cache import CachedAnswer, HttpCache, conditional_headers, kept_headers, storable
 from ._config import Lifecycle, Limits
 from ._http import error_detail, is_json_type
 from ._urls import DEFAULT_PORTS
@@ -70,6 +71,7 @@ _log = logging.getLogger("halnav.transport")
 
 DEFAULT_ACCEPT: Final = "application/hal+json, application/json;q=0.9, */*;q=0.5"
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_SAFE: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110 9.2.1
 # Requests for documents; every other method is an action (see Limits.answer_timeout).
 _DOCUMENT_METHODS: Final = frozenset({"GET", "HEAD"})
 _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
@@ -142,6 +144,10 @@ class TransportStatistics:
     redirects: int
     errors: int
     throttled: int = 0
+    cache_hits: int = 0
+    """GETs answered from the cache without a request."""
+    revalidated: int = 0
+    """GETs the server answered 304 Not Modified: the cached body was reused."""
 
 
 @attrs.define(slots=True)
@@ -159,6 +165,8 @@ class _Counters:
     redirects: int = 0
     errors: int = 0
     throttled: int = 0
+    cache_hits: int = 0
+    revalidated: int = 0
 
     def snapshot(self) -> TransportStatistics:
         return TransportStatistics(
@@ -172,6 +180,8 @@ class _Counters:
             redirects=self.redirects,
             errors=self.errors,
             throttled=self.throttled,
+            cache_hits=self.cache_hits,
+            revalidated=self.revalidated,
         )
 
 
@@ -379,8 +389,10 @@ class Transport:
         user_agent: str = f"halnav/{__version__}",
         host_slots: Callable[[str], AbstractAsyncContextManager[object]] | None = None,
         proxies_from_env: bool = True,
+        cache: HttpCache | None = None,
     ) -> None:
         self._limits = limits
+        self._cache = cache
         self._host_slots = host_slots
         # Proxies as curl and requests take them (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); read
         # here, chosen per origin. Not aiohttp's trust_env: that would also send ~/.netrc
@@ -581,7 +593,128 @@ class Transport:
         called with (bytes so far, Content-Length or None) after each chunk of it.
         ``binary=False`` refuses a successful answer that is not JSON at its headers
         (a ``DocumentError``), before any of its body is read.
+
+        With a ``cache`` (see :mod:`halnav._cache`), a GET is answered from it while the
+        stored answer is fresh, revalidated with ``If-None-Match``/``If-Modified-Since``
+        when it is stale (a 304 reuses the stored body), and stored when it may be; an
+        unsafe method that succeeded forgets its URL and same-origin ``Location``.
         """
+        if self._cache is None or to is not None:
+            return await self._request(
+                method,
+                url,
+                headers=headers,
+                json=json,
+                data=data,
+                params=params,
+                to=to,
+                accept=accept,
+                binary=binary,
+                progress=progress,
+            )
+        if method.upper() == "GET":
+            return await self._cached_get(
+                url, headers=headers, params=params, accept=accept, binary=binary
+            )
+        response = await self._request(
+            method,
+            url,
+            headers=headers,
+            json=json,
+            data=data,
+            params=params,
+            to=to,
+            accept=accept,
+            binary=binary,
+            progress=progress,
+        )
+        if method.upper() not in _SAFE and response.status < 400:
+            self._invalidate(response)
+        return response
+
+    async def _cached_get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        accept: str,
+        binary: bool,
+    ) -> Response:
+        cache = self._cache
+        assert cache is not None
+        target = _parse(url)
+        key = str(target.update_query(params) if params else target)
+        stored = cache.get(key)
+        asked = headers or {}
+        if (
+            stored is not None
+            and stored.fresh(time.time())
+            and "no-cache" not in (asked.get("Cache-Control") or "")
+        ):
+            self._count.cache_hits += 1
+            return _from_cache(stored)
+        if stored is not None:
+            conditional = conditional_headers(stored)
+            if conditional:
+                headers = {**asked, **conditional}
+        response = await self._request(
+            "GET", url, headers=headers, params=params, accept=accept, binary=binary
+        )
+        now = time.time()
+        if response.status == 304 and stored is not None:
+            self._count.revalidated += 1
+            renewed = stored.updated(response.headers, now)
+            cache.put(renewed)
+            return _from_cache(renewed)
+        if response.url == key and storable("GET", response.status, asked, response.headers):
+            cache.put(
+                CachedAnswer(
+                    key,
+                    response.status,
+                    kept_headers(response.headers),
+                    response.content_type,
+                    response.body,
+                    now,
+                )
+            )
+        return response
+
+    def forget(self, url: str) -> None:
+        """Drop the cached answer of ``url`` (a link ``rel=invalidates`` names it)."""
+        if self._cache is not None:
+            self._cache.forget(str(_parse(url)))
+
+    def _invalidate(self, response: Response) -> None:
+        """After an unsafe method succeeded: its URL, and its same-origin ``Location`` and
+        ``Content-Location`` (RFC 9111 section 4.4), are no longer what the cache holds."""
+        cache = self._cache
+        assert cache is not None
+        cache.forget(response.url)
+        here = _origin(_parse(response.url))
+        for name in ("Location", "Content-Location"):
+            value = response.headers.get(name)
+            if value:
+                with contextlib.suppress(UnsafeLinkError):
+                    other = _parse(urljoin(response.url, value))
+                    if _origin(other) == here:
+                        cache.forget(str(other))
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json: object = None,
+        data: object = None,
+        params: Mapping[str, str] | None = None,
+        to: str | os.PathLike[str] | None = None,
+        accept: str = DEFAULT_ACCEPT,
+        binary: bool = True,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Response:
+        """:meth:`request` without the cache."""
         if self._state is not Lifecycle.OPEN:
             await self.open()
         method = method.upper()
@@ -1004,6 +1137,12 @@ def _proxy_for(
     pair = f"{proxy.user}:{proxy.password or ''}".encode()
     header = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
     return proxy.with_user(None), header
+
+
+def _from_cache(stored: CachedAnswer) -> Response:
+    """A stored answer as the transport's Response (no request was made for it)."""
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(stored.headers))
+    return Response("GET", stored.url, stored.status, headers, stored.content_type, stored.body)
 
 
 def _content_type(resp: ClientResponse) -> str:

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halnav"
 LEAVES = frozenset({"_urls", "_http"})
 CORE = frozenset(
     {
+        "_cache",
         "errors",
         "_config",
         "_model",
@@ -37,7 +38,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_model": frozenset({"errors", "_urls"}),
     "_convert": frozenset({"_model", "_config", "errors"} | LEAVES),
     "_auth": frozenset({"errors", "_config", "_http"}),
-    "_transport": frozenset({"_auth", "_config", "errors", "_version"} | LEAVES),
+    "_transport": frozenset({"_auth", "_cache", "_config", "errors", "_version"} | LEAVES),
+    # The HTTP cache: answers in, answers out; no I/O but its own SQLite file.
+    "_cache": frozenset(),
     "_version": frozenset(),
     "_graph": frozenset({"_model", "errors", "_graph_export", "_apimap"} | LEAVES),
     # The API map: a graph's nodes and edges in, kinds and rels between them out.

@@ -353,6 +353,8 @@ def _navigator(
     headers = _headers(getattr(args, "headers", []))
     if headers:
         extra["headers"] = headers
+    if getattr(args, "cache", None):
+        extra["cache"] = halnav.SqliteCache(args.cache)
     if creds.veeam:
         return veeam.open_navigator(
             url,

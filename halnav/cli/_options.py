@@ -154,6 +154,12 @@ def _net_options() -> argparse.ArgumentParser:
     )
     links = parent.add_argument_group("requests and links")
     links.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="an HTTP cache on disk (SQLite, created 0600): fresh answers are reused, stale "
+        "ones revalidated by ETag/Last-Modified, so a walk run again costs 304s, not bodies",
+    )
+    links.add_argument(
         "-H",
         "--header",
         dest="headers",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Final
@@ -94,6 +95,8 @@ async def _faults_middleware(
                 stats.faults_injected["slow"] += 1
                 await asyncio.sleep(faults.slow_seconds)
             response = await handler(request)
+            if state.config.validators and request.method == "GET":
+                response = _validated(request, response, state.config.max_age)
             if (
                 decision.malformed
                 and isinstance(response, web.Response)
@@ -108,6 +111,28 @@ async def _faults_middleware(
         return response
     finally:
         stats.in_flight -= 1
+
+
+def _validated(
+    request: web.Request, response: web.StreamResponse, max_age: int | None
+) -> web.StreamResponse:
+    """A GET's 200 JSON answer with an ``ETag`` (a hash of its body), or a bodiless 304
+    when the request already holds that ETag (``If-None-Match``)."""
+    if not (isinstance(response, web.Response) and response.status == 200):
+        return response
+    body = response.body
+    if not isinstance(body, bytes):
+        return response
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {"ETag": etag}
+    if max_age is not None:
+        headers["Cache-Control"] = f"private, max-age={max_age}"
+    wanted = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+    if etag in wanted or "*" in wanted:
+        request.app[_STATE].stats.not_modified += 1
+        return web.Response(status=304, headers=headers)
+    response.headers.update(headers)
+    return response
 
 
 def make_app(

@@ -39,6 +39,14 @@ def _parser(prog: str = "python -m halnav.simulator") -> argparse.ArgumentParser
     serve.add_argument("--tls", action="store_true", help="HTTPS with a throwaway CA")
     serve.add_argument("--public-base-url", default=None, help="origin used in hrefs")
     serve.add_argument("--root-relative-links", action="store_true", help="v6-style /v5/... hrefs")
+    serve.add_argument(
+        "--validators",
+        action="store_true",
+        help="send ETags and answer If-None-Match with 304 (not Veeam behaviour: for caches)",
+    )
+    serve.add_argument(
+        "--max-age", type=int, default=None, help="with --validators: Cache-Control max-age"
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--seed", type=int, default=defaults.seed)
     data.add_argument("--organizations", type=int, default=defaults.organizations)
@@ -118,6 +126,8 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         password=args.password,
         token_lifetime=args.token_lifetime,
         public_base_url=args.public_base_url,
+        validators=args.validators,
+        max_age=args.max_age,
         root_relative_links=args.root_relative_links,
         default_limit=args.default_limit,
         max_limit=args.max_limit,

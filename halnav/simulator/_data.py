@@ -177,6 +177,13 @@ class SimulatorConfig:
     """The REST API version served (``/v5/`` ... ``/v8/``); ``_versions.py`` says what differs."""
     restore_seconds: float = attrs.field(default=0.2, validator=attrs.validators.ge(0.0))
     """How long a v8 asynchronous restore runs before its session stops."""
+    validators: bool = False
+    """Send ``ETag`` on GET answers and answer ``If-None-Match`` with 304 (off by default:
+    Veeam's specs document no validators; this is for measuring halnav's cache)."""
+    max_age: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
+    )
+    """With ``validators``: ``Cache-Control: private, max-age=N`` on GET answers."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ class SimulatorStats:
     searches: int = 0
     restores: int = 0
     """Restore actions run (v8: asynchronous restores started)."""
+    not_modified: int = 0
+    """GETs answered 304 Not Modified (``SimulatorConfig.validators``)."""
     logouts: int = 0
     antiforgery_refusals: int = 0
     """Refresh grants refused for a missing or wrong antiforgery cookie (v7/v8)."""

@@ -1,0 +1,279 @@
+"""An HTTP cache for GETs, as RFC 9111 has a private cache behave.
+
+What is stored: a ``200`` answer to a ``GET`` whose request and response allow it (no
+``no-store``; no ``Vary`` but on ``Accept-Encoding``; not a download streamed to a file).
+halnav is a private cache (one client, one user), so answers to authenticated requests
+are stored too, ``private`` ones included.
+
+What is reused: a **fresh** answer (younger than its ``Cache-Control: max-age``, else
+``Expires`` minus ``Date``; ``no-cache`` makes nothing fresh) is answered from the cache with
+no request at all. A **stale** one with a validator (``ETag``, ``Last-Modified``) is
+revalidated: the request carries ``If-None-Match`` / ``If-Modified-Since``, and a ``304``
+reuses the stored body with the headers the 304 brought. Without a validator a stale
+answer is fetched again.
+
+What is forgotten: after an unsafe method (``POST``, ``PUT``, ``PATCH``, ``DELETE``) that
+succeeded, its URL and its same-origin ``Location`` / ``Content-Location`` (RFC 9111
+section 4.4); the navigator adds the targets of the answer's ``invalidates`` links.
+
+Bounded: :class:`MemoryCache` keeps at most ``max_entries`` answers and ``max_bytes`` of
+bodies, the least recently used going first; :class:`SqliteCache` is the same on disk, so
+a walk run again revalidates what an earlier run fetched. A leaf: it imports nothing
+from halnav.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Final, Protocol
+
+import attrs
+
+__all__ = [
+    "CachedAnswer",
+    "HttpCache",
+    "MemoryCache",
+    "SqliteCache",
+    "conditional_headers",
+    "freshness",
+    "storable",
+]
+
+# The response headers a stored answer keeps (and a 304 may update).
+_KEPT: Final = (
+    "Cache-Control", "Content-Location", "Content-Type", "Date", "ETag", "Expires",
+    "Last-Modified", "Link", "Deprecation", "Sunset", "Vary",
+)  # fmt: skip
+
+
+@attrs.frozen
+class CachedAnswer:
+    """A stored answer: its URL, status, kept headers, media type, body, and when it was
+    stored (wall-clock seconds: a disk cache outlives the process)."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    content_type: str
+    body: bytes
+    stored: float
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.stored)
+
+    def fresh(self, now: float) -> bool:
+        """Whether it may be reused without asking the server."""
+        lifetime = freshness(self.headers)
+        return lifetime is not None and self.age(now) < lifetime
+
+    def updated(self, headers: Mapping[str, str], now: float) -> CachedAnswer:
+        """This answer after a 304: the same body, the headers the 304 sent, stored ``now``."""
+        merged = dict(self.headers)
+        for name in _KEPT:
+            value = headers.get(name)
+            if value is not None and name != "Content-Type":
+                merged[name] = value
+        return attrs.evolve(self, headers=merged, stored=now)
+
+
+def _directives(value: str | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in (value or "").split(","):
+        name, _, arg = part.strip().partition("=")
+        if name:
+            found.setdefault(name.lower(), arg.strip().strip('"'))
+    return found
+
+
+def freshness(headers: Mapping[str, str]) -> float | None:
+    """How long an answer stays fresh, in seconds: ``max-age``, else ``Expires`` - ``Date``;
+    None when it says neither, or says ``no-cache`` (revalidate every time)."""
+    directives = _directives(headers.get("Cache-Control"))
+    if "no-cache" in directives:
+        return None
+    max_age = directives.get("max-age")
+    if max_age is not None:
+        return float(max_age) if max_age.isdigit() else 0.0
+    expires, date = headers.get("Expires"), headers.get("Date")
+    if expires is None:
+        return None
+    try:
+        end = parsedate_to_datetime(expires)
+        start = parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return 0.0  # an Expires that does not parse means "already expired" (RFC 9111 5.3)
+    if start is None or end.tzinfo is None or start.tzinfo is None:
+        return 0.0
+    return max(0.0, (end - start).total_seconds())
+
+
+def storable(
+    method: str, status: int, request: Mapping[str, str], response: Mapping[str, str]
+) -> bool:
+    """Whether a private cache may store this answer (RFC 9111 section 3, the cases halnav
+    meets): a GET's 200, no ``no-store`` on either side, no ``Vary`` but on encoding."""
+    if method != "GET" or status != 200:
+        return False
+    if "no-store" in _directives(request.get("Cache-Control")):
+        return False
+    if "no-store" in _directives(response.get("Cache-Control")):
+        return False
+    vary = {name.strip().lower() for name in response.get("Vary", "").split(",") if name.strip()}
+    return vary <= {"accept-encoding"}
+
+
+def conditional_headers(answer: CachedAnswer) -> dict[str, str]:
+    """The headers that revalidate ``answer``: ``If-None-Match`` and ``If-Modified-Since``."""
+    found = {}
+    etag = answer.headers.get("ETag")
+    if etag:
+        found["If-None-Match"] = etag
+    modified = answer.headers.get("Last-Modified")
+    if modified:
+        found["If-Modified-Since"] = modified
+    return found
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a response worth storing with it."""
+    return {name: headers[name] for name in _KEPT if name in headers}
+
+
+class HttpCache(Protocol):
+    """Where answers are stored: a mapping of URL to :class:`CachedAnswer` with a bound."""
+
+    def get(self, url: str) -> CachedAnswer | None: ...
+
+    def put(self, answer: CachedAnswer) -> None: ...
+
+    def forget(self, url: str) -> None: ...
+
+
+class MemoryCache:
+    """An in-memory LRU store: at most ``max_entries`` answers and ``max_bytes`` of bodies.
+
+    >>> cache = MemoryCache(max_entries=2)
+    >>> for n in range(3):
+    ...     cache.put(CachedAnswer(f"https://h/{n}", 200, {}, "application/json", b"{}", 0.0))
+    >>> [url for url in ("https://h/0", "https://h/1", "https://h/2") if cache.get(url)]
+    ['https://h/1', 'https://h/2']
+    """
+
+    def __init__(self, *, max_entries: int = 10_000, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self._bytes = 0
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<MemoryCache entries={len(self._entries)} bytes={self._bytes}>"
+
+    def get(self, url: str) -> CachedAnswer | None:
+        answer = self._entries.get(url)
+        if answer is not None:
+            self._entries.move_to_end(url)
+        return answer
+
+    def put(self, answer: CachedAnswer) -> None:
+        if len(answer.body) > self._max_bytes:
+            return
+        self.forget(answer.url)
+        self._entries[answer.url] = answer
+        self._bytes += len(answer.body)
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            _url, old = self._entries.popitem(last=False)
+            self._bytes -= len(old.body)
+
+    def forget(self, url: str) -> None:
+        old = self._entries.pop(url, None)
+        if old is not None:
+            self._bytes -= len(old.body)
+
+
+class SqliteCache:
+    """A :class:`MemoryCache` on disk (one SQLite file), so answers outlive the process: a
+    walk run again sends conditional requests for what the last one fetched.
+
+    The file holds the answers' bodies as the servers sent them (a cache of what was read:
+    protect it as you would the walk's output); it is created with mode 0600.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_entries: int = 1_000_000,
+        max_bytes: int = 4 * 1024 * 1024 * 1024,
+    ) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.touch(mode=0o600, exist_ok=True)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (url TEXT PRIMARY KEY, status INTEGER, "
+            "headers TEXT, content_type TEXT, body BLOB, stored REAL, used REAL)"
+        )
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def __repr__(self) -> str:
+        return f"<SqliteCache {self._path}>"
+
+    def get(self, url: str) -> CachedAnswer | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, headers, content_type, body, stored FROM answers WHERE url = ?",
+                (url,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("UPDATE answers SET used = ? WHERE url = ?", (time.time(), url))
+        status, headers, content_type, body, stored = row
+        return CachedAnswer(url, status, json.loads(headers), content_type, bytes(body), stored)
+
+    def put(self, answer: CachedAnswer) -> None:
+        if len(answer.body) > self._max_bytes:
+            return
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (answer.url, answer.status, json.dumps(dict(answer.headers)),
+                 answer.content_type, answer.body, answer.stored, time.time()),
+            )  # fmt: skip
+            self._writes += 1
+            if self._writes % 256 == 0:
+                self._trim()
+
+    def _trim(self) -> None:
+        count, size = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM answers"
+        ).fetchone()
+        if count <= self._max_entries and size <= self._max_bytes:
+            return
+        # The least recently used tenth goes (a bound, not an exact LRU: cheap to keep).
+        self._db.execute(
+            "DELETE FROM answers WHERE url IN (SELECT url FROM answers ORDER BY used LIMIT ?)",
+            (max(1, count // 10),),
+        )
+
+    def forget(self, url: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM answers WHERE url = ?", (url,))
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()

@@ -1,0 +1,198 @@
+"""The HTTP cache (RFC 9111, a private cache): fresh answers reused, stale ones revalidated,
+unsafe methods invalidating, bounded, in memory or on disk."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from test_cli import cli
+
+import halnav
+from halnav import veeam
+from halnav._cache import CachedAnswer, conditional_headers, freshness, storable
+from halnav._transport import Transport
+from halnav.simulator import SimulatorConfig, open_simulator
+
+
+@pytest.mark.parametrize(
+    ("headers", "lifetime"),
+    [
+        ({"Cache-Control": "max-age=60"}, 60.0),
+        ({"Cache-Control": "private, max-age=5"}, 5.0),
+        ({"Cache-Control": "no-cache, max-age=60"}, None),  # revalidate every time
+        ({"Cache-Control": "max-age=abc"}, 0.0),  # malformed: stale
+        ({"Expires": "Thu, 01 Jan 2026 00:01:00 GMT", "Date": "Thu, 01 Jan 2026 00:00:00 GMT"}, 60.0),
+        ({"Expires": "0"}, 0.0),  # an Expires that does not parse: already expired
+        ({}, None),  # says nothing: not fresh (no heuristics), revalidated if it can be
+    ],
+)  # fmt: skip
+def test_freshness(headers: dict[str, str], lifetime: float | None) -> None:
+    assert freshness(headers) == lifetime
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "request_headers", "response_headers", "expected"),
+    [
+        ("GET", 200, {}, {}, True),
+        ("GET", 200, {}, {"Cache-Control": "private"}, True),  # halnav is a private cache
+        ("GET", 200, {}, {"Cache-Control": "no-store"}, False),
+        ("GET", 200, {"Cache-Control": "no-store"}, {}, False),
+        ("GET", 200, {}, {"Vary": "Accept-Encoding"}, True),
+        ("GET", 200, {}, {"Vary": "Accept-Language"}, False),  # halnav keys by URL only
+        ("POST", 200, {}, {}, False),
+        ("GET", 404, {}, {}, False),
+    ],
+)
+def test_what_may_be_stored(
+    method: str, status: int, request_headers: dict[str, str],
+    response_headers: dict[str, str], expected: bool,
+) -> None:  # fmt: skip
+    assert storable(method, status, request_headers, response_headers) is expected
+
+
+def test_revalidation_sends_both_validators() -> None:
+    answer = CachedAnswer("https://h/a", 200, {"ETag": '"x"', "Last-Modified": "Mon"}, "", b"", 0)
+    assert conditional_headers(answer) == {"If-None-Match": '"x"', "If-Modified-Since": "Mon"}
+
+
+class Origin:
+    """A server with ETags; ``max_age`` says how long its answers stay fresh."""
+
+    def __init__(self, max_age: int | None) -> None:
+        self.max_age = max_age
+        self.version = 1
+        self.gets = 0
+        self.not_modified = 0
+        self.app = web.Application()
+        self.app.router.add_get("/doc", self.doc)
+        self.app.router.add_post("/doc", self.change)
+        self.app.router.add_get("/private", self.private)
+
+    def _etag(self) -> str:
+        return f'"v{self.version}"'
+
+    async def doc(self, request: web.Request) -> web.Response:
+        self.gets += 1
+        headers = {"ETag": self._etag()}
+        if self.max_age is not None:
+            headers["Cache-Control"] = f"max-age={self.max_age}"
+        if request.headers.get("If-None-Match") == self._etag():
+            self.not_modified += 1
+            return web.Response(status=304, headers=headers)
+        body = {"version": self.version, "_links": {"self": {"href": "/doc"}}}
+        return web.json_response(body, headers=headers)
+
+    async def change(self, _request: web.Request) -> web.Response:
+        self.version += 1
+        return web.json_response(
+            {"_links": {"invalidates": {"href": "/private"}}}, headers={"Location": "/doc"}
+        )
+
+    async def private(self, _request: web.Request) -> web.Response:
+        self.gets += 1
+        return web.json_response({"secret": self.version}, headers={"Cache-Control": "no-store"})
+
+
+async def test_fresh_answers_are_reused_and_stale_ones_revalidated() -> None:
+    origin = Origin(max_age=None)  # never fresh: every GET revalidates
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with halnav.Navigator(url, cache=True) as nav:
+            first = await nav.get(url)
+            again = await nav.get(url)  # 304: the stored body, parsed again
+            stats = nav.statistics().transport
+    assert first.state["version"] == again.state["version"] == 1
+    assert origin.gets == 2
+    assert origin.not_modified == 1
+    assert stats.revalidated == 1
+    assert stats.cache_hits == 0
+
+    fresh = Origin(max_age=60)
+    async with TestServer(fresh.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with halnav.Navigator(url, cache=True) as nav:
+            await nav.get(url)
+            await nav.get(url)
+            await nav.get(url)
+            hits = nav.statistics().transport.cache_hits
+    assert fresh.gets == 1  # fresh: no request at all
+    assert hits == 2
+
+
+async def test_an_unsafe_method_and_an_invalidates_link_forget_what_they_changed() -> None:
+    origin = Origin(max_age=60)
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with contextlib.aclosing(Transport(cache=halnav.MemoryCache())) as transport:
+            await transport.request("GET", url)
+            await transport.request("GET", url)
+            assert origin.gets == 1
+            await transport.request("POST", url, json={})  # succeeded: /doc is forgotten
+            changed = await transport.request("GET", url)
+            assert origin.gets == 2
+            assert b'"version": 2' in changed.body
+            private = str(server.make_url("/private"))
+            await transport.request("GET", private)
+            await transport.request("GET", private)
+            assert origin.gets == 4  # no-store: never kept
+
+
+async def test_the_cache_is_bounded() -> None:
+    cache = halnav.MemoryCache(max_entries=100, max_bytes=1000)
+    for n in range(10):
+        cache.put(CachedAnswer(f"https://h/{n}", 200, {}, "", b"x" * 300, 0.0))
+    assert len(cache) == 3  # 900 bytes: the most recent three
+    assert cache.get("https://h/9") is not None
+    assert cache.get("https://h/0") is None
+    cache.put(CachedAnswer("https://h/big", 200, {}, "", b"x" * 2000, 0.0))
+    assert cache.get("https://h/big") is None  # larger than the whole bound: not kept
+
+
+async def test_a_walk_run_again_with_a_disk_cache_revalidates_instead_of_refetching(
+    tmp_path: Path,
+) -> None:
+    """With validators on the simulator, a second crawl of an unchanged tree, in a new
+    process-like navigator over the same SqliteCache, gets 304s and no bodies."""
+    config = SimulatorConfig(organizations=1, mailboxes=3, folders=2, items=10, validators=True)
+    async with (
+        open_simulator(config) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+    ):
+        orgs = await veeam.organizations(nav)
+        async with veeam.explore(nav, str(orgs[0]["id"])) as session:
+            root = f"{session.url}/Organization"
+            bytes_by_run = []
+            for run in range(2):
+                cache = halnav.SqliteCache(tmp_path / "cache.sqlite3")
+                async with veeam.open_navigator(
+                    sim.url, username=sim.username, password=sim.password, cache=cache
+                ) as walker:
+                    sim.reset_stats()
+                    summary = await halnav.crawl(walker, [root], output=tmp_path / f"{run}.jsonl")
+                    bytes_by_run.append(walker.statistics().transport.bytes_received)
+                    gets = sim.stats.requests
+                    revalidated = walker.statistics().transport.revalidated
+                cache.close()
+                assert summary.complete
+    assert revalidated >= gets - 3  # the second run: nearly every GET a 304 (token, probes aside)
+    assert sim.stats.not_modified == revalidated
+    assert bytes_by_run[1] < bytes_by_run[0] / 5
+    first = (tmp_path / "0.jsonl").read_text().splitlines()
+    second = (tmp_path / "1.jsonl").read_text().splitlines()
+    assert sorted(first) == sorted(second)  # the same walk, from the cache's bodies
+    assert (tmp_path / "cache.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+async def test_the_cli_cache_option_makes_a_second_get_a_304(tmp_path: Path) -> None:
+    """`halnav get URL --cache FILE` twice: the second GET revalidates and gets a 304."""
+    origin = Origin(max_age=None)
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        for _ in range(2):
+            assert await cli("get", url, "--cache", str(tmp_path / "c.sqlite3")) == 0
+    assert origin.gets == 2
+    assert origin.not_modified == 1
