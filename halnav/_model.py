@@ -294,15 +294,20 @@ class Selector:
         return self.rel
 
 
-_SELECTOR = re.compile(r"^(?P<rel>.+?)\[(?:(?P<index>-?\d+)|(?P<key>[^:\]]+):(?P<value>[^\]]*))\]$")
+_SELECTOR = re.compile(
+    r"^(?P<rel>.+?)\[(?:(?P<all>\*)|(?P<index>-?\d+)|(?P<key>[^:\]]+):(?P<value>[^\]]*))\]$"
+)
 
 
 @functools.lru_cache(maxsize=1024)
 def parse_selector(text: str) -> Selector:
-    """Parse ``rel``, ``rel[0]`` or ``rel[name:x]`` (any link property may be the key)."""
+    """Parse ``rel``, ``rel[0]``, ``rel[name:x]`` (any link property may be the key: ``name``,
+    ``title``, ``type``, ``profile``, ``hreflang``...) or ``rel[*]`` (every link, as ``rel``)."""
     match = _SELECTOR.match(text)
     if match is None:
         return Selector(text)
+    if match["all"] is not None:
+        return Selector(match["rel"])
     if match["index"] is not None:
         return Selector(match["rel"], index=int(match["index"]))
     return Selector(match["rel"], key=match["key"], value=match["value"])

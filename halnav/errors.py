@@ -67,7 +67,7 @@ def _names(items: Iterable[str]) -> str:
     return ", ".join(listed) if listed else "(none)"
 
 
-_SELECTOR_SHAPE = re.compile(r"^[^\[\]]+\[(?:-?\d+|[^:\]]+:[^\]]*)\]$")
+_SELECTOR_SHAPE = re.compile(r"^[^\[\]]+\[(?:\*|-?\d+|[^:\]]+:[^\]]*)\]$")
 
 
 def _did_you_mean(wanted: str, available: Iterable[str]) -> str:

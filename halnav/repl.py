@@ -229,7 +229,7 @@ def _candidates(
                 rels.update(item.rels)
             return sorted(rels)
         if position == 1:
-            return list(doc.rels)
+            return _selectors(doc)
         chain = tuple(_literal(a) for a in arg.args[1:])
         if any(rel is None for rel in chain):
             return []
@@ -239,8 +239,25 @@ def _candidates(
         doc = _document(receiver, namespace, last)
         if doc is None:
             return []
-        return list(doc.action_names if name in _DOC_ACTIONS else doc.rels)
+        return list(doc.action_names) if name in _DOC_ACTIONS else _selectors(doc)
     return []
+
+
+def _selectors(doc: Document) -> list[str]:
+    """What may follow ``doc``: its rels, and for a rel with several links each one by
+    ``name`` (``ex[name:one]``) or position (``ex[1]``); ``item[N]`` on a page."""
+    found: list[str] = []
+    for rel in doc.rels:
+        found.append(rel)
+        links = doc.links_for(rel)
+        if len(links) > 1:
+            found.extend(
+                f"{rel}[name:{link.name}]" if link.name is not None else f"{rel}[{index}]"
+                for index, link in enumerate(links)
+            )
+    if doc.items and "item" not in doc.rels:
+        found.extend(["item", *(f"item[{index}]" for index in range(min(len(doc.items), 30)))])
+    return found
 
 
 def complete(

@@ -453,3 +453,20 @@ def test_veeam_actions_are_built_lazily_and_equal_eager_ones() -> None:
     eager = halnav.parse(raw, "https://h/v5/x")
     assert type(eager.actions).__name__ == "mappingproxy"
     assert eager.actions["search"] == action
+
+
+def test_selectors_pick_links_by_any_property_or_all_of_them() -> None:
+    """``rel[title:x]``, ``rel[type:x]``, ``rel[hreflang:x]``, ``rel[profile:x]``, ``rel[*]``."""
+    doc = halnav.parse(
+        {"_links": {"self": {"href": "/d"}, "alt": [
+            {"href": "/en", "hreflang": "en", "type": "text/html", "title": "English"},
+            {"href": "/de", "hreflang": "de", "type": "application/json", "profile": "/p/v2"},
+        ]}},
+        "https://h/d",
+    )  # fmt: skip
+    assert doc.link("alt[hreflang:de]").href == "https://h/de"
+    assert doc.link("alt[title:English]").href == "https://h/en"
+    assert doc.link("alt[type:application/json]").href == "https://h/de"
+    assert doc.link("alt[profile:/p/v2]").href == "https://h/de"
+    assert [link.href for link in doc.links_for("alt[*]")] == ["https://h/en", "https://h/de"]
+    assert halnav.lowlevel.parse_selector("alt[*]") == halnav.lowlevel.Selector("alt")

@@ -51,8 +51,15 @@ PAGE = halnav.parse(
 )
 
 
+MULTI = halnav.parse(
+    {"_links": {"self": {"href": BASE}, "ex": [{"href": f"{BASE}/1", "name": "one"},
+                                               {"href": f"{BASE}/2"}]}},
+    BASE,
+)  # fmt: skip
+
+
 def namespace(**extra: Any) -> dict[str, Any]:
-    return {"doc": ORG, "page": PAGE, "halnav": halnav, **extra}
+    return {"doc": ORG, "page": PAGE, "multi": MULTI, "halnav": halnav, **extra}
 
 
 @pytest.mark.parametrize(
@@ -74,6 +81,8 @@ def namespace(**extra: Any) -> dict[str, Any]:
         ('print("ma', "ma", []),
         ('nav.follow("ma', "ma", []),
         ("# nav.follow(doc, 'ma", "ma", []),
+        ('nav.follow(multi, "ex', "ex", ["ex", "ex[name:one]", "ex[1]"]),  # each of its links
+        ('nav.follow(page, "it', "it", ["item", "item[0]"]),  # a page's items by position
     ],
 )
 def test_completes_rels_and_action_names_inside_strings(
