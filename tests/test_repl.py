@@ -130,17 +130,6 @@ async def test_repl_process_with_piped_stdin() -> None:
     ):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
         env.update(HALNAV_USERNAME=sim.username, HALNAV_PASSWORD=sim.password)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "halnav",
-            "repl",
-            f"{session.url}/Organization",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
         script = (
             "print(sorted(doc.rels))\n"
             'mb = await nav.follow(doc, "mailboxes")\n'
@@ -149,9 +138,8 @@ async def test_repl_process_with_piped_stdin() -> None:
             'await nav.follow(doc, "nope")\n'
             "exit()\n"
         )
-        out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(script.encode()), 60)
-    out, err = out_bytes.decode(), err_bytes.decode()
-    assert proc.returncode == 0, err
+        status, out, err = await _repl(f"{session.url}/Organization", script, env)
+    assert status == 0, err
     assert "['mailboxes', 'self']" in out
     assert "\n2\n" in out.replace(">>> ", "\n")
     assert "/mailboxes rels=[self] items=2>" in out

@@ -132,18 +132,24 @@ async def _on_terminal(*args: str, answer: bytes = b"", stdout: bool = False) ->
                 chunk = await asyncio.wait_for(asyncio.to_thread(os.read, master, 65536), 30)
                 chunks.append(chunk)
             os.write(master, answer)
-        while True:
-            try:
-                chunk = await asyncio.to_thread(os.read, master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = await _read_until_closed(master, chunks)
         status = await asyncio.wait_for(proc.wait(), 60)
     finally:
         os.close(master)
-    return status, b"".join(chunks).decode(errors="replace")
+    return status, shown
+
+
+async def _read_until_closed(master: int, chunks: list[bytes]) -> str:
+    """What the child wrote to its terminal (after ``chunks``) until it closed it."""
+    while True:
+        try:
+            chunk = await asyncio.to_thread(os.read, master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
@@ -206,19 +212,11 @@ async def _walk_on_a_terminal(columns: int, *args: str) -> str:
             stdout=asyncio.subprocess.DEVNULL, stderr=slave, env=env,
         )  # fmt: skip
         os.close(slave)
-        chunks: list[bytes] = []
-        while True:
-            try:
-                chunk = await asyncio.to_thread(os.read, master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        shown = await _read_until_closed(master, [])
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
         os.close(master)
-    return b"".join(chunks).decode(errors="replace")
+    return shown
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
