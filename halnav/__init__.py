@@ -40,6 +40,7 @@ from ._model import (
     Form,
     FormProperty,
     Link,
+    changes_data,
 )
 from ._navigator import (
     ActionBody,
@@ -165,6 +166,7 @@ __all__ = [
     "TransportError",
     "TransportStatistics",
     "UnsafeLinkError",
+    "changes_data",
     "crawl",
     "discover_token_endpoint",
     "errors",

@@ -350,6 +350,29 @@ class ActionRequest:
     params: Mapping[str, str] = EMPTY
 
 
+# Actions that only read data or copy it out; any other may change data on the server.
+_READ_ONLY_ACTIONS: Final = ("search", "export", "save", "explore")
+_READ_ONLY_METHODS: Final = ("GET", "HEAD", "OPTIONS")
+
+
+def changes_data(name: str, method: str | None = None) -> bool:
+    """Whether the action ``name`` (sent with ``method``, if known) may change data.
+
+    A GET, HEAD or OPTIONS only reads, and so do the actions named ``search*``,
+    ``export*``, ``save*`` and ``explore*`` (Veeam's read-only actions copy data out); any
+    other action may restore, send, delete or update. The command line asks before those
+    (or wants ``--yes``), and ``halnav mcp`` refuses them unless ``--allow-actions``.
+
+    >>> changes_data("exportToPst", "POST"), changes_data("restore", "POST")
+    (False, True)
+    >>> changes_data("delete", "GET")
+    False
+    """
+    if method is not None and method.upper() in _READ_ONLY_METHODS:
+        return False
+    return not name.lower().startswith(_READ_ONLY_ACTIONS)
+
+
 # The state fields that name a resource for a person (Document.title), first found wins.
 _TITLE_FIELDS: Final = ("displayName", "name", "email", "subject", "title")
 

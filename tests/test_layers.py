@@ -63,7 +63,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 # The profile, the cluster layer and the user interfaces use halnav as a user would: its
 # public names only (``halnav``, ``halnav.lowlevel``, ``halnav.errors``...).
-PUBLIC_ONLY = frozenset({"veeam", "cluster", "repl", "_demo"})
+PUBLIC_ONLY = frozenset({"veeam", "cluster", "repl", "_demo", "mcp"})
 # The command line is a package (options, rendering, commands) held to the same rule: public
 # names, its own modules, and the demo it runs.
 CLI = "cli"

@@ -581,7 +581,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
                     print(_printable(line))
             print("halnav: dry run: nothing was sent", file=sys.stderr)
             return 0
-        if _changes_data(args.action, request.method):
+        if halnav.changes_data(args.action, request.method):
             _confirm([args.action], yes=args.yes, where=f"{request.method} {request.url}")
         meter = _DownloadMeter(sys.stderr, str(out)) if out and sys.stderr.isatty() else None
         try:
@@ -631,21 +631,8 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
     return _run(_with_nav(args, url, creds, body))
 
 
-# Actions that only read data or copy it out run without asking; any other action may
-# change data on the server (Veeam restore*, send*, copy*; a HAL delete or update) and runs
-# only after a yes on a terminal, or with --yes.
-_READ_ONLY_ACTIONS: Final = ("search", "export", "save", "explore")
-
-
-def _changes_data(name: str, method: str | None = None) -> bool:
-    """Whether the action ``name`` (sent with ``method``, if known) may change data."""
-    if method is not None and method.upper() in ("GET", "HEAD", "OPTIONS"):
-        return False
-    return not name.lower().startswith(_READ_ONLY_ACTIONS)
-
-
 def _confirm(names: Sequence[str], *, yes: bool, where: str) -> None:
-    """Ask before actions that may change data (see _READ_ONLY_ACTIONS); refuse without a
+    """Ask before actions that may change data (see halnav.changes_data); refuse without a
     terminal unless ``yes``."""
     if yes or not names:
         return
@@ -786,7 +773,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     if args.dry_run and args.state is not None:
         raise _UsageError("--dry-run sends no action: it cannot be resumed (drop --state)")
     if not args.dry_run:
-        risky = [name for name in args.actions if _changes_data(name)]
+        risky = [name for name in args.actions if halnav.changes_data(name)]
         _confirm(risky, yes=args.yes, where="on every document of the walk that offers it")
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
@@ -1044,6 +1031,26 @@ def _cmd_failures(args: argparse.Namespace) -> int:
         if len(found) > args.urls > 0:
             print(f"          ... and {len(found) - args.urls} more")
     return 0
+
+
+def _cmd_mcp(args: argparse.Namespace, creds: _Credentials) -> int:
+    """``halnav mcp URL``: the agent facade on stdio (stdout is the protocol's: nothing else
+    may be printed there)."""
+    try:
+        from halnav import mcp  # noqa: PLC0415  the optional MCP SDK, only when asked
+    except ImportError as exc:
+        raise ValueError(
+            f"halnav mcp needs the MCP SDK 2.x: pip install 'halnav[mcp]' ({exc})"
+        ) from None
+    url = _check_url(args.url)
+
+    async def body(nav: halnav.Navigator) -> int:
+        await mcp.serve(
+            nav, url, allow_actions=args.allow_actions, records=args.records, secrets=args.secrets
+        )
+        return 0
+
+    return _run(_with_nav(args, url, creds, body))
 
 
 def _cmd_repl(args: argparse.Namespace, creds: _Credentials) -> int:
@@ -1396,6 +1403,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "veeam-start": _cmd_veeam_start,
         "veeam-stop": _cmd_veeam_stop,
         "repl": _cmd_repl,
+        "mcp": _cmd_mcp,
     }
     return commands[args.command](args, creds)
 

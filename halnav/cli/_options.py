@@ -589,6 +589,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete for")
 
+    mcp = command(
+        "mcp",
+        "Serve the HAL API at URL to an LLM agent over the Model Context Protocol (stdio): "
+        "a fixed tool set (get, links, follow, actions, act, page), the API map as a "
+        "resource; read-only unless --allow-actions. Needs: pip install 'halnav[mcp]'.",
+        "halnav mcp https://api.example/ --token-file token.txt",
+        f"halnav mcp {org} --veeam --username u --password-file pw.txt --records walk.jsonl",
+    )
+    mcp.add_argument("url", metavar="URL", help="absolute http(s) URL of the entry document")
+    mcp.add_argument(
+        "--allow-actions",
+        action="store_true",
+        help="let the agent run actions that may change data (restore, send, delete...); "
+        "by default only reading ones (search, export, save, GET) run",
+    )
+    mcp.add_argument(
+        "--records", metavar="FILE", help="a walk's JSON Lines output, served as a resource"
+    )
+
     repl = command(
         "repl",
         "An asyncio REPL with nav (a Navigator) and doc (the document at URL) bound; "
