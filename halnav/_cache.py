@@ -17,8 +17,9 @@ succeeded, its URL and its same-origin ``Location`` / ``Content-Location`` (RFC 
 section 4.4); the navigator adds the targets of the answer's ``invalidates`` links.
 
 Bounded: :class:`MemoryCache` keeps at most ``max_entries`` answers and ``max_bytes`` of
-bodies, the least recently used going first; :class:`SqliteCache` is the same on disk, so
-a walk run again revalidates what an earlier run fetched. A leaf: it imports nothing
+bodies, the least recently used going first; :class:`SqliteCache` is the same on disk (the
+answers stored or renewed longest ago going first), so a walk run again revalidates what
+an earlier run fetched. A leaf: it imports nothing
 from halnav.
 """
 
@@ -154,6 +155,9 @@ class HttpCache(Protocol):
 
     def put(self, answer: CachedAnswer) -> None: ...
 
+    def renew(self, answer: CachedAnswer) -> None:
+        """Store ``answer`` after a 304: its body is the one already stored."""
+
     def forget(self, url: str) -> None: ...
 
 
@@ -195,6 +199,9 @@ class MemoryCache:
             _url, old = self._entries.popitem(last=False)
             self._bytes -= len(old.body)
 
+    def renew(self, answer: CachedAnswer) -> None:
+        self.put(answer)  # the same bytes object: nothing is copied
+
     def forget(self, url: str) -> None:
         old = self._entries.pop(url, None)
         if old is not None:
@@ -234,14 +241,13 @@ class SqliteCache:
         return f"<SqliteCache {self._path}>"
 
     def get(self, url: str) -> CachedAnswer | None:
-        with self._lock:
+        with self._lock:  # a read writes nothing: the bound goes by when answers were stored
             row = self._db.execute(
                 "SELECT status, headers, content_type, body, stored FROM answers WHERE url = ?",
                 (url,),
             ).fetchone()
-            if row is None:
-                return None
-            self._db.execute("UPDATE answers SET used = ? WHERE url = ?", (time.time(), url))
+        if row is None:
+            return None
         status, headers, content_type, body, stored = row
         return CachedAnswer(url, status, json.loads(headers), content_type, bytes(body), stored)
 
@@ -264,11 +270,20 @@ class SqliteCache:
         ).fetchone()
         if count <= self._max_entries and size <= self._max_bytes:
             return
-        # The least recently used tenth goes (a bound, not an exact LRU: cheap to keep).
+        # The tenth stored or renewed longest ago goes (a bound, not an exact LRU: a read
+        # writes nothing, so reading stays cheap).
         self._db.execute(
             "DELETE FROM answers WHERE url IN (SELECT url FROM answers ORDER BY used LIMIT ?)",
             (max(1, count // 10),),
         )
+
+    def renew(self, answer: CachedAnswer) -> None:
+        """After a 304: the new headers and time; the stored body is not written again."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE answers SET headers = ?, stored = ?, used = ? WHERE url = ?",
+                (json.dumps(dict(answer.headers)), answer.stored, answer.stored, answer.url),
+            )
 
     def forget(self, url: str) -> None:
         with self._lock:

@@ -665,7 +665,7 @@ class Transport:
         if response.status == 304 and stored is not None:
             self._count.revalidated += 1
             renewed = stored.updated(response.headers, now)
-            cache.put(renewed)
+            cache.renew(renewed)
             return _from_cache(renewed)
         if response.url == key and storable("GET", response.status, asked, response.headers):
             cache.put(
