@@ -31,7 +31,7 @@ import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, TypeVar, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import halnav
 
@@ -120,16 +120,10 @@ def _one_line(exc: BaseException, secrets: tuple[str, ...]) -> str:
     return " ".join(halnav.redact(text, secrets).split())
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:  # a malformed port: no origin matches it
-        port = -1
-    if port is None:
-        port = {"http": 80, "https": 443}.get(scheme)
-    return scheme, (parts.hostname or "").lower(), port
+def _origin(url: str) -> str:
+    """The origin a tool URL must share with the entry: halnav's own canonical form (case,
+    default ports) of ``scheme://host[:port]``."""
+    return halnav.lowlevel.origin_of(halnav.lowlevel.canonical_url(url))
 
 
 class _Facade:
