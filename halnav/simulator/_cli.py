@@ -48,25 +48,64 @@ def _parser(prog: str = "python -m halnav.simulator") -> argparse.ArgumentParser
         "--max-age", type=int, default=None, help="with --validators: Cache-Control max-age"
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--seed", type=int, default=defaults.seed)
-    data.add_argument("--organizations", type=int, default=defaults.organizations)
-    data.add_argument("--mailboxes", type=int, default=defaults.mailboxes)
-    data.add_argument("--folders", type=int, default=defaults.folders)
-    data.add_argument("--subfolders", type=int, default=defaults.subfolders)
-    data.add_argument("--items", type=int, default=defaults.items)
-    data.add_argument("--onedrives", type=int, default=defaults.onedrives)
-    data.add_argument("--documents", type=int, default=defaults.documents)
-    data.add_argument("--sites", type=int, default=defaults.sites)
-    data.add_argument("--teams", type=int, default=defaults.teams)
-    data.add_argument("--channels", type=int, default=defaults.channels)
+    data.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="the same seed gives byte-identical documents",
+    )
+    data.add_argument(
+        "--organizations",
+        type=int,
+        default=defaults.organizations,
+        help="organizations (tenants) backed up",
+    )
+    data.add_argument(
+        "--mailboxes", type=int, default=defaults.mailboxes, help="mailboxes per organization"
+    )
+    data.add_argument(
+        "--folders", type=int, default=defaults.folders, help="top-level folders per mailbox"
+    )
+    data.add_argument(
+        "--subfolders", type=int, default=defaults.subfolders, help="subfolders per folder"
+    )
+    data.add_argument(
+        "--items", type=int, default=defaults.items, help="items (messages) per folder"
+    )
+    data.add_argument(
+        "--onedrives", type=int, default=defaults.onedrives, help="OneDrives per organization"
+    )
+    data.add_argument(
+        "--documents", type=int, default=defaults.documents, help="documents per OneDrive folder"
+    )
+    data.add_argument(
+        "--sites", type=int, default=defaults.sites, help="SharePoint sites per organization"
+    )
+    data.add_argument("--teams", type=int, default=defaults.teams, help="Teams per organization")
+    data.add_argument("--channels", type=int, default=defaults.channels, help="channels per team")
     data.add_argument(
         "--workloads",
         default=",".join(defaults.workloads),
         help="comma-separated restore session types backed up (default: %(default)s)",
     )
-    data.add_argument("--default-limit", type=int, default=defaults.default_limit)
-    data.add_argument("--max-limit", type=int, default=defaults.max_limit)
-    data.add_argument("--pst-bytes-per-item", type=int, default=defaults.pst_bytes_per_item)
+    data.add_argument(
+        "--default-limit",
+        type=int,
+        default=defaults.default_limit,
+        help="page size when a request names none",
+    )
+    data.add_argument(
+        "--max-limit",
+        type=int,
+        default=defaults.max_limit,
+        help="the largest page size a request may ask for",
+    )
+    data.add_argument(
+        "--pst-bytes-per-item",
+        type=int,
+        default=defaults.pst_bytes_per_item,
+        help="size of a PST export per item it holds",
+    )
     data.add_argument(
         "--export-build-seconds",
         type=float,
