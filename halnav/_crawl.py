@@ -909,7 +909,10 @@ class Crawler:
                 return
         key = self._key_of(doc, url, fetched.url)
         if not seen.written(key):
-            self._write(doc, key, fetched.status, work.depth, work.parent, work.rel, False)
+            requested = url if url != key else None  # an alias: the record says so
+            self._write(
+                doc, key, fetched.status, work.depth, work.parent, work.rel, False, requested
+            )
         seen.write(url)  # the request URL (done in the state) needs no second fetch
         self._done(url)
 
@@ -993,6 +996,7 @@ class Crawler:
         parent: str | None,
         rel: str | None,
         embedded: bool,
+        requested: str | None = None,
     ) -> None:
         """Publish ``doc`` (and its items with a ``self``), then queue its links and actions."""
         self._seen.write(key)
@@ -1012,7 +1016,9 @@ class Crawler:
                     self._collect(docs, emb_rel, children, inline, origin)
         if items:
             page = self._collect(items, "item", children, inline, origin)
-        self._publish(DocumentWritten(doc, key, status, depth, parent, rel, embedded, page, inline))
+        self._publish(
+            DocumentWritten(doc, key, status, depth, parent, rel, embedded, page, inline, requested)
+        )
         self._follow(doc, key, depth)
         if self._rules:
             self._match_actions(doc, key, rel)

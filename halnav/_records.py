@@ -19,8 +19,10 @@ Output: JSON Lines, UTF-8, one object per line, in completion order
          "items": [url, ...],   # only on pages: the items that have their own record
          "inline": [{"rel", "state", "links", "actions"}, ...],  # only when there are
                                 # self-less items / embedded resources
-         "deprecated": {"deprecation": str, "sunset": str, "link": str}}  # only when the
+         "deprecated": {"deprecation": str, "sunset": str, "link": str},  # only when the
                                 # answer had Deprecation / Sunset headers (any of the three)
+         "requested": str}      # only when the URL it was fetched by is not "url" (its
+                                # self named another): the graph's alias
 
     failure (a fetch that failed; the walk goes on)::
 
@@ -279,6 +281,8 @@ class DocumentRecord:
     inline: Sequence[Mapping[str, Any]]
     deprecated: Mapping[str, str] | None = None
     """The ``Deprecation``/``Sunset`` headers (and ``deprecation`` link) its answer had."""
+    requested: str | None = None
+    """The URL it was fetched by, when that is not ``url`` (its ``self`` said otherwise)."""
 
 
 @attrs.frozen
@@ -399,6 +403,7 @@ def _document(data: Mapping[str, Any], url: str) -> DocumentRecord:
         items=items,
         inline=inline,
         deprecated=_get(data, "deprecated", dict),
+        requested=_get(data, "requested", str),
     )
 
 

@@ -58,7 +58,8 @@ class DocumentWritten(NamedTuple):
     canonical URL it was fetched from). ``status`` is the HTTP status of the response that
     carried it; ``embedded`` is true for page items and embedded resources; ``page`` the
     keys of the items that are documents of their own (pages only, else None); ``inline``
-    the ``(rel, item)`` pairs of the items without ``self``."""
+    the ``(rel, item)`` pairs of the items without ``self``; ``requested`` the URL it was
+    fetched by when that is not ``key`` (an alias, as the live graph has it), else None."""
 
     document: Document
     key: str
@@ -69,6 +70,7 @@ class DocumentWritten(NamedTuple):
     embedded: bool
     page: Sequence[str] | None
     inline: Sequence[tuple[str, Document]]
+    requested: str | None = None
 
 
 class FetchFailed(NamedTuple):
@@ -258,7 +260,7 @@ class RecordSink:
 
     def event(self, event: CrawlEvent) -> None:
         if type(event) is DocumentWritten:
-            doc, key, status, depth, parent, rel, embedded, page, inline = event
+            doc, key, status, depth, parent, rel, embedded, page, inline, requested = event
             record = document_record(
                 doc,
                 key,
@@ -270,6 +272,8 @@ class RecordSink:
                 page,
                 [inline_record(item_rel, item) for item_rel, item in inline],
             )
+            if requested is not None:
+                record["requested"] = requested
         elif type(event) is FetchFailed:
             record = failure_record(event.url, event.depth, event.parent, event.rel, event.error)
         elif type(event) is ActionAnswered:

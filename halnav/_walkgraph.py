@@ -64,9 +64,11 @@ def graph_from_records(path: str | Path, *, key: Any = None) -> RecordsGraph:
         elif isinstance(record, DocumentRecord):
             doc = _document(record)
             if record.parent is not None and record.rel is not None:
-                url = graph.add(doc, parent=record.parent, rel=record.rel)
+                url = graph.add(
+                    doc, request_url=record.requested, parent=record.parent, rel=record.rel
+                )
             else:
-                url = graph.add(doc)
+                url = graph.add(doc, request_url=record.requested)
             label = _label(record.state)
             if label is not None:
                 labels[url] = label

@@ -9,6 +9,7 @@ import pytest
 from test_cli import cli, served
 
 import halnav
+from halnav import veeam
 from halnav._apimap import api_map, url_template
 from halnav.cli import main
 
@@ -117,3 +118,23 @@ def test_a_mermaid_file_beyond_what_mermaid_draws_warns(
     assert "600 edges; Mermaid draws at most 500" in err
     assert "--map" in err
     assert (tmp_path / "g.mmd").read_text().count("-->") == 600
+
+
+async def test_the_offline_graph_has_the_live_graphs_nodes_and_aliases(tmp_path: Path) -> None:
+    """A record names the URL it was fetched by when its ``self`` said another, so
+    `halnav graph walk.jsonl` aliases like the live graph: no phantom nodes (review #16)."""
+    out = tmp_path / "walk.jsonl"
+    async with served() as s, veeam.open_navigator(
+        s.sim.url, username=s.sim.username, password=s.sim.password
+    ) as nav:
+        await halnav.crawl(nav, [s.org], output=out)
+        live = nav.graph.statistics()
+    offline = halnav.graph_from_records(out).graph.statistics()
+    assert live.aliases > 0  # the walk met documents whose self differs from their link
+    assert (offline.nodes, offline.fetched, offline.aliases) == (
+        live.nodes, live.fetched, live.aliases,
+    )  # fmt: skip
+    requested = [
+        r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord) and r.requested
+    ]
+    assert len(requested) == live.aliases
