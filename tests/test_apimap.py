@@ -124,9 +124,10 @@ async def test_the_offline_graph_has_the_live_graphs_nodes_and_aliases(tmp_path:
     """A record names the URL it was fetched by when its ``self`` said another, so
     `halnav graph walk.jsonl` aliases like the live graph: no phantom nodes (review #16)."""
     out = tmp_path / "walk.jsonl"
-    async with served() as s, veeam.open_navigator(
-        s.sim.url, username=s.sim.username, password=s.sim.password
-    ) as nav:
+    async with (
+        served() as s,
+        veeam.open_navigator(s.sim.url, username=s.sim.username, password=s.sim.password) as nav,
+    ):
         await halnav.crawl(nav, [s.org], output=out)
         live = nav.graph.statistics()
     offline = halnav.graph_from_records(out).graph.statistics()
