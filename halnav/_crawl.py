@@ -217,9 +217,6 @@ class CrawlStatistics:
     retries: int = 0
     throttled: int = 0
     """Answers that asked to slow down (429, or 503 with Retry-After)."""
-    deprecated: int = 0
-    """Documents of this run whose answer carried ``Deprecation``/``Sunset`` headers (their
-    records say which, under ``"deprecated"``)."""
     bytes_received: int = 0
 
 
@@ -228,7 +225,8 @@ class CrawlSummary:
     """The outcome of :meth:`Crawler.run`.
 
     ``complete`` means complete: every document in scope was written and every action
-    ran; no failure, nothing left behind (by ``max_documents`` or an outage stop).
+    ran, with all its answer's items; no failure, nothing left behind (by
+    ``max_documents``, an action rule's ``max_items`` or an outage stop).
     ``finished`` is true when the frontier was emptied (failures may remain).
     ``stopped`` says why the walk stopped early (the server stopped answering), else
     None; what was left stays pending in the state, for a resume. ``offsite_links``
@@ -273,6 +271,9 @@ class CrawlSummary:
     deprecated: int = 0
     """Documents of this run whose answer carried ``Deprecation``/``Sunset`` headers (their
     records say which, under ``"deprecated"``)."""
+    truncated: int = 0
+    """Action answers an :class:`ActionRule`'s ``max_items`` cut short (their records say
+    ``"truncated": true``): the walk did what was asked, but is not ``complete``."""
 
 
 class _CannotStartError(Exception):
@@ -624,7 +625,10 @@ class Crawler:
             action_failures=tally.action_failures,
             elapsed=self._elapsed,
             resumed=self._resumed,
-            complete=finished and tally.failures == 0 and tally.action_failures == 0,
+            complete=finished
+            and tally.failures == 0
+            and tally.action_failures == 0
+            and tally.truncated == 0,
             output=str(output) if output is not None else None,
             failures_by_type=MappingProxyType(dict(tally.failures_by_type)),
             finished=finished,
@@ -638,6 +642,7 @@ class Crawler:
             retries=self._nav.statistics().transport.retries,
             throttled=self._nav.statistics().transport.throttled,
             deprecated=tally.deprecated,
+            truncated=tally.truncated,
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)

@@ -159,6 +159,7 @@ class Tally:
         "offsite",
         "planned",
         "run_documents",
+        "truncated",
     )
 
     def __init__(self) -> None:
@@ -173,6 +174,7 @@ class Tally:
         self.offsite: Counter[str] = Counter()
         self.action_items: Counter[str] = Counter()
         self.planned = 0
+        self.truncated = 0  # action answers a rule's max_items cut short
 
     def event(self, event: CrawlEvent) -> None:
         if type(event) is DocumentWritten:
@@ -188,6 +190,8 @@ class Tally:
             self.bytes_exported += event.exported
             if event.items:
                 self.action_items[event.action] += len(event.items)
+            if event.truncated:
+                self.truncated += 1
         elif type(event) is ActionFailed:
             self.action_failures += 1
         elif type(event) is LinkSkipped:
@@ -205,6 +209,7 @@ class Tally:
             "bytes_exported": self.bytes_exported,
             "failures_by_type": dict(self.failures_by_type),
             "action_items": dict(self.action_items),
+            "truncated": self.truncated,
         }
 
     def restore(self, counters: Mapping[str, Any], *, retried: Mapping[str, int]) -> None:
@@ -220,6 +225,7 @@ class Tally:
         self.failures_by_type.subtract(retried)
         self.failures_by_type += Counter()  # drops the types that reached zero
         self.action_items.update(counters.get("action_items", {}))
+        self.truncated = int(counters.get("truncated", 0))
 
 
 class RecordSink:

@@ -364,6 +364,8 @@ async def test_a_walk_records_every_hit_of_every_search(version: str, tmp_path: 
     short = [r for r in halnav.read_records(capped) if isinstance(r, halnav.ActionRecord)]
     assert [(len(r.items or ()), r.truncated) for r in short] == [(5, True), (5, True)]
     assert dict(cut.action_items) == {"search": 10}
+    assert (cut.truncated, cut.complete) == (2, False)  # capped as asked: not complete
+    assert (summary.truncated, summary.complete) == (0, True)
 
 
 @pytest.mark.parametrize("version", ALL_VERSIONS)

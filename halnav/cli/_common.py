@@ -32,7 +32,7 @@ _EXIT_ERROR: Final = 1
 _EXIT_USAGE: Final = 2
 _WALKS: Final = frozenset({"crawl", "veeam-walk"})
 _EXIT_CODES: Final = """exit status:
-  0    done (a walk: complete, or cut short by --max-documents as asked)
+  0    done (a walk: complete, or cut short by --max-documents or --max-hits as asked)
   1    error: bad input, or a walk that cannot start (login, connection, TLS)
   2    usage error
   3    a walk (or demo) finished with failures: see the failure records

@@ -316,6 +316,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "retries": summary.retries,
         "throttled": summary.throttled,
         "deprecated": summary.deprecated,
+        "truncated": summary.truncated,
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
     }
@@ -362,7 +363,12 @@ def _summary_lines(
         lines.append(f"  dry run:  {summary.planned} action requests printed, none sent")
     if summary.action_items:
         hits = ", ".join(f"{_printable(k)} {v}" for k, v in sorted(summary.action_items.items()))
-        lines.append(f"  hits:     {hits} (every page)")
+        cut = (
+            f"; {summary.truncated} answers cut short by --max-hits: not complete"
+            if summary.truncated
+            else " (every page)"
+        )
+        lines.append(f"  hits:     {hits}{cut}")
     if summary.retries:
         throttled = f", {summary.throttled} throttled" if summary.throttled else ""
         lines.append(f"  retries:  {summary.retries}{throttled}")
