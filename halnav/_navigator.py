@@ -563,7 +563,7 @@ class Navigator:
                 return copy  # an embedded resource with no link of its rel
             doc.link(selector)  # raises: names what the document has
         assert link is not None
-        return self._link_target(doc, sel, link, variables, used, fresh=fresh, stacklevel=4)
+        return self._link_target(doc, sel, link, variables, used, fresh=fresh)
 
     def _link_target(
         self,
@@ -574,7 +574,6 @@ class Navigator:
         used: set[str],
         *,
         fresh: bool,
-        stacklevel: int,
     ) -> Document | str:
         """The one way a link becomes a hop, for ``follow`` and ``follow_all`` alike.
 
@@ -592,7 +591,7 @@ class Navigator:
             warnings.warn(
                 f"link {link.rel!r} -> {link.href} is deprecated: {link.deprecation}",
                 DeprecatedLinkWarning,
-                stacklevel=stacklevel,
+                stacklevel=_callers_level(),
             )
         if link.templated:
             used.update(mine)
@@ -646,14 +645,11 @@ class Navigator:
         used: set[str] = set()
         by_url = Selector(rel, key="href")  # each link's own copy, never a neighbour's
         # Per link: an embedded copy to use as is, or the URL to fetch.
-        targets: list[Document | str] = []
-        for source in sources:  # a loop, not a comprehension: stacklevel counts frames
-            for link in source.links_for(rel):
-                targets.append(  # noqa: PERF401
-                    self._link_target(
-                        source, by_url, link, variables, used, fresh=fresh, stacklevel=3
-                    )
-                )
+        targets: list[Document | str] = [
+            self._link_target(source, by_url, link, variables, used, fresh=fresh)
+            for source in sources
+            for link in source.links_for(rel)
+        ]
         if not targets:
             raise LinkNotFoundError(doc.url, rel, doc.rels)
         _check_used(rel, variables, used)
