@@ -1064,6 +1064,25 @@ class Graph:
         )
         return api_map(nodes, self.edges())
 
+    def text(
+        self, fmt: str, *, as_map: bool = False, labels: Mapping[str, str] | None = None
+    ) -> str:
+        """The graph (or with ``as_map`` its :meth:`to_map`) as ``"json"``, ``"dot"`` or
+        ``"mmd"`` (Mermaid) text: what :meth:`write` writes, for a stream.
+
+        Raises:
+            ValueError: another format.
+        """
+        drawing = self.to_map() if as_map else None
+        if fmt == "json":
+            data = drawing.to_json() if drawing is not None else self.to_json()
+            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        if fmt == "dot":
+            return drawing.to_dot() if drawing is not None else self.to_dot(labels=labels)
+        if fmt == "mmd":
+            return drawing.to_mermaid() if drawing is not None else self.to_mermaid(labels=labels)
+        raise ValueError(f"cannot draw a graph as {fmt!r}: use json, dot or mmd")
+
     def write(
         self,
         path: str | os.PathLike[str],
@@ -1081,16 +1100,11 @@ class Graph:
         """
         target = Path(path)
         suffix = target.suffix.lower()
-        drawing: ApiMap | Graph = self.to_map() if as_map else self
-        if suffix not in _export.SUFFIXES:
+        fmt = _export.FORMAT_OF.get(suffix)
+        if fmt is None:
             allowed = ", ".join(_export.SUFFIXES)
             raise ValueError(f"cannot write a graph to {target}: suffix {suffix!r}; use {allowed}")
-        if suffix == ".json":
-            text = json.dumps(drawing.to_json(), indent=2, ensure_ascii=False) + "\n"
-        elif suffix in {".mmd", ".mermaid"}:
-            text = self.to_map().to_mermaid() if as_map else self.to_mermaid(labels=labels)
-        else:
-            text = self.to_map().to_dot() if as_map else self.to_dot(labels=labels)
+        text = self.text(fmt, as_map=as_map, labels=labels)
         if suffix == ".svg":
             _export.write_svg(text, target)
         else:

@@ -19,6 +19,7 @@ import attrs
 from ._urls import short_label
 
 __all__ = [
+    "FORMAT_OF",
     "MERMAID_MAX_EDGES",
     "SUFFIXES",
     "View",
@@ -29,9 +30,11 @@ __all__ = [
     "write_svg",
 ]
 
-SUFFIXES: Final = (".json", ".dot", ".mmd", ".mermaid", ".svg")
-"""The file suffixes ``Graph.write`` knows, in the order error messages list them (``.svg``
-runs Graphviz's ``dot``)."""
+FORMAT_OF: Final = {".json": "json", ".dot": "dot", ".mmd": "mmd", ".mermaid": "mmd", ".svg": "dot"}
+"""The text format ``Graph.write`` writes for each file suffix it knows (``.svg``: DOT, then
+Graphviz's ``dot``)."""
+SUFFIXES: Final = tuple(FORMAT_OF)
+"""Those suffixes, in the order error messages list them."""
 
 MERMAID_MAX_EDGES: Final = 500
 """Mermaid's default ``maxEdges``: it draws no flowchart with more (GitHub, mermaid.live)."""

@@ -960,16 +960,7 @@ def _cmd_graph(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if to_stdout:
-        drawing: Any = built.graph.to_map() if args.map else built.graph
-        if args.format == "json":
-            text = json.dumps(drawing.to_json(), indent=2, ensure_ascii=False) + "\n"
-        elif args.map:
-            text = drawing.to_dot() if args.format == "dot" else drawing.to_mermaid()
-        elif args.format == "dot":
-            text = built.graph.to_dot(labels=built.labels)
-        else:
-            text = built.graph.to_mermaid(labels=built.labels)
-        sys.stdout.write(text)
+        sys.stdout.write(built.graph.text(args.format, as_map=args.map, labels=built.labels))
         return 0
     written = _write_graph(built.graph, target, as_map=args.map, labels=built.labels)
     print(f"wrote {target}: {written} from {built.documents} documents "
