@@ -374,7 +374,7 @@ def changes_data(name: str, method: str | None = None) -> bool:
 
 
 # The state fields that name a resource for a person (Document.title), first found wins.
-_TITLE_FIELDS: Final = ("displayName", "name", "email", "subject", "title")
+_TITLE_FIELDS: Final = ("name", "displayName", "email", "subject", "title")
 
 
 @attrs.frozen(repr=False)
@@ -554,8 +554,9 @@ class Document:
 
     @property
     def title(self) -> str | None:
-        """What a person calls this resource, from its state: ``displayName``, ``name``,
-        ``email``, ``subject`` or ``title`` (the first that is a non-empty string)."""
+        """What a person calls this resource, from its state: ``name``, ``displayName``,
+        ``email``, ``subject`` or ``title`` (the first that is a non-empty string). The CLI's
+        page items, the graph's labels, the REPL's reprs and the agent facade all show it."""
         state = self.state
         for field in _TITLE_FIELDS:
             value = state.get(field)

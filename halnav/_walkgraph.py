@@ -21,8 +21,6 @@ from ._records import DocumentRecord, FailureRecord, read_records
 
 __all__ = ["RecordsGraph", "graph_from_records"]
 
-# The state fields that name a resource for a person, first found wins.
-_LABEL_FIELDS: Final = ("displayName", "name", "email", "subject", "title", "fileName", "id")
 _LABEL_MAX: Final = 60
 
 
@@ -69,9 +67,8 @@ def graph_from_records(path: str | Path, *, key: Any = None) -> RecordsGraph:
                 )
             else:
                 url = graph.add(doc, request_url=record.requested)
-            label = _label(record.state)
-            if label is not None:
-                labels[url] = label
+            if doc.title is not None:
+                labels[url] = _short(doc.title)
             documents += 1
     return RecordsGraph(graph, documents, failures, labels, partial[0] if partial else None)
 
@@ -89,10 +86,5 @@ def _document(record: DocumentRecord) -> Document:
     return parse(data, record.url, lenient=True)
 
 
-def _label(state: Mapping[str, Any]) -> str | None:
-    for field in _LABEL_FIELDS:
-        value = state.get(field)
-        if isinstance(value, str) and value.strip():
-            text = " ".join(value.split())
-            return text if len(text) <= _LABEL_MAX else text[: _LABEL_MAX - 1] + "…"
-    return None
+def _short(title: str) -> str:
+    return title if len(title) <= _LABEL_MAX else title[: _LABEL_MAX - 1] + "…"

@@ -16,7 +16,6 @@ from halnav.errors import HalnavError, printable
 _T = TypeVar("_T")
 
 _MAX_ITEMS_SHOWN: Final = 50
-_LABEL_KEYS: Final = ("name", "displayName", "email", "subject", "title", "id")
 _FROM_STDIN: Final = "-"  # --password - reads the password from stdin
 # Options that carry a secret: each also has --NAME-file; a value given on the command line
 # is visible to every user of the machine (ps, /proc/PID/cmdline), so halnav warns.

@@ -23,7 +23,6 @@ from halnav.errors import HalnavError, printable
 from ._common import (
     _EXIT_FAILURES,
     _EXIT_STOPPED,
-    _LABEL_KEYS,
     _MAX_ITEMS_SHOWN,
     _printable,
 )
@@ -106,11 +105,11 @@ def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
 
 
 def _label(doc: halnav.Document) -> str:
-    for key in _LABEL_KEYS:
-        value = doc.state.get(key)
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-    return ""
+    """A page item's name in the readable view: its title, else its id."""
+    if doc.title is not None:
+        return doc.title
+    ident = doc.state.get("id")
+    return str(ident) if isinstance(ident, str | int) and not isinstance(ident, bool) else ""
 
 
 def render(doc: halnav.Document) -> str:
