@@ -26,7 +26,13 @@ from ._convert import ParseOptions, decode_json, parse_document
 from ._graph import Graph
 from ._http import is_json_type, parse_link_header
 from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
-from ._transport import _URL_SAFE, Response, Transport, TransportStatistics
+from ._transport import (
+    _URL_SAFE,
+    Response,
+    Transport,
+    TransportStatistics,
+    retry_after_seconds,
+)
 from ._urls import DEFAULT_PORTS, origin_of
 from .errors import (
     DeprecatedLinkWarning,
@@ -128,13 +134,6 @@ def _running(doc: Document) -> bool:
         if isinstance(value, str) and value.lower().replace(" ", "") in _RUNNING:
             return True
     return False
-
-
-def _seconds(retry_after: str | None) -> float | None:
-    """A delta-seconds ``Retry-After`` as seconds (an HTTP date or junk: None)."""
-    if retry_after is None or not retry_after.strip().isdigit():
-        return None
-    return float(retry_after.strip())
 
 
 def _check_used(chain: str, variables: Mapping[str, Any], used: set[str]) -> None:
@@ -838,7 +837,9 @@ class Navigator:
             return await self.get(answer.location)
         if invoked.status == 202:
             retry_after = answer.answer.headers.get("Retry-After") if answer.answer else None
-            return await self.wait_for(answer.location, wait=wait, first=_seconds(retry_after))
+            return await self.wait_for(
+                answer.location, wait=wait, first=retry_after_seconds(retry_after)
+            )
         return answer
 
     async def wait_for(

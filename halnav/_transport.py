@@ -316,7 +316,7 @@ def retry_status(
     429, 502, 503 and 504 with backoff. Never more than ``limits.retries`` extra attempts
     (``attempt`` counts from 1). The retry budget is the transport's state, checked after.
     """
-    wait = _retry_after(retry_after) if status in _RETRY_AFTER_STATUSES else None
+    wait = retry_after_seconds(retry_after) if status in _RETRY_AFTER_STATUSES else None
     if wait is not None and wait > limits.max_retry_after:
         note = (
             f"the server asked to retry after {wait:.0f} s, longer than "
@@ -1165,7 +1165,7 @@ def _origin_text(origin: _Origin) -> str:
     return f"{scheme}://{host}" if DEFAULT_PORTS[scheme] == port else f"{scheme}://{host}:{port}"
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP-date), None if absent/bad."""
     if not value:
         return None
