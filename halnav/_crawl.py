@@ -618,6 +618,7 @@ class Crawler:
         finished = left == 0
         output = self._output.path if self._output is not None else None
         assert self._elapsed is not None
+        wire = self._nav.statistics().transport
         return CrawlSummary(
             documents=tally.documents,
             failures=tally.failures,
@@ -639,8 +640,8 @@ class Crawler:
             offered_actions=tuple(sorted(self._offered, key=str.lower)),
             action_items=MappingProxyType(dict(tally.action_items)),
             new_documents=tally.run_documents,
-            retries=self._nav.statistics().transport.retries,
-            throttled=self._nav.statistics().transport.throttled,
+            retries=wire.retries,
+            throttled=wire.throttled,
             deprecated=tally.deprecated,
             truncated=tally.truncated,
             rule_matches=tuple(
