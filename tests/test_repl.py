@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pty
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +122,10 @@ def test_plain_python_completion_still_works() -> None:
     assert any(m.startswith("print") for m in complete("pri", "pri", namespace()))
 
 
-async def test_repl_process_with_piped_stdin() -> None:
-    """`halnav repl URL` binds nav and doc, runs top-level await and exits on exit()."""
+@contextlib.asynccontextmanager
+async def explored() -> AsyncIterator[tuple[halnav.Navigator, str, dict[str, str]]]:
+    """A simulator with one explored organization: a navigator, the session's Organization
+    URL, and an environment that logs ``halnav repl`` in."""
     config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2)
     async with (
         open_simulator(config) as sim,
@@ -130,6 +134,12 @@ async def test_repl_process_with_piped_stdin() -> None:
     ):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
         env.update(HALNAV_USERNAME=sim.username, HALNAV_PASSWORD=sim.password)
+        yield nav, f"{session.url}/Organization", env
+
+
+async def test_repl_process_with_piped_stdin() -> None:
+    """`halnav repl URL` binds nav and doc, runs top-level await and exits on exit()."""
+    async with explored() as (_nav, url, env):
         script = (
             "print(sorted(doc.rels))\n"
             'mb = await nav.follow(doc, "mailboxes")\n'
@@ -138,7 +148,7 @@ async def test_repl_process_with_piped_stdin() -> None:
             'await nav.follow(doc, "nope")\n'
             "exit()\n"
         )
-        status, out, err = await _repl(f"{session.url}/Organization", script, env)
+        status, out, err = await _repl(url, script, env)
     assert status == 0, err
     assert "['mailboxes', 'self']" in out
     assert "\n2\n" in out.replace(">>> ", "\n")
@@ -148,7 +158,7 @@ async def test_repl_process_with_piped_stdin() -> None:
     assert "LinkNotFoundError: no link 'nope'" in err
     assert "Traceback" not in err
     assert "Unclosed" not in err
-    assert sim.password not in out + err
+    assert env["HALNAV_PASSWORD"] not in out + err
 
 
 async def _repl(url: str, script: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -165,14 +175,7 @@ async def _repl(url: str, script: str, env: dict[str, str]) -> tuple[int, str, s
 async def test_repl_shows_errors_without_its_frames_and_keeps_exit_codes() -> None:
     """A plain error shows the user's own frames only; show() prints the readable view; an
     item's repr names it; exit(3) leaves with 3 (review #37)."""
-    config = SimulatorConfig(organizations=1, mailboxes=2, folders=1, items=2)
-    async with (
-        open_simulator(config) as sim,
-        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
-        veeam.explore(nav, sim.organization_ids[0]) as session,
-    ):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HALNAV_")}
-        env.update(HALNAV_USERNAME=sim.username, HALNAV_PASSWORD=sim.password)
+    async with explored() as (nav, url, env):
         script = (
             'mb = await nav.follow(doc, "mailboxes")\n'
             "mb.items[0]\n"
@@ -182,8 +185,8 @@ async def test_repl_shows_errors_without_its_frames_and_keeps_exit_codes() -> No
             "boom()\n"
             "exit(3)\n"
         )
-        status, out, err = await _repl(f"{session.url}/Organization", script, env)
-        first = (await nav.follow(f"{session.url}/Organization", "mailboxes")).items[0]
+        status, out, err = await _repl(url, script, env)
+        first = (await nav.follow(url, "mailboxes")).items[0]
     assert status == 3, err
     assert f"'{first.title}'" in out  # the item's repr shows its name
     assert "items (2):" in out  # show(): halnav get's readable view
