@@ -495,6 +495,12 @@ class _Parser:
             links, own_curies = self.links(raw_links, base, url, path, problems)
             if own_curies:
                 curies = {**parent_curies, **own_curies}
+            own = links.get("self") if base == self_href else None
+            if own and own[0].href != self_href:
+                # The self href resolves against the parent, not against itself: "m/1"
+                # on https://h/o is https://h/m/1 (resolved again it would be .../m/m/1).
+                assert self_href is not None
+                links["self"] = (attrs.evolve(own[0], href=self_href), *own[1:])
 
         actions: Mapping[str, Action] = EMPTY
         if raw_actions is not None:
@@ -848,7 +854,21 @@ def _unstructure_document(doc: Document) -> dict[str, Any]:
         }
         if actions:
             out[source] = actions
+    if doc.embedded:
+        out["_embedded"] = {
+            rel: _unstructure_embedded(rel, docs) for rel, docs in doc.embedded.items()
+        }
+    if doc.items and not any(docs is doc.items for docs in doc.embedded.values()):
+        out["results"] = [_unstructure_document(d) for d in doc.items]  # halnav's page shape
     return out
+
+
+def _unstructure_embedded(rel: str, docs: tuple[Document, ...]) -> Any:
+    """An ``_embedded`` rel's value: one object where the server sent one (its made-up URL
+    says so: no array index), else an array."""
+    if len(docs) == 1 and docs[0].url.endswith(_pointer("#", "_embedded", rel)[1:]):
+        return _unstructure_document(docs[0])
+    return [_unstructure_document(d) for d in docs]
 
 
 def make_converter() -> cattrs.Converter:
@@ -919,5 +939,7 @@ def structure_state(doc: Document, cls: type[T], *, converter: cattrs.Converter 
 
 
 def unstructure(value: Any) -> Any:
-    """JSON-ready data for a Document, Link or Action."""
+    """JSON-ready data for a Document, Link or Action: HAL that :func:`parse` reads back
+    into an equal document (absolute hrefs, ``_embedded`` nested, page items as Veeam's
+    ``results`` whatever key they came under). ``Document.source`` is the JSON as sent."""
     return _CONVERTER.unstructure(value)

@@ -99,6 +99,17 @@ def test_embedded_hrefs_resolve_against_embedded_self() -> None:
     assert mailbox.link("items").context == "https://h/v5/mailboxes/7/"
 
 
+def test_an_embedded_relative_self_resolves_against_the_parent_once() -> None:
+    """The embedded ``self`` is resolved against the carrier; its other hrefs against it."""
+    doc = halnav.parse(
+        {"_embedded": {"m": {"_links": {"self": {"href": "m/1"}, "up": {"href": "x"}}}}},
+        "https://h/v5/o",
+    )
+    (mailbox,) = doc.embedded["m"]
+    assert mailbox.url == mailbox.link("self").href == "https://h/v5/m/1"
+    assert mailbox.link("up").href == "https://h/v5/m/x"
+
+
 def test_link_base_eve_style() -> None:
     """With ``link_base``, Eve's ``people/ID`` resolves against the API root."""
     eve = {"_links": {"self": {"href": "people/5"}, "parent": {"href": "/"}}, "_id": "5"}
@@ -962,6 +973,30 @@ def test_unstructure_round_trip_seedlike() -> None:
     assert again.state == doc.state
     assert again.curies == doc.curies
     assert again.link("https://d/w").href == "https://h/w{?q}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {   # _embedded: arrays, a single object, nesting, a rel that needs escaping
+            "_links": {"self": {"href": "/o"}},
+            "_embedded": {
+                "m": [{"_links": {"self": {"href": "m/1"}}, "n": 1,
+                       "_embedded": {"k": {"z": 2}, "a/b": [{"q": 1}, {"q": 2}]}}],
+                "one": {"title": "no self"},
+            },
+        },
+        {"offset": 0, "results": [{"id": 1, "_links": {"self": {"href": "/r/1"}}}, {"id": 2}]},
+        {"_embedded": {"item": [{"id": 1, "_links": {"self": {"href": "/r/1"}}}]}},  # HAL page
+    ],
+)  # fmt: skip
+def test_unstructure_keeps_embedded_resources_and_page_items(body: dict[str, Any]) -> None:
+    """What ``unstructure`` writes parses back into an equal document, ``_embedded`` and
+    page items included (the cache stores embedded copies this way)."""
+    doc = halnav.parse(body, URL)
+    again = halnav.parse(json.loads(json.dumps(halnav.unstructure(doc))), URL)
+    assert again == doc
+    assert [d.url for d in again.items] == [d.url for d in doc.items]
 
 
 def test_unstructure_link_and_action() -> None:
