@@ -1,16 +1,26 @@
 """An HTTP cache for GETs, as RFC 9111 has a private cache behave.
 
 What is stored: a ``200`` answer to a ``GET`` whose request and response allow it (no
-``no-store``; no ``Vary`` but on ``Accept-Encoding``; not a download streamed to a file).
-halnav is a private cache (one client, one user), so answers to authenticated requests
-are stored too, ``private`` ones included.
+``no-store``; not a download streamed to a file). halnav is a private cache (one client,
+one user), so answers to authenticated requests are stored too, ``private`` ones included.
+One answer per URL: an answer with ``Vary`` is stored with a digest of the request headers
+it names (:func:`variant_key`), and reused only by a request that sends the same values;
+``Vary: *``, and a ``Vary`` on a credential (``Authorization``, ``Cookie``), which the
+cache cannot compare before the request is signed, are not stored.
 
 What is reused: a **fresh** answer (younger than its ``Cache-Control: max-age``, else
 ``Expires`` minus ``Date``; ``no-cache`` makes nothing fresh) is answered from the cache with
 no request at all. A **stale** one with a validator (``ETag``, ``Last-Modified``) is
 revalidated: the request carries ``If-None-Match`` / ``If-Modified-Since``, and a ``304``
 reuses the stored body with the headers the 304 brought. Without a validator a stale
-answer is fetched again.
+answer is fetched again. The age counts the ``Age`` an upstream cache sent, and an answer
+from the cache carries its own ``Age`` (RFC 9111 section 5.1).
+
+``_embedded`` copies (opt-in, ``Navigator(cache_embedded=True)``): a resource embedded in a
+fresh answer, with a ``self`` on the same origin, is stored as the answer of its ``self``
+(:func:`embedded_answer`), fresh exactly as long as the answer that carried it and with no
+validator of its own, unless the cache already holds that URL's own answer. HAL lets an
+embedded copy be partial, hence opt-in.
 
 What is forgotten: after an unsafe method (``POST``, ``PUT``, ``PATCH``, ``DELETE``) that
 succeeded, its URL and its same-origin ``Location`` / ``Content-Location`` (RFC 9111
@@ -26,7 +36,9 @@ from halnav.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -44,21 +56,28 @@ __all__ = [
     "MemoryCache",
     "SqliteCache",
     "conditional_headers",
+    "embedded_answer",
     "freshness",
     "storable",
+    "variant_key",
 ]
 
 # The response headers a stored answer keeps (and a 304 may update).
 _KEPT: Final = (
-    "Cache-Control", "Content-Location", "Content-Type", "Date", "ETag", "Expires",
+    "Age", "Cache-Control", "Content-Location", "Content-Type", "Date", "ETag", "Expires",
     "Last-Modified", "Link", "Deprecation", "Sunset", "Vary",
 )  # fmt: skip
+# What an _embedded copy takes from the answer that carried it: how fresh it is.
+_FRESHNESS: Final = ("Age", "Cache-Control", "Date", "Expires")
+# Request headers a Vary may name that the cache cannot compare (added when signing).
+_UNCOMPARABLE: Final = frozenset({"authorization", "cookie", "proxy-authorization", "*"})
 
 
 @attrs.frozen
 class CachedAnswer:
-    """A stored answer: its URL, status, kept headers, media type, body, and when it was
-    stored (wall-clock seconds: a disk cache outlives the process)."""
+    """A stored answer: its URL, status, kept headers, media type, body, when it was
+    stored (wall-clock seconds: a disk cache outlives the process), and the
+    :func:`variant_key` of the request it answered."""
 
     url: str
     status: int
@@ -66,9 +85,12 @@ class CachedAnswer:
     content_type: str
     body: bytes
     stored: float
+    variant: str = ""
 
     def age(self, now: float) -> float:
-        return max(0.0, now - self.stored)
+        """Seconds since the origin sent it: the time stored here plus any ``Age`` it came with."""
+        initial = self.headers.get("Age", "")
+        return max(0.0, now - self.stored) + (float(initial) if initial.isdigit() else 0.0)
 
     def fresh(self, now: float) -> bool:
         """Whether it may be reused without asking the server."""
@@ -78,6 +100,7 @@ class CachedAnswer:
     def updated(self, headers: Mapping[str, str], now: float) -> CachedAnswer:
         """This answer after a 304: the same body, the headers the 304 sent, stored ``now``."""
         merged = dict(self.headers)
+        merged.pop("Age", None)  # the age starts again now, from the 304's own Age if any
         for name in _KEPT:
             value = headers.get(name)
             if value is not None and name != "Content-Type":
@@ -120,15 +143,64 @@ def storable(
     method: str, status: int, request: Mapping[str, str], response: Mapping[str, str]
 ) -> bool:
     """Whether a private cache may store this answer (RFC 9111 section 3, the cases halnav
-    meets): a GET's 200, no ``no-store`` on either side, no ``Vary`` but on encoding."""
+    meets): a GET's 200, no ``no-store`` on either side, a ``Vary`` it can compare."""
     if method != "GET" or status != 200:
         return False
     if "no-store" in _directives(request.get("Cache-Control")):
         return False
     if "no-store" in _directives(response.get("Cache-Control")):
         return False
-    vary = {name.strip().lower() for name in response.get("Vary", "").split(",") if name.strip()}
-    return vary <= {"accept-encoding"}
+    return variant_key(response.get("Vary"), request) is not None
+
+
+def variant_key(vary: str | None, request: Mapping[str, str]) -> str | None:
+    """What identifies the variant an answer with this ``Vary`` is (RFC 9111 section 4.1):
+    ``""`` when it varies on nothing but ``Accept-Encoding`` (aiohttp always sends the
+    same one), else a digest of the values the request sent for the headers it names (a
+    digest: a header a caller adds may be a key, and the disk cache must not hold it);
+    None when it cannot be compared (``*``, or a credential).
+
+    >>> variant_key("Accept-Encoding", {"Accept": "application/json"})
+    ''
+    >>> variant_key("Accept", {"Accept": "a"}) == variant_key("accept", {"accept": "a"})
+    True
+    >>> variant_key("Accept", {"Accept": "a"}) == variant_key("Accept", {"Accept": "b"})
+    False
+    >>> variant_key("Authorization", {}) is None
+    True
+    """
+    names = sorted(
+        {name.strip().lower() for name in (vary or "").split(",") if name.strip()}
+        - {"accept-encoding"}
+    )
+    if not names:
+        return ""
+    if not _UNCOMPARABLE.isdisjoint(names):
+        return None
+    lowered = {name.lower(): value for name, value in request.items()}
+    chosen = "\n".join(f"{name}:{' '.join(lowered.get(name, '').split())}" for name in names)
+    return hashlib.sha256(chosen.encode()).hexdigest()[:32]
+
+
+def embedded_answer(
+    carrier: CachedAnswer, url: str, body: bytes, now: float
+) -> CachedAnswer | None:
+    """The cache entry of a resource embedded in ``carrier`` (stored ``now``), or None when
+    the policy does not allow one: the carrier must be fresh and vary on nothing, the copy
+    is fresh for what is left of the carrier's lifetime and has no validator.
+
+    >>> page = CachedAnswer("https://h/p", 200, {"Cache-Control": "max-age=60"}, "a/b", b"", 0)
+    >>> copy = embedded_answer(page, "https://h/p/1", b"{}", now=50)
+    >>> copy.headers, copy.fresh(55), copy.fresh(61)
+    ({'Cache-Control': 'max-age=60', 'Age': '50'}, True, False)
+    >>> embedded_answer(page, "https://h/p/1", b"{}", now=61) is None
+    True
+    """
+    if carrier.variant or not carrier.fresh(now):
+        return None
+    headers = {name: carrier.headers[name] for name in _FRESHNESS if name in carrier.headers}
+    headers["Age"] = str(math.ceil(carrier.age(now)))  # rounded up: never fresh for longer
+    return CachedAnswer(url, 200, headers, carrier.content_type, body, now)
 
 
 def conditional_headers(answer: CachedAnswer) -> dict[str, str]:
@@ -230,8 +302,12 @@ class SqliteCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS answers (url TEXT PRIMARY KEY, status INTEGER, "
-            "headers TEXT, content_type TEXT, body BLOB, stored REAL, used REAL)"
+            "headers TEXT, content_type TEXT, body BLOB, stored REAL, used REAL, "
+            "variant TEXT NOT NULL DEFAULT '')"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+        if "variant" not in columns:  # a file an earlier halnav wrote
+            self._db.execute("ALTER TABLE answers ADD COLUMN variant TEXT NOT NULL DEFAULT ''")
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -243,22 +319,26 @@ class SqliteCache:
     def get(self, url: str) -> CachedAnswer | None:
         with self._lock:  # a read writes nothing: the bound goes by when answers were stored
             row = self._db.execute(
-                "SELECT status, headers, content_type, body, stored FROM answers WHERE url = ?",
+                "SELECT status, headers, content_type, body, stored, variant FROM answers "
+                "WHERE url = ?",
                 (url,),
             ).fetchone()
         if row is None:
             return None
-        status, headers, content_type, body, stored = row
-        return CachedAnswer(url, status, json.loads(headers), content_type, bytes(body), stored)
+        status, headers, content_type, body, stored, variant = row
+        return CachedAnswer(
+            url, status, json.loads(headers), content_type, bytes(body), stored, variant
+        )
 
     def put(self, answer: CachedAnswer) -> None:
         if len(answer.body) > self._max_bytes:
             return
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO answers (url, status, headers, content_type, body, "
+                "stored, used, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (answer.url, answer.status, json.dumps(dict(answer.headers)),
-                 answer.content_type, answer.body, answer.stored, time.time()),
+                 answer.content_type, answer.body, answer.stored, time.time(), answer.variant),
             )  # fmt: skip
             self._writes += 1
             if self._writes % 256 == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import mimetypes
 import os
 import re
@@ -22,7 +23,7 @@ import attrs
 from ._auth import Auth, BearerAuth
 from ._cache import HttpCache, MemoryCache
 from ._config import Lifecycle, Limits
-from ._convert import ParseOptions, decode_json, parse_document
+from ._convert import ParseOptions, decode_json, parse_document, unstructure
 from ._graph import Graph
 from ._http import is_json_type, parse_link_header
 from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
@@ -255,6 +256,10 @@ class Navigator:
     has a private cache keep them (``True``: a :class:`~halnav.MemoryCache`; or a
     :class:`~halnav.SqliteCache` so a walk run again revalidates; default none): fresh ones
     are reused with no request, stale ones revalidated with their ``ETag``/``Last-Modified``.
+    ``cache_embedded`` also stores each ``_embedded`` resource and page item with a
+    same-origin ``self``, found in a fresh answer, as the answer of that ``self`` (fresh
+    as long as the answer that carried it; off by default, as HAL lets an embedded copy
+    be partial): a later ``get`` of it needs no request.
     ``action_body``
     rewrites action bodies (the Veeam profile wraps them). ``host_slots`` shares
     the per-origin limit with other processes: called once per origin
@@ -282,6 +287,7 @@ class Navigator:
         pin_origin: str | None = None,
         keep_source: bool = False,
         cache: HttpCache | bool | None = None,
+        cache_embedded: bool = False,
         prefer_embedded: bool = True,
         graph: Graph | bool = True,
         action_body: ActionBody | None = None,
@@ -308,7 +314,8 @@ class Navigator:
             insecure=insecure,
             headers=headers,
             host_slots=host_slots,
-            cache=MemoryCache() if cache is True else (cache or None),
+            # Not "cache or None": an empty MemoryCache has len() 0, and is still a cache.
+            cache=MemoryCache() if cache is True else (None if cache is False else cache),
         )
         self._options = ParseOptions.of(
             self._limits,
@@ -318,6 +325,7 @@ class Navigator:
             keep_source=keep_source,
         )
         self._prefer_embedded = prefer_embedded
+        self._cache_embedded = cache_embedded and self._transport.cached
         self._graph: Graph | None = (
             graph if isinstance(graph, Graph) else (Graph() if graph else None)
         )
@@ -467,10 +475,23 @@ class Navigator:
         response = await self._transport.request("GET", url)
         doc = self._document(response)
         self._documents += 1
+        if self._cache_embedded and (doc.embedded or doc.items):
+            self._store_copies(response, doc)
         if self._graph is not None:
             # Edges come from each document's own links, so no parent is passed here.
             self._graph.add(doc, request_url=url)
         return Fetched(doc, response.status, response.url, url)
+
+    def _store_copies(self, response: Response, doc: Document) -> None:
+        """The embedded resources and page items of ``doc`` with a ``self``, into the cache
+        as the answers of their ``self`` (the transport decides whether policy allows)."""
+        copies = [d for docs in doc.embedded.values() for d in docs]
+        copies.extend(d for d in doc.items if not any(d is e for e in copies))
+        for copy in copies:
+            url = copy.self_url
+            if url is not None:
+                body = json.dumps(unstructure(copy), separators=(",", ":")).encode()
+                self._transport.store_embedded(response, url, body)
 
     def _document(self, response: Response) -> Document:
         doc = self._parsed(response)

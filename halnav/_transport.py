@@ -45,7 +45,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._auth import Auth, AuthContext, seconds_until
-from ._cache import CachedAnswer, HttpCache, conditional_headers, kept_headers, storable
+from ._cache import (
+    CachedAnswer,
+    HttpCache,
+    conditional_headers,
+    embedded_answer,
+    kept_headers,
+    storable,
+    variant_key,
+)
 from ._config import Lifecycle, Limits
 from ._http import error_detail, is_json_type
 from ._urls import DEFAULT_PORTS
@@ -645,15 +653,19 @@ class Transport:
         assert cache is not None
         target = _parse(url)
         key = str(target.update_query(params) if params else target)
-        stored = cache.get(key)
         asked = headers or {}
+        sent = self._request_headers(headers, accept)
+        stored = cache.get(key)
+        if stored is not None and variant_key(stored.headers.get("Vary"), sent) != stored.variant:
+            stored = None  # another variant of the URL: neither reused nor revalidated
+        now = time.time()
         if (
             stored is not None
-            and stored.fresh(time.time())
+            and stored.fresh(now)
             and "no-cache" not in (asked.get("Cache-Control") or "")
         ):
             self._count.cache_hits += 1
-            return _from_cache(stored)
+            return _from_cache(stored, now)
         if stored is not None:
             conditional = conditional_headers(stored)
             if conditional:
@@ -666,8 +678,10 @@ class Transport:
             self._count.revalidated += 1
             renewed = stored.updated(response.headers, now)
             cache.renew(renewed)
-            return _from_cache(renewed)
-        if response.url == key and storable("GET", response.status, asked, response.headers):
+            return _from_cache(renewed, now)
+        if response.url == key and storable("GET", response.status, sent, response.headers):
+            variant = variant_key(response.headers.get("Vary"), sent)
+            assert variant is not None  # storable() checked it
             cache.put(
                 CachedAnswer(
                     key,
@@ -676,9 +690,56 @@ class Transport:
                     response.content_type,
                     response.body,
                     now,
+                    variant,
                 )
             )
         return response
+
+    def store_embedded(self, carrier: Response, url: str, body: bytes) -> bool:
+        """Store a resource embedded in ``carrier`` (a GET's answer) as the answer of its
+        own ``url``, if the cache's policy allows (see :func:`halnav._cache.embedded_answer`):
+        ``url`` on the carrier's origin, the carrier fresh and storable, and no answer of
+        the URL's own in the cache. Whether it was stored."""
+        cache = self._cache
+        if cache is None or carrier.method != "GET" or carrier.path is not None:
+            return False
+        if not storable("GET", carrier.status, {}, carrier.headers):
+            return False
+        try:
+            target = _parse(url)
+        except UnsafeLinkError:
+            return False
+        if _origin(target) != _origin(_parse(carrier.url)):
+            return False  # a server plants no answer for another origin
+        key = str(target)
+        now = time.time()
+        held = cache.get(key)
+        if held is not None and (held.fresh(now) or conditional_headers(held)):
+            return False  # the URL's own answer is better than a copy
+        shell = CachedAnswer(
+            carrier.url, 200, kept_headers(carrier.headers), carrier.content_type, b"", now
+        )
+        answer = embedded_answer(shell, key, body, now)
+        if answer is None:
+            return False
+        cache.put(answer)
+        return True
+
+    @property
+    def cached(self) -> bool:
+        """Whether this transport has an HTTP cache."""
+        return self._cache is not None
+
+    def _request_headers(self, headers: Mapping[str, str] | None, accept: str) -> CIMultiDict[str]:
+        """The headers a request sends before credentials: the transport's, ``Accept``, the
+        caller's (the same object each time for a plain request)."""
+        if headers is None and accept is DEFAULT_ACCEPT:
+            return self._default_headers
+        sent = CIMultiDict(self._base_headers)
+        sent["Accept"] = accept
+        if headers:
+            sent.update(headers)
+        return sent
 
     def forget(self, url: str) -> None:
         """Drop the cached answer of ``url`` (a link ``rel=invalidates`` names it)."""
@@ -722,14 +783,10 @@ class Transport:
         if params:
             target = target.update_query(params)
         self._count.calls += 1
-        if headers is None and accept is DEFAULT_ACCEPT:
-            sent, sent_trusted = self._default_headers, self._default_trusted
-        else:
-            sent = CIMultiDict(self._base_headers)
-            sent["Accept"] = accept
-            if headers:
-                sent.update(headers)
-            sent_trusted = self._with_credentials(sent)
+        sent = self._request_headers(headers, accept)
+        sent_trusted = (
+            self._default_trusted if sent is self._default_headers else self._with_credentials(sent)
+        )
         first = _origin(target)
         destination = Path(to) if to is not None else None
         for _hop in range(_MAX_HOPS + 1):
@@ -1139,9 +1196,12 @@ def _proxy_for(
     return proxy.with_user(None), header
 
 
-def _from_cache(stored: CachedAnswer) -> Response:
-    """A stored answer as the transport's Response (no request was made for it)."""
-    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(stored.headers))
+def _from_cache(stored: CachedAnswer, now: float) -> Response:
+    """A stored answer as the transport's Response (no request was made for it), with the
+    ``Age`` it has ``now`` (RFC 9111 section 5.1)."""
+    raw = CIMultiDict(stored.headers)
+    raw["Age"] = str(int(stored.age(now)))
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(raw)
     return Response("GET", stored.url, stored.status, headers, stored.content_type, stored.body)
 
 

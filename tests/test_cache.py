@@ -4,6 +4,8 @@ unsafe methods invalidating, bounded, in memory or on disk."""
 from __future__ import annotations
 
 import contextlib
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -42,7 +44,9 @@ def test_freshness(headers: dict[str, str], lifetime: float | None) -> None:
         ("GET", 200, {}, {"Cache-Control": "no-store"}, False),
         ("GET", 200, {"Cache-Control": "no-store"}, {}, False),
         ("GET", 200, {}, {"Vary": "Accept-Encoding"}, True),
-        ("GET", 200, {}, {"Vary": "Accept-Language"}, False),  # halnav keys by URL only
+        ("GET", 200, {}, {"Vary": "Accept-Language"}, True),  # stored with its variant
+        ("GET", 200, {}, {"Vary": "*"}, False),
+        ("GET", 200, {}, {"Vary": "Accept, Authorization"}, False),  # signed after lookup
         ("POST", 200, {}, {}, False),
         ("GET", 404, {}, {}, False),
     ],
@@ -196,3 +200,164 @@ async def test_the_cli_cache_option_makes_a_second_get_a_304(tmp_path: Path) -> 
             assert await cli("get", url, "--cache", str(tmp_path / "c.sqlite3")) == 0
     assert origin.gets == 2
     assert origin.not_modified == 1
+
+
+class Varying:
+    """A server whose answers vary on ``Accept-Language`` (or on what ``vary`` says)."""
+
+    def __init__(self, vary: str = "Accept-Language", age: str | None = None) -> None:
+        self.vary = vary
+        self.age = age
+        self.gets = 0
+        self.app = web.Application()
+        self.app.router.add_get("/doc", self.doc)
+
+    async def doc(self, request: web.Request) -> web.Response:
+        self.gets += 1
+        headers = {"Cache-Control": "max-age=60", "Vary": self.vary}
+        if self.age is not None:
+            headers["Age"] = self.age
+        language = request.headers.get("Accept-Language", "none")
+        return web.json_response({"language": language}, headers=headers)
+
+
+async def test_an_answer_with_vary_is_reused_only_for_the_same_request_headers() -> None:
+    origin = Varying()
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with contextlib.aclosing(Transport(cache=halnav.MemoryCache())) as transport:
+
+            async def language(value: str) -> str:
+                answer = await transport.request("GET", url, headers={"Accept-Language": value})
+                return str(json.loads(answer.body)["language"])
+
+            assert await language("en") == "en"
+            assert await language("en") == "en"
+            assert origin.gets == 1  # the same variant: from the cache
+            assert await language("de") == "de"  # another variant: never the stored one
+            assert origin.gets == 2
+            assert await language("de") == "de"
+            assert origin.gets == 2  # one entry per URL: the newest variant is kept
+            assert await language("en") == "en"
+            assert origin.gets == 3
+
+
+@pytest.mark.parametrize("vary", ["*", "Authorization"])
+async def test_an_answer_varying_on_what_the_cache_cannot_compare_is_not_stored(vary: str) -> None:
+    origin = Varying(vary)
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with contextlib.aclosing(Transport(cache=halnav.MemoryCache())) as transport:
+            await transport.request("GET", url)
+            await transport.request("GET", url)
+    assert origin.gets == 2
+
+
+async def test_the_age_an_upstream_cache_sent_counts_and_a_cached_answer_says_its_age() -> None:
+    aged = Varying(age="60")  # max-age=60 and already 60 s old upstream: stale on arrival
+    async with TestServer(aged.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with contextlib.aclosing(Transport(cache=halnav.MemoryCache())) as transport:
+            await transport.request("GET", url)
+            await transport.request("GET", url)
+    assert aged.gets == 2
+    young = Varying(age="5")
+    async with TestServer(young.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with contextlib.aclosing(Transport(cache=halnav.MemoryCache())) as transport:
+            await transport.request("GET", url)
+            again = await transport.request("GET", url)
+    assert young.gets == 1
+    assert 5 <= int(again.headers["Age"]) < 60  # the upstream 5 s plus its time here
+
+
+class Carrier:
+    """A page that embeds its items (with ``Cache-Control`` as ``cache_control`` says), one
+    of them with a ``self`` on another origin; the items answer with an ``ETag``."""
+
+    def __init__(self, cache_control: str | None = "max-age=60") -> None:
+        self.cache_control = cache_control
+        self.requests: list[str] = []
+        self.app = web.Application()
+        self.app.router.add_get("/page", self.page)
+        self.app.router.add_get("/items/{n}", self.item)
+
+    async def page(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        items = [
+            {"n": n, "from": "page", "_links": {"self": {"href": f"/items/{n}"}}} for n in (1, 2)
+        ]
+        items.append({"n": 3, "_links": {"self": {"href": "http://elsewhere.invalid/items/3"}}})
+        body = {"_links": {"self": {"href": "/page"}}, "_embedded": {"item": items}}
+        headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
+        return web.json_response(body, headers=headers)
+
+    async def item(self, request: web.Request) -> web.Response:
+        self.requests.append(request.path)
+        n = int(request.match_info["n"])
+        body = {"n": n, "from": "item", "_links": {"self": {"href": f"/items/{n}"}}}
+        return web.json_response(body, headers={"ETag": f'"{n}"'})
+
+
+async def test_embedded_copies_in_a_fresh_answer_become_cache_entries_when_asked() -> None:
+    origin = Carrier()
+    cache = halnav.MemoryCache()
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        page_url = str(server.make_url("/page"))
+        async with halnav.Navigator(page_url, cache=cache, cache_embedded=True) as nav:
+            await nav.get(str(server.make_url("/items/2")))  # its own answer, with an ETag
+            page = await nav.get(page_url)
+            one = await nav.get(str(server.make_url("/items/1")))
+            two = await nav.get(str(server.make_url("/items/2")))
+            hits = nav.statistics().transport.cache_hits
+        stored = cache.get(str(server.make_url("/items/1")))
+    assert origin.requests == ["/items/2", "/page", "/items/2"]  # /items/1 from the page
+    assert one == page.embedded["item"][0]  # the copy, read back whole
+    assert one.state["from"] == "page"
+    assert two.state["from"] == "item"  # the URL's own answer was not replaced by a copy
+    assert hits == 1
+    assert stored is not None
+    assert "ETag" not in stored.headers  # the page's validator is not the item's
+    assert cache.get("http://elsewhere.invalid/items/3") is None  # no entry for another origin
+
+
+@pytest.mark.parametrize(
+    ("cache_embedded", "cache_control"),
+    [(False, "max-age=60"), (True, None), (True, "no-store"), (True, "max-age=0")],
+)
+async def test_embedded_copies_are_not_entries_unless_asked_and_the_carrier_is_fresh(
+    cache_embedded: bool, cache_control: str | None
+) -> None:
+    origin = Carrier(cache_control)
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        page_url = str(server.make_url("/page"))
+        async with halnav.Navigator(page_url, cache=True, cache_embedded=cache_embedded) as nav:
+            await nav.get(page_url)
+            await nav.get(str(server.make_url("/items/1")))
+    assert origin.requests == ["/page", "/items/1"]
+
+
+def test_a_cache_file_of_an_earlier_halnav_is_read_and_written(tmp_path: Path) -> None:
+    """The disk format gained a ``variant`` column: a file without it is migrated in place."""
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "CREATE TABLE answers (url TEXT PRIMARY KEY, status INTEGER, headers TEXT, "
+            "content_type TEXT, body BLOB, stored REAL, used REAL)"
+        )
+        db.execute(
+            "INSERT INTO answers VALUES ('https://h/a', 200, '{}', 'application/json', "
+            "X'7b7d', 1.0, 1.0)"
+        )
+        db.commit()
+    cache = halnav.SqliteCache(path)
+    try:
+        old = cache.get("https://h/a")
+        assert old is not None
+        assert (old.body, old.variant) == (b"{}", "")
+        cache.put(CachedAnswer("https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"))
+        assert cache.get("https://h/b") == CachedAnswer(
+            "https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"
+        )
+    finally:
+        cache.close()
