@@ -26,7 +26,10 @@ Needs the ``distributed`` package (``pip install "halnav[dask]"``). How it works
   committed shards into ``output`` in plan order, keeping the first record of each
   document (its URL) and of each action (URL and name), and replaces ``output``
   atomically. A shard that fails is named in the summary and not merged; the walk is
-  then not ``complete``.
+  then not ``complete``. A shard whose walk **stopped** because the server stopped
+  answering (``CrawlSummary.stopped``) is merged as far as it got but not committed, so
+  the same walk run again on the same ``state_dir`` walks it again (a Veeam shard
+  resumes) while the committed ones are skipped; ``ClusterSummary.stopped`` names them.
 * **State outside the scheduler.** Shard directories live in ``state_dir`` (a temporary
   directory without one): running the same command again skips committed shards, since
   the scheduler keeps nothing across restarts. They must be on a file system every worker
@@ -169,6 +172,9 @@ class ShardOutcome:
     """Committed by an earlier run (``state_dir``), or by another run of the same task:
     not walked again."""
     error: str | None = None
+    stopped: str | None = None
+    """Why the shard's walk stopped early (the server stopped answering): it was not
+    committed, and a run again on the same ``state_dir`` walks it again."""
     details: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     """A Veeam shard's ``documents_by_type``, ``hits_by_type``, ``exports``, ``sessions``,
     ``refused`` and ``unsearched`` (see :class:`halnav.veeam.Walk`)."""
@@ -189,7 +195,15 @@ class ClusterSummary:
     @property
     def complete(self) -> bool:
         """Every shard committed a complete walk."""
-        return all(shard.complete and shard.error is None for shard in self.shards)
+        return all(
+            shard.complete and shard.error is None and shard.stopped is None
+            for shard in self.shards
+        )
+
+    @property
+    def stopped(self) -> tuple[ShardOutcome, ...]:
+        """The shards whose walk stopped early because the server stopped answering."""
+        return tuple(shard for shard in self.shards if shard.stopped is not None)
 
     def counts(self, name: str) -> dict[str, int]:
         """A per-type count of the Veeam shards summed (``"documents_by_type"``,
@@ -219,7 +233,9 @@ async def _run_shard(
     One run of a shard at a time (a file lock: Dask may run a task twice); a run that finds
     the shard committed returns its stored outcome; a run that finds a killed run's state
     resumes it, so nothing is walked twice and, on Veeam, its restore sessions are reused
-    or stopped. Committing is writing ``done.json`` after the walk's records are on disk.
+    or stopped. Committing is writing ``done.json`` after the walk's records are on disk;
+    a walk that stopped early (its outcome's ``stopped``) is not committed, so that the
+    next run walks it again instead of skipping it.
     """
     folder = _folder(directory)
     async with _exclusive(folder / _LOCK):
@@ -231,7 +247,8 @@ async def _run_shard(
             options["host_slots"] = _SharedHostLimit(per_host)
         async with make_navigator(**options) as nav:
             outcome = await run(nav, folder / _RECORDS, folder / "state")
-        _commit(folder, outcome)
+        if outcome.get("stopped") is None:
+            _commit(folder, outcome)
     return outcome
 
 
@@ -255,6 +272,7 @@ async def walk_shard(
             "documents": summary.documents,
             "failures": summary.failures,
             "complete": summary.complete,
+            "stopped": summary.stopped,
         }
 
     return await _run_shard(make_navigator, directory, per_host, run)
@@ -286,6 +304,7 @@ async def veeam_shard(
             "documents": done.crawl.documents,
             "failures": done.crawl.failures,
             "complete": done.crawl.complete,
+            "stopped": done.crawl.stopped,
             "details": {
                 "documents_by_type": dict(done.documents_by_type),
                 "hits_by_type": dict(done.hits_by_type),
@@ -519,7 +538,7 @@ async def _on_cluster(
 
 
 def _known(result: Mapping[str, Any]) -> dict[str, Any]:
-    fields = ("documents", "failures", "complete", "skipped", "details")
+    fields = ("documents", "failures", "complete", "skipped", "stopped", "details")
     return {name: result[name] for name in fields if name in result}
 
 

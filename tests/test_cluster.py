@@ -445,6 +445,69 @@ async def test_a_failed_shard_is_data_and_its_secrets_stay_out_of_the_logs(
     assert wrong in repr(functools.partial(veeam.open_navigator, password=wrong))
 
 
+class Trees:
+    """Two HAL trees, ``/a`` and ``/b``: ``/T/list?page=N`` (10 item links and ``next``, 6
+    pages) and ``/T/doc/K``. While ``failing``, ``/b`` answers 503 after its 15th request."""
+
+    PAGES, PER_PAGE = 6, 10
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.b_hits = 0
+        self.app = web.Application()
+        self.app.router.add_get("/{tree}/{tail:.*}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        tree = request.match_info["tree"]
+        if tree == "b":
+            self.b_hits += 1
+            if self.failing and self.b_hits > 15:
+                return web.json_response({"message": "down"}, status=503)
+        if request.path.endswith("/list"):
+            page = int(request.query.get("page", "0"))
+            links: dict[str, Any] = {
+                "self": {"href": f"/{tree}/list?page={page}"},
+                "item": [
+                    {"href": f"/{tree}/doc/{page * self.PER_PAGE + i}"}
+                    for i in range(self.PER_PAGE)
+                ],
+            }
+            if page + 1 < self.PAGES:
+                links["next"] = {"href": f"/{tree}/list?page={page + 1}"}
+            return web.json_response({"_links": links})
+        return web.json_response({"_links": {"self": {"href": request.path}}})
+
+
+async def test_a_shard_the_server_stopped_answering_is_not_committed_and_walks_again(
+    tmp_path: Path,
+) -> None:
+    """A shard whose walk stops because its server stopped answering exits 4 like a walk on
+    one machine, and is not committed: the same command run again skips the shard that
+    finished and walks the stopped one, and every document is written once."""
+    trees = Trees()
+    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+    async with TestServer(trees.app, host="127.0.0.1") as server:
+        roots = [str(server.make_url(f"/{tree}/list")) for tree in ("a", "b")]
+        command = ("crawl", *roots, "--workers", "1", "--retries", "0", "--out", str(out),
+                   "--state", str(state), "--quiet")  # fmt: skip
+        status, _out, err = await halnav_process(*command)
+        assert status == 4, err
+        assert f"shard {roots[1]} stopped early: the server stopped answering" in err
+        assert "run the same command again to walk it again" in err
+        first = json.loads(err.splitlines()[-1].removeprefix("summary "))
+        assert (first["shards_stopped"], first["complete"]) == (1, False)
+        assert len(list((state / "shards").glob("*/done.json"))) == 1  # only /a's
+        trees.failing = False
+        status, _out, err = await halnav_process(*command)
+    assert status == 0, err
+    again = json.loads(err.splitlines()[-1].removeprefix("summary "))
+    assert (again["shards_skipped"], again["shards_stopped"], again["complete"]) == (1, 0, True)
+    written = documents(out)
+    per_tree = Trees.PAGES * (Trees.PER_PAGE + 1)
+    assert len(written) == 2 * per_tree
+    assert max(written.values()) == 1
+
+
 def test_the_merge_reads_each_records_identity_from_its_head() -> None:
     """The merge's identity of a record (URL, and action name) and its kind, read from the
     line's head, agree with parsing the whole line, also for escapes, non-ASCII, and a URL

@@ -36,6 +36,7 @@ from ._common import (
     _EXIT_ERROR,
     _EXIT_FAILURES,
     _EXIT_INTERRUPTED,
+    _EXIT_STOPPED,
     _EXIT_TERMINATED,
     _EXIT_USAGE,
     _FROM_STDIN,
@@ -870,7 +871,7 @@ def _crawl_on_cluster(
                 split=args.split,
                 per_host=args.per_host,
             )
-        return _cluster_outcome(done)
+        return _cluster_outcome(done, args.state)
 
     return _run(walk())
 
@@ -919,12 +920,24 @@ def _cluster(
     return cluster, connect
 
 
-def _cluster_outcome(done: ClusterSummary, extra: Mapping[str, Any] | None = None) -> int:
-    """Report a walk on a cluster (each failed shard, then the summary line); its exit code."""
+def _cluster_outcome(
+    done: ClusterSummary, state: str | None, extra: Mapping[str, Any] | None = None
+) -> int:
+    """Report a walk on a cluster (each failed or stopped shard, then the summary line); its
+    exit code: 4 when a shard stopped because the server stopped answering, like a walk on
+    one machine (its work is pending, not failed), else 3 when a shard failed."""
     failed = [shard for shard in done.shards if shard.error is not None]
     for shard in failed:
         print(f"halnav: error: shard {printable(shard.root)}: {printable(shard.error)}",
               file=sys.stderr)  # fmt: skip
+    how = (
+        "run the same command again to walk it again"
+        if state is not None
+        else "add --state DIR so that the next walk skips the shards already done"
+    )
+    for shard in done.stopped:
+        print(f"halnav: error: shard {printable(shard.root)} stopped early: "
+              f"{printable(shard.stopped or '')}; {how}", file=sys.stderr)  # fmt: skip
     summary = {
         "documents": done.documents,
         "failures": done.failures,
@@ -933,11 +946,14 @@ def _cluster_outcome(done: ClusterSummary, extra: Mapping[str, Any] | None = Non
         **(extra or {}),
         "shards": len(done.shards),
         "shards_failed": len(failed),
+        "shards_stopped": len(done.stopped),
         "shards_skipped": sum(1 for shard in done.shards if shard.skipped),
         "complete": done.complete,
         "output": done.output,
     }
     print(f"summary {_json_printable(json.dumps(summary))}", file=sys.stderr)
+    if done.stopped:
+        return _EXIT_STOPPED
     if failed or not done.complete:
         return _EXIT_FAILURES
     return 0
@@ -1179,7 +1195,7 @@ class _VeeamWalk:
             "documents_by_type": done.counts("documents_by_type"),
             "hits_by_type": done.counts("hits_by_type"),
         }
-        status = _cluster_outcome(done, extra)
+        status = _cluster_outcome(done, self.args.state, extra)
         return status or (_EXIT_FAILURES if done.listed("refused") else 0)
 
     async def body(self, nav: halnav.Navigator) -> int:
