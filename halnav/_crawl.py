@@ -170,7 +170,10 @@ class ActionRule:
     ``.pst``); an existing file is never overwritten (``-1``, ``-2``, ...
     are added). ``rels`` limits the rule to documents reached through one of
     those rels (page items are reached through ``item``), ``limit`` to that
-    many documents, ``where`` to documents it accepts.
+    many documents, ``where`` to documents it accepts. ``where_key`` names what ``where``
+    accepts (``"kinds=mailbox"``) for the resume check: a walk resumed with another
+    ``where_key`` (or none where there was one) is refused. A ``where`` without a key is
+    not compared: a function cannot be compared across runs.
 
     A JSON answer that is a page (search hits) is paged to the end with
     :meth:`~halnav.Navigator.paginate` - for the Veeam searches that means POSTing
@@ -188,6 +191,7 @@ class ActionRule:
     limit: int | None = None
     where: Callable[[Document], bool] | None = None
     max_items: int | None = None
+    where_key: str | None = None
 
 
 @attrs.frozen
@@ -704,6 +708,8 @@ class Crawler:
                     "rels": None if rule.rels is None else sorted(rule.rels),
                     "limit": rule.limit,
                     **({"max_items": rule.max_items} if rule.max_items is not None else {}),
+                    # Only when named: the states earlier versions wrote stay resumable.
+                    **({"where": rule.where_key} if rule.where_key is not None else {}),
                 }
                 for rule in self._rules
             ],

@@ -288,6 +288,37 @@ async def test_a_state_directory_in_use_is_refused_and_changed_options_are_error
         await runner.cleanup()
 
 
+async def test_a_resume_with_another_action_filter_is_refused(tmp_path: Path) -> None:
+    """An action rule's ``where`` is part of the walk (``--action-on``): a resume names it by
+    its ``where_key``, and refuses another one, or one where there was none."""
+    app, _hits = hal_app()
+    runner, port = await start(app)
+    root = f"http://127.0.0.1:{port}/list"
+    out, state = tmp_path / "walk.jsonl", tmp_path / "state"
+
+    def rules(key: str | None) -> list[halnav.ActionRule]:
+        return [halnav.ActionRule(name="search", where=lambda _doc: True, where_key=key)]
+
+    try:
+        async with Navigator(root) as nav:
+            await Crawler(nav, [root], output=out, state_dir=state, actions=rules("kinds=a")).run()
+            for other in ("kinds=b", None):
+                with pytest.raises(ValueError, match="actions differ"):
+                    await Crawler(
+                        nav, [root], output=out, state_dir=state, actions=rules(other)
+                    ).run()
+            with pytest.raises(ValueError, match="actions differ"):
+                await Crawler(nav, [root], output=out, state_dir=state, actions=[
+                    halnav.ActionRule(name="search")
+                ]).run()  # fmt: skip
+            again = await Crawler(
+                nav, [root], output=out, state_dir=state, actions=rules("kinds=a")
+            ).run()
+    finally:
+        await runner.cleanup()
+    assert again.resumed
+
+
 # -- scope -----------------------------------------------------------------------------
 
 

@@ -766,6 +766,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
             max_items=args.max_hits,
             rels=frozenset(args.action_rel) if args.action_rel else None,
             where=_of_kinds(frozenset(args.action_on)) if args.action_on else None,
+            where_key=f"kinds={','.join(sorted(set(args.action_on)))}" if args.action_on else None,
         )
         for name in args.actions
     ]
