@@ -78,6 +78,11 @@ def _document(record: DocumentRecord) -> Document:
         rel: [{"href": href, **({"templated": True} if "{" in href else {})} for href in hrefs]
         for rel, hrefs in record.links.items()
     }
+    if record.items:  # a page: the live graph has an ``item`` edge to each of its items
+        known = {link["href"] for link in links.get("item", ())}
+        links.setdefault("item", []).extend(
+            {"href": url} for url in record.items if url not in known
+        )
     actions = {
         name: {"method": str(spec.get("method", "POST")), "uri": str(spec.get("uri", ""))}
         for name, spec in record.actions.items()

@@ -120,9 +120,12 @@ def test_a_mermaid_file_beyond_what_mermaid_draws_warns(
     assert (tmp_path / "g.mmd").read_text().count("-->") == 600
 
 
-async def test_the_offline_graph_has_the_live_graphs_nodes_and_aliases(tmp_path: Path) -> None:
+async def test_the_offline_graph_has_the_live_graphs_nodes_edges_and_aliases(
+    tmp_path: Path,
+) -> None:
     """A record names the URL it was fetched by when its ``self`` said another, so
-    `halnav graph walk.jsonl` aliases like the live graph: no phantom nodes (review #16)."""
+    `halnav graph walk.jsonl` aliases like the live graph: no phantom nodes (review #16);
+    a page record's ``items`` are its ``item`` edges, also to items met on an earlier page."""
     out = tmp_path / "walk.jsonl"
     async with (
         served() as s,
@@ -132,8 +135,8 @@ async def test_the_offline_graph_has_the_live_graphs_nodes_and_aliases(tmp_path:
         live = nav.graph.statistics()
     offline = halnav.graph_from_records(out).graph.statistics()
     assert live.aliases > 0  # the walk met documents whose self differs from their link
-    assert (offline.nodes, offline.fetched, offline.aliases) == (
-        live.nodes, live.fetched, live.aliases,
+    assert (offline.nodes, offline.fetched, offline.aliases, offline.edges) == (
+        live.nodes, live.fetched, live.aliases, live.edges,
     )  # fmt: skip
     requested = [
         r for r in halnav.read_records(out) if isinstance(r, halnav.DocumentRecord) and r.requested
