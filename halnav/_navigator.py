@@ -485,8 +485,8 @@ class Navigator:
     def _store_copies(self, response: Response, doc: Document) -> None:
         """The embedded resources and page items of ``doc`` with a ``self``, into the cache
         as the answers of their ``self`` (the transport decides whether policy allows)."""
-        copies = [d for docs in doc.embedded.values() for d in docs]
-        copies.extend(d for d in doc.items if not any(d is e for e in copies))
+        copies = [d for docs in doc.embedded.values() for d in docs if docs is not doc.items]
+        copies.extend(doc.items)  # a HAL page's items are also its _embedded array: once
         for copy in copies:
             url = copy.self_url
             if url is not None:
