@@ -26,6 +26,7 @@ import os
 import random
 import re
 import ssl
+import stat
 import tempfile
 import time
 import urllib.request
@@ -1380,7 +1381,9 @@ async def _stream(
                         raise LimitExceededError(url, "download", cap)  # noqa: TRY301
                     if progress is not None:
                         progress(size, length)
-        os.replace(part, to)
+        with contextlib.suppress(FileNotFoundError):  # replacing a file: keep its mode
+            os.chmod(part, stat.S_IMODE(os.stat(to).st_mode))
+        os.replace(part, to)  # a new file keeps mkstemp's 0600: an export is private data
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(part)

@@ -150,11 +150,17 @@ async def test_token_from_the_environment_with_the_veeam_profile(
 async def test_act_export_writes_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`halnav act URL exporttoPst --out f.pst` streams the PST to the file and says so."""
-    target = tmp_path / "org.pst"
+    """`halnav act URL exporttoPst --out f.pst` streams the PST to the file and says so; a
+    new file is private (0600), a file it replaces keeps its mode."""
+    target, kept = tmp_path / "org.pst", tmp_path / "shared.pst"
+    kept.write_bytes(b"old")
+    kept.chmod(0o644)
     async with served() as s:
         assert await cli("act", s.org, "exporttoPst", "--out", str(target), *s.login) == 0
+        assert await cli("act", s.org, "exporttoPst", "--out", str(kept), *s.login) == 0
     assert target.read_bytes().startswith(b"!BDN")
+    assert kept.read_bytes() == target.read_bytes()
+    assert (target.stat().st_mode & 0o777, kept.stat().st_mode & 0o777) == (0o600, 0o644)
     out = capsys.readouterr().out
     assert f"wrote {target.stat().st_size} bytes" in out
     assert str(target) in out

@@ -148,6 +148,21 @@ async def test_output_paths_are_checked_before_the_first_request(tmp_path: Path)
         )
         assert status == 1
         assert "--graph" in err
+        afile = tmp_path / "afile"
+        afile.write_text("x")
+        commands = [  # act: before the export runs, not when its answer arrives
+            ("act", root, "exporttoPst", "--out", str(tmp_path / "no" / "o.pst")),
+            ("crawl", root, "--action", "exporttoPst", "--export-dir", str(afile), "--yes"),
+            ("crawl", root, "--out", str(tmp_path / "w.jsonl"), "--state", str(afile / "s")),
+        ]
+        for command, option, said in zip(
+            commands, ("--out", "--export-dir", "--state"),
+            ("does not exist", "is a file", "is a file"), strict=True,
+        ):  # fmt: skip
+            status, _out, err = await halnav_process(*command)
+            assert status == 1, err
+            assert f"{option} " in err, err
+            assert said in err, err
         assert hits == []
     finally:
         await runner.cleanup()

@@ -567,8 +567,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
     url = _check_url(args.url)
     payload = _body(args.body, "--body")
     out = Path(args.out) if args.out else None
-    if out is not None and out.is_dir():
-        raise IsADirectoryError(f"--out {out} is a directory; name a file")
+    _check_output(args.out, "--out")  # before the action runs, not after its answer
 
     async def body(nav: halnav.Navigator) -> int:
         doc = await nav.get(url)
@@ -662,6 +661,22 @@ def _check_output(path: str | None, option: str) -> None:
         raise ValueError(f"{option} {path}: the folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise ValueError(f"{option} {path}: not writable")
+
+
+def _check_folder(path: str | None, option: str) -> None:
+    """Fail before the first request when the folder ``path`` cannot be used: a file is
+    there, or it cannot be made (a folder option is made with its parents, like
+    ``mkdir -p``; an output file's folder must exist)."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{option} {path}: is a file, not a folder")
+    existing = next((p for p in (target, *target.parents) if p.exists()), Path())
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: {existing} is not writable")
 
 
 def _has_state(directory: str | None) -> bool:
@@ -781,8 +796,8 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     if args.state is not None and to_stdout:
         raise _UsageError("--state needs --out FILE: the state records how much of it is written")
     _check_output(args.out, "--out")
-    if args.export_dir is not None and Path(args.export_dir).is_file():
-        raise ValueError(f"--export-dir {args.export_dir}: is a file")
+    _check_folder(args.export_dir, "--export-dir")
+    _check_folder(args.state, "--state")
     live = not args.quiet and not args.verbose and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
 
@@ -1273,6 +1288,8 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
         raise _UsageError("veeam-walk needs --username and --password (or --token)")
     creds = attrs.evolve(creds, veeam=True)
     _check_output(args.out, "--out")
+    _check_folder(args.export_dir, "--export-dir")
+    _check_folder(args.state, "--state")
     to_stdout = args.out in (None, "-")
     if args.state is not None and to_stdout:
         raise _UsageError("--state needs --out FILE: the state records how much of it is written")
