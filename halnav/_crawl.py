@@ -92,6 +92,7 @@ from ._urls import canonical_url, origin_of
 from .errors import (
     AuthenticationError,
     ConnectError,
+    DocumentError,
     HTTPStatusError,
     MissingVariablesError,
     RequestTimeoutError,
@@ -292,9 +293,13 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """A failure another attempt may not have: connection, timeout, 408/429/5xx."""
+    """A failure another attempt may not have: connection, timeout, 408/429/5xx, and a body
+    that is not JSON at all (cut off by a proxy or a server restarting: tried once more,
+    as a body with the wrong shape is not)."""
     if isinstance(exc, HTTPStatusError):
         return exc.status in _TRANSIENT_STATUS
+    if isinstance(exc, DocumentError):
+        return exc.path == "$" and exc.reason.startswith("malformed JSON")
     return isinstance(exc, ConnectError | RequestTimeoutError | RetryBudgetExceededError)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import signal
 import sqlite3
 from collections import Counter
@@ -152,6 +153,38 @@ async def faulty() -> AsyncIterator[tuple[FaultyApp, str, FaultyApp]]:
 def quick_navigator(root: str) -> halnav.Navigator:
     """No retries and a short timeout, so failures come fast."""
     return halnav.Navigator(root, limits=Limits(retries=0, total_timeout=0.3))
+
+
+async def test_a_body_cut_off_once_is_tried_again_and_the_walk_is_complete(
+    tmp_path: Path,
+) -> None:
+    """A 200 whose JSON is cut in half (a proxy, a restarting server) is tried once more at
+    the end of the walk, like a 503: the second answer is whole, the walk complete."""
+    cuts: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.path == "/root":
+            body = {"_links": {"self": {"href": "/root"}, "a": {"href": "/a"}}}
+            return web.json_response(body)
+        whole = json.dumps({"name": "a", "_links": {"self": {"href": "/a"}}})
+        if not cuts:
+            cuts.append(request.path)
+            return web.Response(text=whole[: len(whole) // 2], content_type="application/json")
+        return web.Response(text=whole, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    out = tmp_path / "walk.jsonl"
+    async with serving(app) as server:
+        root = str(server.make_url("/root"))
+        async with quick_navigator(root) as nav:
+            summary = await Crawler(nav, [root], output=out).run()
+    assert cuts == ["/a"]
+    assert summary.complete
+    assert summary.failures == 0
+    assert [r.state.get("name") for r in of_kind(read_records(out), DocumentRecord)] == [
+        None, "a",
+    ]  # fmt: skip
 
 
 # -- completeness ------------------------------------------------------------------------------
