@@ -442,23 +442,25 @@ class Document:
         """Rels with at least one link, sorted (``curies`` is not a rel)."""
         return tuple(sorted(rel for rel, links in self.links.items() if links))
 
-    def _rel_key(self, rel: str) -> str | None:
-        """The key in ``links`` for ``rel``, accepting CURIE compact or expanded forms."""
-        if rel in self.links:
+    def _rel_key(self, rel: str, keys: Mapping[str, object] | None = None) -> str | None:
+        """The key in ``keys`` (``links`` by default) for ``rel``, in any case and in CURIE
+        compact or expanded form."""
+        keys = self.links if keys is None else keys
+        if rel in keys:
             return rel
         lowered = rel.lower()
-        for key in self.links:
+        for key in keys:
             if key.lower() == lowered:  # IANA rels compare case-insensitively (RFC 8288)
                 return key
         for prefix, template in self.curies.items():
             head, _, tail = template.partition("{rel}")
             if rel.startswith(head) and rel.endswith(tail) and len(rel) >= len(head) + len(tail):
                 compact = f"{prefix}:{rel[len(head) : len(rel) - len(tail)]}"
-                if compact in self.links:
+                if compact in keys:
                     return compact
             if rel.startswith(prefix + ":"):  # compact form given; links may use the expanded one
                 expanded = head + rel[len(prefix) + 1 :] + tail
-                if expanded in self.links:
+                if expanded in keys:
                     return expanded
         return None
 
@@ -538,10 +540,10 @@ class Document:
 
     # -- embedded ---------------------------------------------------------
     def embedded_for(self, rel: str) -> tuple[Document, ...]:
-        """Embedded documents under ``rel`` (CURIE forms accepted); may be empty."""
+        """Embedded documents under ``rel`` (in any case, CURIE forms accepted); may be empty."""
         if rel in self.embedded:
             return self.embedded[rel]
-        key = self._rel_key(rel)
+        key = self._rel_key(rel, self.embedded)
         return self.embedded.get(key, ()) if key is not None else ()
 
     # -- display ----------------------------------------------------------

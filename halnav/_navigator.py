@@ -548,7 +548,9 @@ class Navigator:
                 if isinstance(exc, LinkNotFoundError) and doc.items and exc.rel[:5] != "item[":
                     last = len(doc.items) - 1
                     exc.add_note(
-                        f"the page has {last + 1} items: item[0] .. item[{last}] select one"
+                        "the page has 1 item: item[0] selects it"
+                        if last == 0
+                        else f"the page has {last + 1} items: item[0] .. item[{last}] select one"
                     )
                 raise
             doc = target if isinstance(target, Document) else await self.get(target)

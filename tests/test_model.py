@@ -324,6 +324,20 @@ def test_embedded_for_accepts_curie_forms(curied: Document) -> None:
     assert curied.embedded_for("acme:nope") == ()
 
 
+def test_embedded_for_finds_an_embedded_only_rel_in_any_case_and_form() -> None:
+    """A rel only ``_embedded`` has (no link, no ``self``): case and CURIE forms still work."""
+    doc = halnav.parse(
+        {
+            "_links": {"curies": [{"name": "ex", "href": "http://r/{rel}", "templated": True}]},
+            "_embedded": {"ex:Orders": [{"n": 1}]},
+        },
+        "https://h/",
+    )
+    assert "ex:Orders" not in doc.links
+    (order,) = doc.embedded_for("ex:Orders")
+    assert doc.embedded_for("ex:orders") == doc.embedded_for("http://r/Orders") == (order,)
+
+
 # -- expansion ---------------------------------------------------------------------
 
 ORACLE_CASES: list[tuple[str, dict[str, Any]]] = [
