@@ -397,9 +397,10 @@ class Crawler:
     """Walk a HAL API from ``roots``: every reachable document once, as JSON Lines.
 
     ``roots`` are URLs or paths (resolved against the navigator's entry).
-    ``output`` is a path (opened for append, UTF-8), a text stream written as
-    is (``sys.stdout``), or None (no records: read :meth:`statistics`, the
-    summary and ``nav.graph``). ``state_dir`` makes the walk resumable (see
+    ``output`` is a path (UTF-8; a new walk **replaces** it at its first record, a
+    resumed one appends where it stopped; ``replace=False`` appends to what is there),
+    a text stream written as is (``sys.stdout``), or None (no records: read
+    :meth:`statistics`, the summary and ``nav.graph``). ``state_dir`` makes the walk resumable (see
     the module docstring; it needs ``output`` to be a path). ``actions`` run
     :class:`ActionRule` s on the documents found, through the same workers.
     ``progress`` is called with :class:`CrawlStatistics` every
@@ -425,8 +426,8 @@ class Crawler:
     * a walk that cannot start (a root fails with an authentication, connection or TLS
       error before any document was written) raises that error; a resumable walk keeps
       the root pending, so the same walk runs again once the cause is fixed;
-    * with ``replace`` a path ``output`` is truncated when the first record is written,
-      not before: a walk that cannot start leaves yesterday's output as it was;
+    * a path ``output`` is replaced (``replace``, the default) when the first record is
+      written, not before: a walk that cannot start leaves yesterday's output as it was;
     * fetches that fail with a transient error (connection, timeout, 408/429/5xx after
       the navigator's retries) are tried once more at the end of the walk, and again on
       resume;
@@ -462,7 +463,7 @@ class Crawler:
         progress: Callable[[CrawlStatistics], None] | None = None,
         progress_interval: float = 0.5,
         workers: int | None = None,
-        replace: bool = False,
+        replace: bool = True,
         outage_after: int | None = 20,
         sinks: Sequence[CrawlSink] = (),
         dry_run: bool = False,
@@ -1271,7 +1272,7 @@ async def crawl(
     progress: Callable[[CrawlStatistics], None] | None = None,
     progress_interval: float = 0.5,
     workers: int | None = None,
-    replace: bool = False,
+    replace: bool = True,
     outage_after: int | None = 20,
     sinks: Sequence[CrawlSink] = (),
     dry_run: bool = False,

@@ -389,6 +389,22 @@ async def test_a_walk_stopped_before_its_first_record_resumes(tmp_path: Path) ->
     assert set(urls) == expected
 
 
+async def test_a_walk_run_again_replaces_its_output_unless_told_to_append(
+    tmp_path: Path,
+) -> None:
+    """The library does what the CLI does: a new walk into the same file replaces it (two
+    runs gave every record twice); ``replace=False`` appends."""
+    out = tmp_path / "walk.jsonl"
+    async with explored() as walk, navigator(walk.sim) as nav:
+        await crawl(nav, [walk.root], output=out)
+        once = out.read_bytes().count(b"\n")
+        await crawl(nav, [walk.root], output=out)
+        assert out.read_bytes().count(b"\n") == once
+        await crawl(nav, [walk.root], output=out, replace=False)
+    assert out.read_bytes().count(b"\n") == 2 * once
+    assert once == len(walk.sim.expected_documents(walk.session_id))
+
+
 async def test_scope_max_documents_then_resume(tmp_path: Path) -> None:
     """max_documents writes that many documents, complete=False; a resume finishes the walk."""
     out, state = tmp_path / "walk.jsonl", tmp_path / "state"
