@@ -902,8 +902,9 @@ class Crawler:
             self._left += 1  # stays pending in the state
             return
         self._fetching += 1
+        ahead = url in self._speculative  # joins the graph once it turns out to be a page
         try:
-            fetched = await self._nav.fetch(url)
+            fetched = await self._nav.fetch(url, index=not ahead)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001  failures are data: a record, the walk goes on
@@ -925,6 +926,8 @@ class Crawler:
                 seen.write(url)
                 self._done(url)
                 return
+        if ahead:
+            self._nav.index(fetched)
         key = self._key_of(doc, url, fetched.url)
         if not seen.written(key):
             requested = url if url != key else None  # an alias: the record says so
@@ -967,7 +970,7 @@ class Crawler:
         if not _is_transient(exc):
             self._done(url)
 
-    def _read_ahead(self, page: Document, next_href: str, depth: int, parent: str) -> None:
+    def _read_ahead(self, page: Document, next_href: str, depth: int) -> None:
         """Queue the pages after ``next_href`` too, when workers are idle and ``page``
         shows how its collection is paged (``offset``/``limit`` or ``page`` in the query).
 
@@ -994,12 +997,16 @@ class Crawler:
         if type(total) is int and type(offset) is int:
             count = min(count, max(0, math.ceil((total - offset - 2 * size) / size)))
         seen = self._seen
+        before = canonical_url(step(0))  # next itself: the page before the first read ahead
         for k in range(1, count + 1):
             href = canonical_url(step(k))
+            # Its record's parent is the page whose next names it, not the page that read it
+            # ahead: the graph rebuilt from the records has the live graph's next edges.
+            previous, before = before, href
             if href in seen:
                 continue
             self._speculative.add(href)
-            self._push(_Fetch(href, depth, parent, "next"))
+            self._push(_Fetch(href, depth, previous, "next"))
 
     def _record_failure(self, work: _Fetch, exc: Exception, *, transient: bool) -> None:
         self._publish(FetchFailed(work.url, work.depth, work.parent, work.rel, exc))
@@ -1159,7 +1166,7 @@ class Crawler:
                         continue
                 self._push(_Fetch(href, child_depth, key, rel))
                 if rel == "next" and self._readahead > 1:
-                    self._read_ahead(doc, link.href, child_depth, key)
+                    self._read_ahead(doc, link.href, child_depth)
 
     # -- actions ----------------------------------------------------------------------
     def _match_actions(self, doc: Document, key: str, rel: str | None) -> None:

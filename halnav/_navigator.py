@@ -332,7 +332,8 @@ class Navigator:
         self._action_body = action_body
         self._action_resolver = action_resolver
         self._state = Lifecycle.UNOPENED
-        self._inflight: dict[str, asyncio.Future[Fetched]] = {}
+        # A request in flight per URL: what it fetched, and whether it joined the graph.
+        self._inflight: dict[str, asyncio.Future[tuple[Fetched, bool]]] = {}
         self._documents = 0
         self._actions = 0
         self._shared = 0
@@ -429,8 +430,11 @@ class Navigator:
         """
         return (await self.fetch(url_or_path)).document
 
-    async def fetch(self, url_or_path: str = "") -> Fetched:
+    async def fetch(self, url_or_path: str = "", *, index: bool = True) -> Fetched:
         """Like ``get``, but also tell the HTTP status and the final URL (after redirects).
+
+        ``index=False`` keeps the document out of :attr:`graph` until you :meth:`index` it
+        (a crawler's pages read ahead join it only once they turn out to be pages).
 
         Raises:
             TransportError: the exchange failed (HTTPStatusError for 4xx/5xx,
@@ -448,16 +452,20 @@ class Navigator:
                 break
             self._shared += 1
             try:
-                return await asyncio.shield(pending)
+                shared, indexed = await asyncio.shield(pending)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if not pending.cancelled() or (task is not None and task.cancelling()):
                     raise
                 # The task that owned the request was cancelled, not us: try again ourselves.
-        future: asyncio.Future[Fetched] = asyncio.get_running_loop().create_future()
+            else:
+                if index and not indexed:
+                    self.index(shared)
+                return shared
+        future: asyncio.Future[tuple[Fetched, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[url] = future
         try:
-            fetched = await self._fetch(url)
+            fetched = await self._fetch(url, index=index)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -466,18 +474,24 @@ class Navigator:
             future.exception()  # mark retrieved: waiters re-raise it, nobody else must log it
             raise
         else:
-            future.set_result(fetched)
+            future.set_result((fetched, index))
             return fetched
         finally:
             del self._inflight[url]
 
-    async def _fetch(self, url: str) -> Fetched:
+    def index(self, fetched: Fetched) -> None:
+        """Add a document fetched with ``fetch(..., index=False)`` to :attr:`graph` (nothing
+        when the navigator keeps no graph)."""
+        if self._graph is not None:
+            self._graph.add(fetched.document, request_url=fetched.request_url)
+
+    async def _fetch(self, url: str, *, index: bool = True) -> Fetched:
         response = await self._transport.request("GET", url)
         doc = self._document(response)
         self._documents += 1
         if self._cache_embedded and (doc.embedded or doc.items):
             self._store_copies(response, doc)
-        if self._graph is not None:
+        if self._graph is not None and index:
             # Edges come from each document's own links, so no parent is passed here.
             self._graph.add(doc, request_url=url)
         return Fetched(doc, response.status, response.url, url)

@@ -12,6 +12,7 @@ import halnav
 from halnav import veeam
 from halnav._apimap import api_map, url_template
 from halnav.cli import main
+from halnav.simulator import SimulatorConfig
 
 
 @pytest.mark.parametrize(
@@ -127,14 +128,26 @@ async def test_the_offline_graph_has_the_live_graphs_nodes_edges_and_aliases(
     `halnav graph walk.jsonl` aliases like the live graph: no phantom nodes (review #16);
     a page record's ``items`` are its ``item`` edges, also to items met on an earlier page."""
     out = tmp_path / "walk.jsonl"
+    # 40 items a folder: several pages each, so the walk reads pages ahead, and past the
+    # end of each folder (those empty pages have no record, and must not be in the graph).
+    config = SimulatorConfig(organizations=1, mailboxes=2, folders=2, subfolders=0, items=40)
     async with (
-        served() as s,
+        served(config) as s,
         veeam.open_navigator(s.sim.url, username=s.sim.username, password=s.sim.password) as nav,
     ):
+        await nav.get(s.org)  # logged in: from here, every request is a GET of the walk
+        s.sim.reset_stats()
         await halnav.crawl(nav, [s.org], output=out)
         live = nav.graph.statistics()
+        gets = s.sim.stats.requests
     offline = halnav.graph_from_records(out).graph.statistics()
     assert live.aliases > 0  # the walk met documents whose self differs from their link
+    fetched = [
+        r
+        for r in halnav.read_records(out)
+        if isinstance(r, halnav.DocumentRecord) and not r.embedded
+    ]
+    assert gets > len(fetched)  # pages read past a folder's end: fetched, and no record
     assert (offline.nodes, offline.fetched, offline.aliases, offline.edges) == (
         live.nodes, live.fetched, live.aliases, live.edges,
     )  # fmt: skip

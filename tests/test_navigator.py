@@ -183,6 +183,26 @@ async def test_concurrent_gets_share_one_request(hal: tuple[HalApp, str]) -> Non
     assert all(doc is docs[0] for doc in docs)
 
 
+async def test_a_fetch_kept_out_of_the_graph_joins_it_when_indexed_or_shared(
+    hal: tuple[HalApp, str],
+) -> None:
+    """``fetch(url, index=False)`` leaves ``nav.graph`` alone until ``index``; a get that
+    shares its request (and wants the graph) adds the document itself."""
+    app, api = hal
+    async with halnav.Navigator(api) as nav:
+        item = await nav.fetch(api + "/items/1", index=False)
+        assert nav.graph.statistics().nodes == 0
+        nav.index(item)
+        assert nav.graph.is_fetched(item.url)
+        quiet, shared = await asyncio.gather(
+            nav.fetch(api + "/slow", index=False), nav.get(api + "/slow")
+        )
+        assert nav.statistics().shared_gets == 1
+        assert nav.graph.is_fetched(shared.url)
+    assert app.hits["/api/slow"] == 1
+    assert quiet.document is shared
+
+
 async def test_single_flight_released_after_error(hal: tuple[HalApp, str]) -> None:
     """A failed shared get raises in every waiter and the next get tries again."""
     app, api = hal
