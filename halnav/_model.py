@@ -19,6 +19,7 @@ import uritemplate
 from ._urls import short_label
 from .errors import (
     ActionNotFoundError,
+    FormError,
     LinkNotFoundError,
     MissingVariablesError,
     UnsafeLinkError,
@@ -231,6 +232,56 @@ class Action:
 
     def __repr__(self) -> str:
         return printable(f"<Action {self.name} {self.method} {self.target}>")
+
+
+def fill_form(action: Action, body: Any) -> Any:
+    """``body`` as a HAL-FORMS template says it is sent (HAL-NOTES rules 16-17): each
+    property not in it that has a ``value`` gets that value; a ``required`` property
+    missing (or empty), a ``readOnly`` one given another value, or a string its ``regex``
+    does not match whole, is a :class:`~halnav.FormError`. A Veeam action (no form), or
+    a body that is not an object, is sent as it is.
+
+    >>> form = Form(properties=(FormProperty("q", required=True), FormProperty("n", value=30)))
+    >>> search = Action("search", "POST", "https://h/s", "https://h/", form=form)
+    >>> fill_form(search, {"q": "invoice"})
+    {'q': 'invoice', 'n': 30}
+    >>> fill_form(search, {})
+    Traceback (most recent call last):
+    halnav.errors.FormError: the form 'search' of https://h/ was not sent: q is required
+    """
+    form = action.form
+    if form is None or not form.properties or not (body is None or isinstance(body, Mapping)):
+        return body
+    filled = dict(body or {})
+    problems = []
+    for prop in form.properties:
+        given = prop.name in filled
+        if not given and prop.value not in ("", None) and not prop.templated:
+            filled[prop.name] = prop.value
+        value = filled.get(prop.name)
+        if prop.read_only and given and value != prop.value:
+            problems.append(f"{prop.name} is read-only (its value is {prop.value!r})")
+        elif prop.required and value in ("", None):
+            problems.append(f"{prop.name} is required")
+        elif (
+            prop.regex is not None
+            and isinstance(value, str)
+            and given
+            and _fullmatch(prop.regex, value) is False
+        ):
+            problems.append(f"{prop.name} {value!r} does not match {prop.regex!r}")
+    if problems:
+        raise FormError(action.context, action.name, problems)
+    return filled if filled or body is not None else None
+
+
+def _fullmatch(pattern: str, value: str) -> bool | None:
+    """Whether ``value`` matches ``pattern`` whole (HTML5 ``pattern``); None when the server's
+    pattern is not one Python reads (then it is not checked)."""
+    try:
+        return re.fullmatch(pattern, value) is not None
+    except re.error:
+        return None
 
 
 class LazyActions(Mapping[str, Action]):

@@ -26,7 +26,16 @@ from ._config import Lifecycle, Limits
 from ._convert import ParseOptions, decode_json, parse_document, unstructure
 from ._graph import Graph
 from ._http import is_json_type, parse_link_header
-from ._model import Action, ActionRequest, Answer, Document, Link, Selector, parse_selector
+from ._model import (
+    Action,
+    ActionRequest,
+    Answer,
+    Document,
+    Link,
+    Selector,
+    fill_form,
+    parse_selector,
+)
 from ._transport import (
     _URL_SAFE,
     Response,
@@ -860,8 +869,14 @@ class Navigator:
         POST actions are not retried unless the server asked to wait
         (429/503 with Retry-After) or the request never reached it.
 
+        A HAL-FORMS template fills the body as it says (see :func:`halnav._model.fill_form`):
+        the ``value`` of each property the body leaves out is sent, and a body that misses a
+        ``required`` property, changes a ``readOnly`` one or fails a ``regex`` is refused
+        before anything is sent (:meth:`send` sends a request as it is).
+
         Raises:
             ActionNotFoundError: ``doc`` has no such action (lists those it has).
+            FormError: the body does not fill the action's HAL-FORMS template.
             TransportError, DocumentError: as for ``get``.
         """
         invoked = await self.invoke(
@@ -936,7 +951,7 @@ class Navigator:
         >>> invoked.status, invoked.answer  # doctest: +SKIP
 
         Raises:
-            ActionNotFoundError, TransportError, DocumentError: as for ``act``.
+            ActionNotFoundError, TransportError, DocumentError, FormError: as for ``act``.
             UnsafeLinkError: the action targets an origin that is not trusted (actions,
                 like credentials, go only to the entry's origin and ``trusted_origins``).
         """
@@ -949,6 +964,10 @@ class Navigator:
                 f"the action {name!r} of {doc.url} targets an origin that is not trusted; "
                 "actions go only to the entry's origin and trusted_origins",
             )
+        if data is None:
+            json = fill_form(action, json)
+        else:
+            data = fill_form(action, data)
         if self._action_body is not None:
             json = self._action_body(action, json)
         status, answer = await self._exchange(
@@ -979,6 +998,7 @@ class Navigator:
             ActionNotFoundError: ``doc`` has no such action (lists those it has).
         """
         action = self._action_of(doc, name)
+        json = fill_form(action, json)
         if self._action_body is not None:
             json = self._action_body(action, json)
         return ActionRequest(

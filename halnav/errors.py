@@ -45,6 +45,7 @@ __all__ = [
     "DeprecatedLinkWarning",
     "DeprecatedResourceWarning",
     "DocumentError",
+    "FormError",
     "HTTPStatusError",
     "HalnavError",
     "InsecureTLSWarning",
@@ -159,6 +160,24 @@ class ActionNotFoundError(HalnavError, LookupError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.url, self.name, self.available))
+
+
+class FormError(HalnavError, ValueError):
+    """A body does not fill a HAL-FORMS template as it says: ``problems`` name each
+    property (a required one missing, a read-only one changed, a value its ``regex``
+    refuses). Nothing was sent."""
+
+    def __init__(self, url: str, name: str, problems: Iterable[str]) -> None:
+        self.url = url
+        self.name = name
+        self.problems = tuple(problems)
+        super().__init__(f"the form {name!r} of {url} was not sent: {'; '.join(self.problems)}")
+
+    def __str__(self) -> str:
+        return printable(self.args[0])
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.url, self.name, self.problems))
 
 
 class MissingVariablesError(HalnavError, ValueError):
