@@ -303,6 +303,13 @@ async def test_a_veeam_action_refused_without_the_profile_gets_a_hint(
     err = capsys.readouterr().err
     assert "HTTP 400" in err
     assert "add --veeam" in err
+    async with served() as s:  # a walk's action failures are records, and get the hint too
+        token = await access_token(s.sim)
+        code = await cli("crawl", s.org, "--action", "search", "--action-json",
+                         '{"query": "a"}', "--token", token, "--out", "-", "--quiet")  # fmt: skip
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "actions failed; is this a Veeam server? add --veeam" in err
 
 
 @pytest.mark.parametrize(
@@ -467,6 +474,27 @@ def test_credentials_from_the_environment_are_named_and_a_lone_password_ignored(
     assert "certificate" not in err  # no TLS on http://
     assert main(["get", "http://127.0.0.1:9/x", "--password", "p"]) == 2
     assert "--username (or HALNAV_USERNAME) is missing" in capsys.readouterr().err
+
+
+async def test_a_failed_login_from_the_environment_names_its_variables(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HALNAV_USERNAME/HALNAV_PASSWORD left set, against a server that has no token endpoint
+    (review #38): the error says where the login came from and how to drop it."""
+
+    async def nothing(_request: web.Request) -> web.Response:
+        return web.Response(status=501)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", nothing)
+    monkeypatch.setenv("HALNAV_USERNAME", "someone")
+    monkeypatch.setenv("HALNAV_PASSWORD", "left-over-4711")
+    async with TestServer(app, host="127.0.0.1") as server:
+        assert await cli("get", str(server.make_url("/v8/organizations")), "--retries", "0") == 1
+    err = capsys.readouterr().err
+    assert "HTTP 501" in err
+    assert "the login came from the environment (HALNAV_USERNAME, HALNAV_PASSWORD)" in err
+    assert "left-over-4711" not in err
 
 
 def test_selector_errors_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -101,6 +101,8 @@ class _Credentials:
     client_auth: str = "basic"
     assertion: str | None = None
     operator: bool = False
+    environment: tuple[str, ...] = ()
+    """The ``HALNAV_*`` variables the login came from (named when it fails)."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -241,6 +243,13 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
     if getattr(args, "operator", False):
         raise _UsageError("--operator goes with --assertion")
     _check_grant(token, password, token_url, client_id)
+    used = {"token": token, "username": username, "password": password,
+            "token_url": token_url, "client_id": client_id, "client_secret": secret}  # fmt: skip
+    environment = tuple(
+        f"HALNAV_{option.upper()}"
+        for option, value in used.items()
+        if value is not None and not getattr(args, option, None)
+    )
     return _Credentials(
         token=token,
         username=username,
@@ -250,6 +259,7 @@ def _credentials(args: argparse.Namespace) -> _Credentials:
         client_id=client_id,
         client_secret=secret,
         client_auth=getattr(args, "client_auth", None) or "basic",
+        environment=environment,
     )
 
 
@@ -494,8 +504,16 @@ async def _with_nav(
     others = sorted({_origin(other) for other in also} - {_origin(url)})
     if others:
         extra["trusted_origins"] = others
-    async with _navigator(args, url, creds, graph=graph, **extra) as nav:
-        return await body(nav)
+    try:
+        async with _navigator(args, url, creds, graph=graph, **extra) as nav:
+            return await body(nav)
+    except halnav.AuthenticationError as exc:
+        if creds.environment:
+            exc.add_note(
+                f"the login came from the environment ({', '.join(creds.environment)}); "
+                "unset them for an API that needs none"
+            )
+        raise
 
 
 def _cmd_get(args: argparse.Namespace, creds: _Credentials) -> int:
@@ -829,6 +847,10 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         _finish_walk(nav, summary, args.graph, live=live, state_dir=args.state)
         _say_offsite(summary)
         _say_unmatched(summary, "no document in the walk offered it (check the name and scope)")
+        if summary.action_failures and not creds.veeam and _VEEAM_PATH.search(roots[0]):
+            print(f"halnav: note: {summary.action_failures:,} actions failed; is this a Veeam "
+                  "server? add --veeam: its actions take wrapped bodies and names a plain HAL "
+                  "client does not know", file=sys.stderr)  # fmt: skip
         _say_stopped(summary, args.state)
         return _walk_status(summary)
 
