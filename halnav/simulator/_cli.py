@@ -34,7 +34,7 @@ def _parser(prog: str = "python -m halnav.simulator") -> argparse.ArgumentParser
         default=defaults.api_version,
         help="the REST API version to serve (default: %(default)s)",
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=4443, help="0 picks a free port")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a throwaway CA")
     serve.add_argument("--public-base-url", default=None, help="origin used in hrefs")
@@ -116,21 +116,75 @@ def _parser(prog: str = "python -m halnav.simulator") -> argparse.ArgumentParser
         "--no-outlook", action="store_true", help="PST exports fail like a server without Outlook"
     )
     auth = parser.add_argument_group("authentication")
-    auth.add_argument("--username", default=defaults.username)
-    auth.add_argument("--password", default=defaults.password)
-    auth.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime)
+    auth.add_argument(
+        "--username", default=defaults.username, help="the user the token endpoint accepts"
+    )
+    auth.add_argument("--password", default=defaults.password, help="that user's password")
+    auth.add_argument(
+        "--token-lifetime",
+        type=float,
+        default=defaults.token_lifetime,
+        help="seconds an access token is valid (expires_in)",
+    )
     fault = parser.add_argument_group("injected faults (not Veeam behaviour)")
-    fault.add_argument("--latency", type=float, default=faults.latency)
-    fault.add_argument("--jitter", type=float, default=faults.jitter)
-    fault.add_argument("--error-rate", type=float, default=faults.error_rate)
-    fault.add_argument("--throttle-rate", type=float, default=faults.throttle_rate)
-    fault.add_argument("--retry-after", type=float, default=faults.retry_after)
-    fault.add_argument("--drop-rate", type=float, default=faults.drop_rate)
-    fault.add_argument("--malformed-rate", type=float, default=faults.malformed_rate)
-    fault.add_argument("--slow-rate", type=float, default=faults.slow_rate)
-    fault.add_argument("--slow-seconds", type=float, default=faults.slow_seconds)
-    fault.add_argument("--token-expiry-after", type=int, default=faults.token_expiry_after)
-    fault.add_argument("--fault-paths", default=faults.paths, help="regex of faulted paths")
+    fault.add_argument(
+        "--latency", type=float, default=faults.latency, help="seconds added to each request"
+    )
+    fault.add_argument(
+        "--jitter", type=float, default=faults.jitter, help="+- seconds around --latency"
+    )
+    fault.add_argument(
+        "--error-rate",
+        type=float,
+        default=faults.error_rate,
+        help="fraction answered 500/502/503/504",
+    )
+    fault.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=faults.throttle_rate,
+        help="fraction answered 429 with Retry-After",
+    )
+    fault.add_argument(
+        "--retry-after",
+        type=float,
+        default=faults.retry_after,
+        help="seconds a 429 asks to wait",
+    )
+    fault.add_argument(
+        "--drop-rate",
+        type=float,
+        default=faults.drop_rate,
+        help="fraction whose connection closes without an answer",
+    )
+    fault.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=faults.malformed_rate,
+        help="fraction of 200s whose JSON body is cut in half",
+    )
+    fault.add_argument(
+        "--slow-rate",
+        type=float,
+        default=faults.slow_rate,
+        help="fraction held back --slow-seconds before the answer",
+    )
+    fault.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=faults.slow_seconds,
+        help="how long a slow request is held back",
+    )
+    fault.add_argument(
+        "--token-expiry-after",
+        type=int,
+        default=faults.token_expiry_after,
+        help="a token stops working after this many requests (then 401 until refreshed); "
+        "None: never",
+    )
+    fault.add_argument(
+        "--fault-paths", default=faults.paths, help="regex of faulted paths (empty: all)"
+    )
     return parser
 
 
