@@ -734,20 +734,32 @@ async def explore(
     a tenant or restore operator logged in to); always stop it.
 
     The session is stopped when the block ends, also on errors and when the
-    task is cancelled (the stop request is shielded from the cancellation).
+    task is cancelled (the stop request is shielded from the cancellation). A cancel
+    that comes while the start request is on its way waits for its answer (at most 30 s,
+    or ``Limits.answer_timeout`` if shorter) and stops the session it started: the server
+    started it whether or not anyone reads the answer.
 
     Raises:
         TransportError: the server refused to start the session.
         DocumentError: it answered something that is not a session.
     """
-    session = await start_session(
-        nav,
-        organization,
-        type=type,
-        point_in_time=point_in_time,
-        show_deleted=show_deleted,
-        show_all_versions=show_all_versions,
+    starting = asyncio.ensure_future(
+        start_session(
+            nav,
+            organization,
+            type=type,
+            point_in_time=point_in_time,
+            show_deleted=show_deleted,
+            show_all_versions=show_all_versions,
+        )
     )
+    try:
+        session = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await _stop_when_started(
+            starting, min(nav.limits.answer_timeout or _START_WAIT, _START_WAIT)
+        )
+        raise
     try:
         yield session
     except BaseException as exc:
@@ -779,6 +791,26 @@ async def _resumed_session(
             return
     async with explore(nav, organization, type=kind) as session:
         yield session
+
+
+_START_WAIT: Final = 30.0
+"""Seconds a cancelled explore waits for its start request's answer, to stop the session."""
+
+
+async def _stop_when_started(starting: asyncio.Future[RestoreSession], wait: float) -> None:
+    """After a cancel: let a start request in flight answer, and stop what it started.
+
+    Nothing is raised: the cancel goes on either way (a second cancel ends the wait)."""
+    try:
+        session = await asyncio.wait_for(asyncio.shield(starting), wait)
+    except asyncio.CancelledError:
+        starting.cancel()
+        raise
+    except Exception:  # noqa: BLE001  it did not start, or did not answer in time: nothing to stop
+        starting.cancel()
+        return
+    with contextlib.suppress(HalnavError):  # the cancel's notes cannot carry it; stop tried
+        await _stop_shielded(session)
 
 
 async def _stop_shielded(session: RestoreSession) -> None:

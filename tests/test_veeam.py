@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 import halnav
 from halnav import veeam
@@ -205,3 +207,40 @@ async def test_walk_of_chosen_organizations_writes_each_document_once(tmp_path: 
     assert set(urls) == set(expected)
     assert steps
     assert steps[-1].startswith("stopping 1 restore session")
+
+
+async def test_a_cancel_while_the_session_starts_stops_the_session_it_started() -> None:
+    """Ctrl-C while the explore request is at the server: the server starts the session
+    whether or not the answer is read, so explore waits for it and stops it."""
+
+    @web.middleware
+    async def answer_late(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response = await handler(request)  # the session exists from here
+        if request.method == "POST" and request.path.lower().endswith("/action"):
+            await asyncio.sleep(0.5)
+        return response
+
+    config = SimulatorConfig(organizations=1, mailboxes=1)
+    entered = False
+
+    async def use(nav: halnav.Navigator, org: str) -> None:
+        nonlocal entered
+        async with veeam.explore(nav, org):
+            entered = True
+
+    async with (
+        open_simulator(config, middlewares=[answer_late]) as sim,
+        veeam.open_navigator(sim.url, username=sim.username, password=sim.password) as nav,
+    ):
+        await veeam.organizations(nav)  # logged in: the next request is the start
+        task = asyncio.create_task(use(nav, sim.organization_ids[0]))
+        await asyncio.sleep(0.2)  # the session is started; its answer is on its way
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        listing = await nav.get("RestoreSessions")
+        states = [str(item["state"]) async for item in nav.paginate(listing)]
+    assert not entered
+    assert states == ["Stopped"]
