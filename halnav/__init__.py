@@ -50,6 +50,7 @@ from ._navigator import (
     Invoked,
     Navigator,
     NavigatorStatistics,
+    ResourceEvent,
 )
 from ._records import (
     ActionRecord,
@@ -158,6 +159,7 @@ __all__ = [
     "Record",
     "RecordsGraph",
     "RequestTimeoutError",
+    "ResourceEvent",
     "ResourceKind",
     "RetryBudgetExceededError",
     "Scope",

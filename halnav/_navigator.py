@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Self
+from typing import Any, Final, Literal, Self
 from urllib.parse import quote, urljoin
 
 import aiohttp
@@ -41,6 +41,7 @@ from ._transport import (
     Response,
     Transport,
     TransportStatistics,
+    changed_by,
     retry_after_seconds,
 )
 from ._urls import DEFAULT_PORTS, origin_of
@@ -63,6 +64,7 @@ __all__ = [
     "Fetched",
     "Navigator",
     "NavigatorStatistics",
+    "ResourceEvent",
 ]
 
 
@@ -103,6 +105,22 @@ class Fetched:
     status: int
     url: str
     request_url: str
+
+
+@attrs.frozen
+class ResourceEvent:
+    """What :meth:`Navigator.subscribe` callbacks get: a resource changed.
+
+    ``kind`` is ``"update"`` (a GET brought a new representation of ``url``: ``document``;
+    not for answers from the HTTP cache), ``"stale"`` (an unsafe method that succeeded
+    changed ``url``: the request's URL, its same-origin ``Location``/``Content-Location``,
+    the answer's ``invalidates`` links; what you hold of it is out of date) or
+    ``"delete"`` (a DELETE of ``url`` succeeded).
+    """
+
+    kind: Literal["update", "stale", "delete"]
+    url: str
+    document: Document | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen
@@ -346,6 +364,7 @@ class Navigator:
         self._documents = 0
         self._actions = 0
         self._shared = 0
+        self._listeners: list[Callable[[ResourceEvent], None]] = []
 
     # -- lifecycle --------------------------------------------------------
     async def open(self) -> None:
@@ -494,10 +513,38 @@ class Navigator:
         if self._graph is not None:
             self._graph.add(fetched.document, request_url=fetched.request_url)
 
+    def subscribe(self, listener: Callable[[ResourceEvent], None]) -> Callable[[], None]:
+        """Call ``listener`` with a :class:`ResourceEvent` each time a resource changes
+        (``update``, ``stale``, ``delete``: ketting's resource events, for live views and
+        caches of your own); returns the function that unsubscribes it.
+
+        Listeners are called synchronously, in subscription order, inside the fetch or
+        action that caused the event: keep them quick; what one raises propagates to
+        that call.
+
+        >>> off = nav.subscribe(lambda event: print(event.kind, event.url))  # doctest: +SKIP
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(
+        self, kind: Literal["update", "stale", "delete"], url: str, doc: Document | None
+    ) -> None:
+        event = ResourceEvent(kind, url, doc)
+        for listener in tuple(self._listeners):
+            listener(event)
+
     async def _fetch(self, url: str, *, index: bool = True) -> Fetched:
         response = await self._transport.request("GET", url)
         doc = self._document(response)
         self._documents += 1
+        if self._listeners and not response.cached:
+            self._emit("update", doc.url, doc)
         if self._cache_embedded and (doc.embedded or doc.items):
             self._store_copies(response, doc)
         if self._graph is not None and index:
@@ -1103,11 +1150,17 @@ class Navigator:
             progress=progress,
         )
         self._actions += 1
+        changed = (
+            changed_by(response)
+            if response.status < 400 and method.upper() not in _SAFE_METHODS
+            else []
+        )
         raw_location = response.headers.get("Location")
         if raw_location and not raw_location.isascii():  # UTF-8, or a raw byte (\udcXX)
             raw_location = quote(raw_location, safe=_URL_SAFE, errors="surrogateescape")
         location = urljoin(url, raw_location) if raw_location else None
         if response.path is not None or (response.body and not _is_json(response)):
+            self._changed(method, changed)
             return response.status, Download(
                 url=response.url,
                 status=response.status,
@@ -1122,14 +1175,26 @@ class Navigator:
         request = ActionRequest(method, url, json, MappingProxyType(query))
         answer = Answer(response.status, response.headers, location, request)
         doc = attrs.evolve(doc, answer=answer)
-        if response.status < 400 and method not in ("GET", "HEAD"):
+        if changed:
             for link in doc.links_for("invalidates"):  # the answer names what it changed
                 with contextlib.suppress(UnsafeLinkError):
                     self._transport.forget(link.href)
+                    changed.append(link.href)
+        self._changed(method, changed)
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc
 
+    def _changed(self, method: str, urls: list[str]) -> None:
+        """``stale`` events for what an unsafe method changed (``delete`` for the URL a
+        DELETE named)."""
+        if not self._listeners:
+            return
+        for n, url in enumerate(urls):
+            self._emit("delete" if n == 0 and method.upper() == "DELETE" else "stale", url, None)
+
+
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110 9.2.1
 
 # Extensions an export file may get from the server's Content-Type: data formats that no
 # desktop runs when the file is opened. Anything else is saved as .bin.

@@ -74,7 +74,7 @@ from .errors import (
     UnsafeLinkError,
 )
 
-__all__ = ["DEFAULT_ACCEPT", "Response", "Transport", "TransportStatistics"]
+__all__ = ["DEFAULT_ACCEPT", "Response", "Transport", "TransportStatistics", "changed_by"]
 
 _log = logging.getLogger("halnav.transport")
 
@@ -120,6 +120,8 @@ class Response:
     body: bytes
     path: Path | None = None
     _streamed: int = attrs.field(default=0, kw_only=True, alias="streamed")
+    cached: bool = attrs.field(default=False, kw_only=True)
+    """Answered from the HTTP cache (fresh, or revalidated by a 304): nothing new came."""
 
     @property
     def size(self) -> int:
@@ -748,19 +750,12 @@ class Transport:
             self._cache.forget(str(_parse(url)))
 
     def _invalidate(self, response: Response) -> None:
-        """After an unsafe method succeeded: its URL, and its same-origin ``Location`` and
-        ``Content-Location`` (RFC 9111 section 4.4), are no longer what the cache holds."""
+        """After an unsafe method succeeded: what it changed is no longer what the cache
+        holds (see :func:`changed_by`)."""
         cache = self._cache
         assert cache is not None
-        cache.forget(response.url)
-        here = _origin(_parse(response.url))
-        for name in ("Location", "Content-Location"):
-            value = response.headers.get(name)
-            if value:
-                with contextlib.suppress(UnsafeLinkError):
-                    other = _parse(urljoin(response.url, value))
-                    if _origin(other) == here:
-                        cache.forget(str(other))
+        for url in changed_by(response):
+            cache.forget(url)
 
     async def _request(
         self,
@@ -1197,13 +1192,30 @@ def _proxy_for(
     return proxy.with_user(None), header
 
 
+def changed_by(response: Response) -> list[str]:
+    """The URLs an unsafe method's successful ``response`` changed (RFC 9111 section 4.4):
+    its own, and its ``Location`` and ``Content-Location`` when on the same origin."""
+    changed = [response.url]
+    here = _origin(_parse(response.url))
+    for name in ("Location", "Content-Location"):
+        value = response.headers.get(name)
+        if value:
+            with contextlib.suppress(UnsafeLinkError):
+                other = _parse(urljoin(response.url, value))
+                if _origin(other) == here and str(other) not in changed:
+                    changed.append(str(other))
+    return changed
+
+
 def _from_cache(stored: CachedAnswer, now: float) -> Response:
     """A stored answer as the transport's Response (no request was made for it), with the
     ``Age`` it has ``now`` (RFC 9111 section 5.1)."""
     raw = CIMultiDict(stored.headers)
     raw["Age"] = str(int(stored.age(now)))
     headers: CIMultiDictProxy[str] = CIMultiDictProxy(raw)
-    return Response("GET", stored.url, stored.status, headers, stored.content_type, stored.body)
+    return Response(
+        "GET", stored.url, stored.status, headers, stored.content_type, stored.body, cached=True
+    )
 
 
 def _content_type(resp: ClientResponse) -> str:

@@ -74,6 +74,7 @@ class Origin:
         self.app = web.Application()
         self.app.router.add_get("/doc", self.doc)
         self.app.router.add_post("/doc", self.change)
+        self.app.router.add_delete("/doc", self.delete)
         self.app.router.add_get("/private", self.private)
 
     def _etag(self) -> str:
@@ -95,6 +96,9 @@ class Origin:
         return web.json_response(
             {"_links": {"invalidates": {"href": "/private"}}}, headers={"Location": "/doc"}
         )
+
+    async def delete(self, _request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def private(self, _request: web.Request) -> web.Response:
         self.gets += 1
@@ -361,3 +365,30 @@ def test_a_cache_file_of_an_earlier_halnav_is_read_and_written(tmp_path: Path) -
         )
     finally:
         cache.close()
+
+
+async def test_resource_events_say_what_changed() -> None:
+    """``nav.subscribe``: ``update`` for each new representation (not for one from the
+    cache), ``stale`` for what a POST changed (its URL, Location, ``invalidates``),
+    ``delete`` for a DELETE's URL; the returned function unsubscribes."""
+    origin = Origin(max_age=60)
+    events: list[tuple[str, str, bool]] = []
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        private = str(server.make_url("/private"))
+        async with halnav.Navigator(url, cache=True) as nav:
+            off = nav.subscribe(lambda e: events.append((e.kind, e.url, e.document is not None)))
+            await nav.get(url)
+            await nav.get(url)  # fresh in the cache: nothing new
+            await nav.send("POST", url, json={})
+            await nav.get(url)  # forgotten by the POST: fetched again, a new version
+            await nav.send("DELETE", url)
+            off()
+            await nav.send("DELETE", url)
+    assert events == [
+        ("update", url, True),
+        ("stale", url, False),
+        ("stale", private, False),  # the answer's invalidates link
+        ("update", url, True),
+        ("delete", url, False),
+    ]
