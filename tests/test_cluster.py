@@ -210,8 +210,13 @@ async def test_the_command_line_on_a_cluster_and_on_local_workers(tmp_path: Path
             address = client.scheduler.address
             on_cluster = await halnav_process(
                 "crawl", *roots, "--scheduler", address, "--out", str(tmp_path / "a.jsonl"),
-                *login,
+                "--graph", str(tmp_path / "a.json"), *login,
             )  # fmt: skip
+        alone = await halnav_process(
+            "crawl", *roots, "--out", str(tmp_path / "c.jsonl"),
+            "--graph", str(tmp_path / "c.json"), *login,
+        )  # fmt: skip
+        assert alone[0] == 0, alone[2]
         state = tmp_path / "state"
         local = ("crawl", *roots, "--workers", "2", "--out", str(tmp_path / "b.jsonl"),
                  "--state", str(state), *login)  # fmt: skip
@@ -225,6 +230,10 @@ async def test_the_command_line_on_a_cluster_and_on_local_workers(tmp_path: Path
         assert max(written.values()) == 1
     summary = json.loads(again[2].splitlines()[-1].removeprefix("summary "))
     assert summary["shards_skipped"] == len(roots)  # committed shards are not walked again
+    # --graph on a cluster: drawn from the merged records, as a walk on one machine draws it
+    merged, single = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("a", "c"))
+    assert {node["url"] for node in merged["nodes"]} == {node["url"] for node in single["nodes"]}
+    assert len(merged["edges"]) == len(single["edges"]) > 0
     assert sim.password not in on_cluster[2] + first[2]
 
 

@@ -892,8 +892,8 @@ def _crawl_on_cluster(
     to_stdout: bool,
 ) -> int:
     """``crawl --scheduler`` / ``--workers``: one shard per root on a Dask cluster."""
-    if with_actions or args.graph is not None or args.dry_run:
-        raise _UsageError("--action, --graph and --dry-run do not run on a cluster yet")
+    if with_actions or args.dry_run:
+        raise _UsageError("--action and --dry-run do not run on a cluster yet")
     cluster, connect = _cluster(args, to_stdout=to_stdout)
     recipe = _NavigatorRecipe(_recipe_options(args), roots[0], creds)
 
@@ -909,7 +909,7 @@ def _crawl_on_cluster(
                 split=args.split,
                 per_host=args.per_host,
             )
-        return _cluster_outcome(done, args.state)
+        return _cluster_outcome(done, args.state, graph=args.graph)
 
     return _run(walk())
 
@@ -959,7 +959,10 @@ def _cluster(
 
 
 def _cluster_outcome(
-    done: ClusterSummary, state: str | None, extra: Mapping[str, Any] | None = None
+    done: ClusterSummary,
+    state: str | None,
+    extra: Mapping[str, Any] | None = None,
+    graph: str | None = None,
 ) -> int:
     """Report a walk on a cluster (each failed or stopped shard, then the summary line); its
     exit code: 4 when a shard stopped because the server stopped answering, like a walk on
@@ -989,6 +992,10 @@ def _cluster_outcome(
         "complete": done.complete,
         "output": done.output,
     }
+    if graph is not None:  # from the merged records: the graph a walk on one machine draws
+        built = halnav.graph_from_records(done.output)
+        _write_graph(built.graph, graph, labels=built.labels)
+        summary["graph"] = graph
     print(f"summary {_json_printable(json.dumps(summary))}", file=sys.stderr)
     if done.stopped:
         return _EXIT_STOPPED
@@ -1233,7 +1240,7 @@ class _VeeamWalk:
             "documents_by_type": done.counts("documents_by_type"),
             "hits_by_type": done.counts("hits_by_type"),
         }
-        status = _cluster_outcome(done, self.args.state, extra)
+        status = _cluster_outcome(done, self.args.state, extra, graph=self.args.graph)
         return status or (_EXIT_FAILURES if done.listed("refused") else 0)
 
     async def body(self, nav: halnav.Navigator) -> int:
@@ -1318,8 +1325,6 @@ def _cmd_veeam_walk(args: argparse.Namespace, creds: _Credentials) -> int:
     live = not args.quiet and not args.verbose and sys.stderr.isatty()
     progress = _Progress(sys.stderr) if live else None
     on_cluster = args.scheduler is not None or args.workers is not None
-    if on_cluster and args.graph is not None:
-        raise _UsageError("--graph does not run on a cluster yet")
     if on_cluster:
         _cluster(args, to_stdout=to_stdout)  # its errors before any login
     command = _VeeamWalk(args, creds, server, to_stdout, on_cluster, live, progress)
