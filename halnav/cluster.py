@@ -47,7 +47,7 @@ Needs the ``distributed`` package (``pip install "halnav[dask]"``). How it works
   small against a Veeam server's 100 ms).
 * **Veeam**: :func:`veeam_walk_on_cluster` shards by organization.
 
-Not done yet (see the README): ``crawl`` actions on a cluster, and splitting one Veeam
+Not done yet (see the README): a dry run on a cluster, and splitting one Veeam
 organization's restore session over several workers.
 """
 
@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from halnav import Navigator, Scope, crawl, veeam
+from halnav import ActionRule, Navigator, Scope, crawl, veeam
 from halnav.errors import printable
 
 if TYPE_CHECKING:
@@ -125,6 +125,20 @@ def shard_key(root: str, scope: Scope | None = None) -> str:
     carry no URL (and a root split into parts has a key per part)."""
     text = root if scope is None else f"{root}\n{_scope_text(scope)}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def _rules_text(rules: Sequence[ActionRule]) -> str:
+    """Action rules as text that is the same in every process (for shard keys)."""
+    return json.dumps(
+        [
+            {"name": rule.name, "json": rule.json, "export_dir": rule.export_dir,
+             "rels": sorted(rule.rels) if rule.rels is not None else None, "limit": rule.limit,
+             "max_items": rule.max_items, "where": rule.where_key or (rule.where is not None)}
+            for rule in rules
+        ],
+        sort_keys=True,
+        default=str,
+    )  # fmt: skip
 
 
 def _scope_text(scope: Scope) -> str:
@@ -258,8 +272,11 @@ async def walk_shard(
     directory: str,
     scope: Scope,
     per_host: int | None = None,
+    *,
+    actions: Sequence[ActionRule] = (),
 ) -> dict[str, Any]:
-    """Walk ``root`` into ``directory`` and commit it (the task each worker runs).
+    """Walk ``root`` into ``directory``, running ``actions`` on what it finds, and commit it
+    (the task each worker runs).
 
     A run again after a killed one walks the shard again from the start, replacing its
     records: shards are small enough (a root, or one member of a split collection) that a
@@ -267,7 +284,9 @@ async def walk_shard(
     """
 
     async def run(nav: Navigator, output: Path, _state: Path) -> dict[str, Any]:
-        summary = await crawl(nav, [root], output=output, scope=scope, replace=True)
+        summary = await crawl(
+            nav, [root], output=output, scope=scope, replace=True, actions=actions
+        )
         return {
             "documents": summary.documents,
             "failures": summary.failures,
@@ -388,6 +407,7 @@ class _Task:
     key: str
     function: Callable[..., Awaitable[dict[str, Any]]]
     arguments: tuple[Any, ...]
+    keywords: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 async def crawl_on_cluster(
@@ -401,9 +421,15 @@ async def crawl_on_cluster(
     retries: int = 2,
     split: str | None = None,
     per_host: int | None = None,
+    actions: Sequence[ActionRule] = (),
 ) -> ClusterSummary:
     """Walk ``roots`` on the cluster of ``client`` (an asynchronous ``distributed.Client``),
     one shard per root, and merge the committed shards into ``output`` (see the module).
+
+    ``actions`` run in each shard as in :func:`halnav.crawl` (they go to the workers
+    pickled: a ``where`` must be a picklable callable, not a lambda); an ``ActionRule``'s
+    ``limit`` counts per shard, and exports from every shard go into its ``export_dir``,
+    which every worker must share (file names never overwrite one another).
 
     ``split`` names a rel whose collection's members are walked as shards of their own
     (``"mailboxes"``: every mailbox of an organization on any worker), so one big root
@@ -423,10 +449,14 @@ async def crawl_on_cluster(
     if split is not None:
         plan = await _split(make_navigator, unique, split, scope)
 
+    rules = tuple(actions)
+    # Another action set is another walk: its shards are not the committed ones.
+    named = _rules_text(rules)
+
     def task(root: str, shard_scope: Scope, directory: Path) -> _Task:
-        key = shard_key(root, shard_scope)
+        key = shard_key(f"{root}\n{named}" if rules else root, shard_scope)
         arguments = (make_navigator, root, str(directory / key), shard_scope, per_host)
-        return _Task(root, key, walk_shard, arguments)
+        return _Task(root, key, walk_shard, arguments, {"actions": rules} if rules else {})
 
     return await _on_cluster(
         client, output=output, state_dir=state_dir, retries=retries, task=task, plan=plan
@@ -511,6 +541,7 @@ async def _on_cluster(
             client.submit(
                 shard.function,
                 *shard.arguments,
+                **shard.keywords,
                 key=f"halnav-shard-{shard.key}",
                 pure=False,
                 retries=retries,

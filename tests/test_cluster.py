@@ -237,6 +237,33 @@ async def test_the_command_line_on_a_cluster_and_on_local_workers(tmp_path: Path
     assert sim.password not in on_cluster[2] + first[2]
 
 
+async def test_actions_run_on_a_cluster_as_on_one_machine(tmp_path: Path) -> None:
+    """``crawl --action search --workers 2``: each shard searches what it walks; the merged
+    actions are those of the same walk on one machine, each once."""
+    async with open_simulator(CONFIG) as sim, sessions(sim) as roots:
+        common = ("--action", "search", "--action-json", '{"query": "subject:invoice"}',
+                  "--username", sim.username, "--password", sim.password, "--quiet")  # fmt: skip
+        spread = await halnav_process(
+            "crawl", *roots, "--workers", "2", "--out", str(tmp_path / "a.jsonl"), *common
+        )
+        alone = await halnav_process("crawl", *roots, "--out", str(tmp_path / "b.jsonl"), *common)
+    assert spread[0] == alone[0] == 0, spread[2] + alone[2]
+    assert json.loads(spread[2].splitlines()[-1].removeprefix("summary "))["shards"] == len(roots)
+
+    def searched(path: Path) -> Counter[tuple[str, str, int]]:
+        return Counter(
+            (record.url, record.action, len(record.items or ()))
+            for record in halnav.read_records(path)
+            if isinstance(record, halnav.ActionRecord)
+        )
+
+    on_cluster = searched(tmp_path / "a.jsonl")
+    assert on_cluster == searched(tmp_path / "b.jsonl")
+    assert len(on_cluster) >= len(roots)
+    assert max(on_cluster.values()) == 1
+    assert sum(hits for _url, _name, hits in on_cluster) > 0
+
+
 async def test_one_organization_split_by_mailboxes_spreads_and_keeps_every_record_once(
     tmp_path: Path,
 ) -> None:

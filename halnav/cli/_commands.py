@@ -822,9 +822,7 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
     if args.split is not None and args.scheduler is None and args.workers is None:
         raise _UsageError("--split spreads a walk over a cluster: give --scheduler or --workers")
     if args.scheduler is not None or args.workers is not None:
-        return _crawl_on_cluster(
-            args, creds, roots, scope, with_actions=bool(rules), to_stdout=to_stdout
-        )
+        return _crawl_on_cluster(args, creds, roots, scope, rules=rules, to_stdout=to_stdout)
 
     async def body(nav: halnav.Navigator) -> int:
         crawler = halnav.Crawler(
@@ -888,12 +886,12 @@ def _crawl_on_cluster(
     roots: list[str],
     scope: halnav.Scope,
     *,
-    with_actions: bool,
+    rules: Sequence[halnav.ActionRule],
     to_stdout: bool,
 ) -> int:
     """``crawl --scheduler`` / ``--workers``: one shard per root on a Dask cluster."""
-    if with_actions or args.dry_run:
-        raise _UsageError("--action and --dry-run do not run on a cluster yet")
+    if args.dry_run:
+        raise _UsageError("--dry-run does not run on a cluster yet")
     cluster, connect = _cluster(args, to_stdout=to_stdout)
     recipe = _NavigatorRecipe(_recipe_options(args), roots[0], creds)
 
@@ -908,6 +906,7 @@ def _crawl_on_cluster(
                 scope=scope,
                 split=args.split,
                 per_host=args.per_host,
+                actions=rules,
             )
         return _cluster_outcome(done, args.state, graph=args.graph)
 

@@ -10,6 +10,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
+
 import halnav
 from halnav import veeam
 
@@ -666,13 +668,20 @@ def _safety_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
     )
 
 
+@attrs.frozen
+class _OfKinds:
+    """``ActionRule.where`` for ``--action-on``: documents of one of ``kinds`` (a value, not
+    a closure, so that a rule pickles to a cluster's workers)."""
+
+    kinds: frozenset[str]
+
+    def __call__(self, doc: halnav.Document) -> bool:
+        return veeam.kind_of(doc) in self.kinds
+
+
 def _of_kinds(kinds: frozenset[str]) -> Callable[[halnav.Document], bool]:
     """``ActionRule.where`` for ``--action-on``: documents of one of ``kinds``."""
-
-    def accepts(doc: halnav.Document) -> bool:
-        return veeam.kind_of(doc) in kinds
-
-    return accepts
+    return _OfKinds(kinds)
 
 
 def _cluster_options(parser: argparse.ArgumentParser, about: str) -> argparse._ArgumentGroup:
