@@ -203,7 +203,7 @@ def __getattr__(name: str) -> object:
     if name in _MOVED:
         import warnings  # noqa: PLC0415  only for the moved names
 
-        from . import lowlevel  # noqa: PLC0415
+        from . import lowlevel  # noqa: PLC0415  a cycle at import time otherwise
 
         warnings.warn(
             f"halnav.{name} moved to halnav.lowlevel.{name}", DeprecationWarning, stacklevel=2

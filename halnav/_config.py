@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 __all__ = ["Limits"]
 
-_MAY_BE_ZERO = frozenset(
-    {
-        "retries",
-        "backoff_base",
-        "backoff_max",
-        "max_retry_after",
-        "retry_budget",
-        "retry_budget_min",
-    }
-)
+_Check = Callable[[object, "attrs.Attribute[Any]", Any], None]
+
+
+def _number(attribute: attrs.Attribute[Any], value: Any) -> None:
+    # bool is an int, but Limits(retries=True) is a mistake, not one retry.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"Limits.{attribute.name} must be a number >= 0, got {value!r}")
+
+
+def _at_least_zero(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _number(attribute, value)
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _number(attribute, value)
+    if value == 0:
+        raise ValueError(f"Limits.{attribute.name} must be positive, got {value!r}")
+
+
+def _optional(check: _Check) -> _Check:
+    """``check``, or None (no limit)."""
+
+    def optional(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(instance, attribute, value)
+
+    return optional
 
 
 @attrs.frozen(kw_only=True)
@@ -64,37 +83,27 @@ class Limits:
         runs until memory is gone).
     """
 
-    concurrency: int = 64
-    per_host: int | None = None
-    connect_timeout: float | None = 15.0
-    read_timeout: float | None = 120.0
-    total_timeout: float | None = 600.0
-    retries: int = 3
-    backoff_base: float = 0.2
-    backoff_max: float = 10.0
-    max_retry_after: float = 120.0
-    retry_budget: float = 0.2
-    retry_budget_min: int = 20
-    max_response_bytes: int = 64 * 1024 * 1024
-    max_json_depth: int = 128
-    max_links: int = 100_000
-    max_href_length: int = 8192
-    max_items: int = 100_000
-    answer_timeout: float | None = 1800.0
-    transfer_timeout: float | None = 6 * 3600.0
-    max_download_bytes: int | None = None
-    readahead: int = 32
-    max_pages: int = 100_000
-
-    def __attrs_post_init__(self) -> None:
-        for field in attrs.fields(type(self)):
-            value = getattr(self, field.name)
-            if value is None and field.name.endswith(("timeout", "per_host", "download_bytes")):
-                continue
-            if not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"Limits.{field.name} must be a number >= 0, got {value!r}")
-            if value == 0 and field.name not in _MAY_BE_ZERO:
-                raise ValueError(f"Limits.{field.name} must be positive, got {value!r}")
+    concurrency: int = attrs.field(default=64, validator=_positive)
+    per_host: int | None = attrs.field(default=None, validator=_optional(_positive))
+    connect_timeout: float | None = attrs.field(default=15.0, validator=_optional(_positive))
+    read_timeout: float | None = attrs.field(default=120.0, validator=_optional(_positive))
+    total_timeout: float | None = attrs.field(default=600.0, validator=_optional(_positive))
+    retries: int = attrs.field(default=3, validator=_at_least_zero)
+    backoff_base: float = attrs.field(default=0.2, validator=_at_least_zero)
+    backoff_max: float = attrs.field(default=10.0, validator=_at_least_zero)
+    max_retry_after: float = attrs.field(default=120.0, validator=_at_least_zero)
+    retry_budget: float = attrs.field(default=0.2, validator=_at_least_zero)
+    retry_budget_min: int = attrs.field(default=20, validator=_at_least_zero)
+    max_response_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_positive)
+    max_json_depth: int = attrs.field(default=128, validator=_positive)
+    max_links: int = attrs.field(default=100_000, validator=_positive)
+    max_href_length: int = attrs.field(default=8192, validator=_positive)
+    max_items: int = attrs.field(default=100_000, validator=_positive)
+    answer_timeout: float | None = attrs.field(default=1800.0, validator=_optional(_positive))
+    transfer_timeout: float | None = attrs.field(default=6 * 3600.0, validator=_optional(_positive))
+    max_download_bytes: int | None = attrs.field(default=None, validator=_optional(_positive))
+    readahead: int = attrs.field(default=32, validator=_positive)
+    max_pages: int = attrs.field(default=100_000, validator=_positive)
 
     @property
     def host_limit(self) -> int:

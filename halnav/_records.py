@@ -483,7 +483,7 @@ def read_records(
     """
     with contextlib.ExitStack() as stack:
         lines: Iterable[bytes] = stack.enter_context(
-            gzip.open(path, "rb") if is_gzip(path) else Path(path).open("rb")  # noqa: SIM115
+            gzip.open(path, "rb") if is_gzip(path) else Path(path).open("rb")  # noqa: SIM115  the stack closes it
         )
         for number, line in enumerate(lines, start=1):
             if not line.strip():

@@ -244,6 +244,7 @@ class _TrustedCookieJar(aiohttp.CookieJar):
         super().__init__(unsafe=True)
         self._is_trusted = is_trusted
 
+    # The URL() defaults are aiohttp CookieJar's signature (B008: a call in a default).
     def filter_cookies(self, request_url: URL = URL()) -> BaseCookie[str]:  # noqa: B008
         if not self._is_trusted(request_url):
             return SimpleCookie()
@@ -1390,7 +1391,7 @@ async def _stream(
                     file.write(chunk)
                     size += len(chunk)
                     if cap is not None and size > cap:
-                        raise LimitExceededError(url, "download", cap)  # noqa: TRY301
+                        raise LimitExceededError(url, "download", cap)  # noqa: TRY301  cleanup below
                     if progress is not None:
                         progress(size, length)
         with contextlib.suppress(FileNotFoundError):  # replacing a file: keep its mode

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import time
 import warnings
@@ -645,3 +646,26 @@ def test_fuzz_engine_raises_only_halnav_errors(
         warnings.simplefilter("ignore", DeprecatedLinkWarning)
         warnings.simplefilter("ignore", TemplateWarning)
         fuzz_server.runner.run(asyncio.wait_for(exercise(fuzz_server, bodies), 30))
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"concurrency": 0}, "Limits.concurrency must be positive, got 0"),
+        ({"per_host": 0}, "Limits.per_host must be positive, got 0"),
+        ({"retries": -1}, "Limits.retries must be a number >= 0, got -1"),
+        ({"retries": True}, "Limits.retries must be a number >= 0, got True"),
+        ({"read_timeout": "60"}, "Limits.read_timeout must be a number >= 0, got '60'"),
+        ({"max_pages": 0}, "Limits.max_pages must be positive, got 0"),
+    ],
+)
+def test_a_limit_out_of_range_is_named(given: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        halnav.Limits(**given)  # type: ignore[arg-type]
+
+
+def test_limits_that_may_be_zero_or_none() -> None:
+    """No retries, no backoff, and None (no limit) for the timeouts and per_host."""
+    limits = halnav.Limits(retries=0, backoff_base=0, retry_budget=0, per_host=None,
+                           read_timeout=None, answer_timeout=None, max_download_bytes=None)  # fmt: skip
+    assert (limits.retries, limits.read_timeout, limits.host_limit) == (0, None, 64)

@@ -725,7 +725,7 @@ def _all_option(parser: argparse.ArgumentParser) -> None:
 def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     """The parser of the command ``name`` (for its usage line in an error)."""
     for action in parser._actions:  # noqa: SLF001  argparse has no public list of them
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001  no public type
             found = action.choices.get(name)
             if isinstance(found, argparse.ArgumentParser):
                 return found
@@ -739,13 +739,13 @@ def _completion_script(shell: str) -> str:
     commands = next(
         action
         for action in parser._actions  # noqa: SLF001  argparse has no public list of them
-        if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction)  # noqa: SLF001  no public type
     )
     cases = []
     for name, sub in sorted(commands.choices.items()):
         options = sorted(
             option
-            for action in sub._actions  # noqa: SLF001
+            for action in sub._actions  # noqa: SLF001  no public list of them
             for option in action.option_strings
             if option.startswith("--") and action.help != argparse.SUPPRESS
         )

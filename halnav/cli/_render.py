@@ -175,7 +175,7 @@ class _DownloadMeter:
 
     def __init__(self, stream: TextIO, name: str) -> None:
         from rich.console import Console  # noqa: PLC0415  only on a terminal
-        from rich.live import Live  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415  only on a terminal
 
         self._live = Live(
             console=Console(file=stream, highlight=False, soft_wrap=False),
@@ -189,7 +189,7 @@ class _DownloadMeter:
         self._shown = 0.0
 
     def __call__(self, size: int, total: int | None) -> None:
-        from rich.text import Text  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415  only on a terminal
 
         now = time.monotonic()
         if now - self._shown < 0.2 and (total is None or size < total):
@@ -225,7 +225,7 @@ class _Progress:
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console  # noqa: PLC0415  only on a terminal
-        from rich.live import Live  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415  only on a terminal
 
         self._console = Console(file=stream, highlight=False, soft_wrap=False)
         self._live = Live(
@@ -238,7 +238,7 @@ class _Progress:
         self._shown = False
 
     def __call__(self, stats: halnav.CrawlStatistics) -> None:
-        from rich.text import Text  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415  only on a terminal
 
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(f"{stats.documents:,} documents", style="bold")
