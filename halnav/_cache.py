@@ -196,7 +196,9 @@ def embedded_answer(
     >>> embedded_answer(page, "https://h/p/1", b"{}", now=61) is None
     True
     """
-    if carrier.variant or not carrier.fresh(now):
+    if carrier.variant or variant_key(carrier.headers.get("Vary"), {}) != "":
+        return None  # chosen by request headers the copy's own request may not send
+    if not carrier.fresh(now):
         return None
     headers = {name: carrier.headers[name] for name in _FRESHNESS if name in carrier.headers}
     headers["Age"] = str(math.ceil(carrier.age(now)))  # rounded up: never fresh for longer

@@ -837,7 +837,13 @@ def _unstructure_action(action: Action) -> dict[str, Any]:
     return {**action.extra, "method": action.method, "uri": action.target}
 
 
-def _unstructure_document(doc: Document) -> dict[str, Any]:
+def _unstructure_document(doc: Document) -> Any:
+    if (
+        doc.items
+        and not (doc.state or doc.links or doc.actions or doc.embedded)
+        and not any("#/_items/" in d.url for d in doc.items)  # Eve says so where it can
+    ):
+        return [_unstructure_document(d) for d in doc.items]  # a bare-array collection
     out = dict(doc.state)
     links: dict[str, Any] = {
         rel: [_unstructure_link(link) for link in links] for rel, links in doc.links.items()
@@ -856,18 +862,24 @@ def _unstructure_document(doc: Document) -> dict[str, Any]:
             out[source] = actions
     if doc.embedded:
         out["_embedded"] = {
-            rel: _unstructure_embedded(rel, docs) for rel, docs in doc.embedded.items()
+            rel: _unstructure_embedded(rel, docs, docs is doc.items)
+            for rel, docs in doc.embedded.items()
         }
     if doc.items and not any(docs is doc.items for docs in doc.embedded.values()):
-        out["results"] = [_unstructure_document(d) for d in doc.items]  # halnav's page shape
+        # Veeam's page envelope has offset/limit beside its results; else Eve's _items.
+        key = "results" if "offset" in doc.state or "limit" in doc.state else "_items"
+        out[key] = [_unstructure_document(d) for d in doc.items]
     return out
 
 
-def _unstructure_embedded(rel: str, docs: tuple[Document, ...]) -> Any:
-    """An ``_embedded`` rel's value: one object where the server sent one (its made-up URL
-    says so: no array index), else an array."""
-    if len(docs) == 1 and docs[0].url.endswith(_pointer("#", "_embedded", rel)[1:]):
-        return _unstructure_document(docs[0])
+def _unstructure_embedded(rel: str, docs: tuple[Document, ...], page: bool) -> Any:
+    """An ``_embedded`` rel's value: an array when it is the page's items (the one array a
+    HAL page embeds) or has several documents; else one object, as a server sends a
+    single resource (one without ``self`` says which by its made-up URL: no array index)."""
+    if len(docs) == 1 and not page:
+        only = docs[0]
+        if only.self_url is not None or only.url.endswith(_pointer("#", "_embedded", rel)[1:]):
+            return _unstructure_document(only)
     return [_unstructure_document(d) for d in docs]
 
 

@@ -541,11 +541,19 @@ class Navigator:
 
     async def _fetch(self, url: str, *, index: bool = True) -> Fetched:
         response = await self._transport.request("GET", url)
-        doc = self._document(response)
+        try:
+            doc = self._document(response)
+        except DocumentError:
+            # A body cut off on its way is no answer to give again: the next GET asks.
+            self._transport.forget(url)
+            self._transport.forget(response.url)
+            raise
         self._documents += 1
         if self._listeners and not response.cached:
             self._emit("update", doc.url, doc)
-        if self._cache_embedded and (doc.embedded or doc.items):
+        if self._cache_embedded and not response.cached and (doc.embedded or doc.items):
+            # Not from a cached carrier: its copies may be older than what a write since
+            # made the cache forget.
             self._store_copies(response, doc)
         if self._graph is not None and index:
             # Edges come from each document's own links, so no parent is passed here.
@@ -1155,12 +1163,12 @@ class Navigator:
             if response.status < 400 and method.upper() not in _SAFE_METHODS
             else []
         )
+        self._changed(method, changed)  # before the answer is read: it may not parse
         raw_location = response.headers.get("Location")
         if raw_location and not raw_location.isascii():  # UTF-8, or a raw byte (\udcXX)
             raw_location = quote(raw_location, safe=_URL_SAFE, errors="surrogateescape")
         location = urljoin(url, raw_location) if raw_location else None
         if response.path is not None or (response.body and not _is_json(response)):
-            self._changed(method, changed)
             return response.status, Download(
                 url=response.url,
                 status=response.status,
@@ -1176,11 +1184,12 @@ class Navigator:
         answer = Answer(response.status, response.headers, location, request)
         doc = attrs.evolve(doc, answer=answer)
         if changed:
+            invalidated = []
             for link in doc.links_for("invalidates"):  # the answer names what it changed
                 with contextlib.suppress(UnsafeLinkError):
                     self._transport.forget(link.href)
-                    changed.append(link.href)
-        self._changed(method, changed)
+                    invalidated.append(link.href)
+            self._changed("POST", invalidated)  # stale, whatever the method
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc

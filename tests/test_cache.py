@@ -279,12 +279,14 @@ class Carrier:
     """A page that embeds its items (with ``Cache-Control`` as ``cache_control`` says), one
     of them with a ``self`` on another origin; the items answer with an ``ETag``."""
 
-    def __init__(self, cache_control: str | None = "max-age=60") -> None:
+    def __init__(self, cache_control: str | None = "max-age=60", vary: str | None = None) -> None:
         self.cache_control = cache_control
+        self.vary = vary
         self.requests: list[str] = []
         self.app = web.Application()
         self.app.router.add_get("/page", self.page)
         self.app.router.add_get("/items/{n}", self.item)
+        self.app.router.add_put("/items/{n}", self.change)
 
     async def page(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
@@ -294,7 +296,13 @@ class Carrier:
         items.append({"n": 3, "_links": {"self": {"href": "http://elsewhere.invalid/items/3"}}})
         body = {"_links": {"self": {"href": "/page"}}, "_embedded": {"item": items}}
         headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
+        if self.vary:
+            headers["Vary"] = self.vary
         return web.json_response(body, headers=headers)
+
+    async def change(self, request: web.Request) -> web.Response:
+        self.requests.append(f"PUT {request.path}")
+        return web.Response(status=204)
 
     async def item(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
@@ -392,3 +400,66 @@ async def test_resource_events_say_what_changed() -> None:
         ("update", url, True),
         ("delete", url, False),
     ]
+
+
+async def test_a_write_is_not_undone_by_the_copies_of_a_cached_carrier() -> None:
+    """PUT an embedded item, then read the page again from the cache: its (old) copy of the
+    item does not go back into the cache; the item is fetched."""
+    origin = Carrier()
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        page, item = str(server.make_url("/page")), str(server.make_url("/items/1"))
+        async with halnav.Navigator(page, cache=True, cache_embedded=True) as nav:
+            await nav.get(page)
+            await nav.send("PUT", item, json={"n": 1})
+            await nav.get(page)  # fresh: from the cache
+            after = await nav.get(item)
+    assert origin.requests == ["/page", "PUT /items/1", "/items/1"]
+    assert after.state["from"] == "item"
+
+
+async def test_a_carrier_that_varies_gives_no_copies() -> None:
+    origin = Carrier(vary="Accept-Language")
+    async with TestServer(origin.app, host="127.0.0.1") as server:
+        page, item = str(server.make_url("/page")), str(server.make_url("/items/1"))
+        async with halnav.Navigator(page, cache=True, cache_embedded=True) as nav:
+            await nav.get(page)
+            await nav.get(item)
+    assert origin.requests == ["/page", "/items/1"]
+
+
+async def test_a_body_that_does_not_parse_is_not_answered_again_from_the_cache() -> None:
+    """A fresh (max-age) 200 whose JSON is cut off: the next GET asks the server again."""
+    answers = ['{"cut": ', '{"whole": true}']
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(
+            text=answers.pop(0), content_type="application/json",
+            headers={"Cache-Control": "max-age=300"},
+        )  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/doc", handle)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with halnav.Navigator(url, cache=True) as nav:
+            with pytest.raises(halnav.DocumentError):
+                await nav.get(url)
+            again = await nav.get(url)
+    assert again.state == {"whole": True}
+    assert answers == []
+
+
+async def test_a_write_whose_answer_does_not_parse_still_says_what_it_changed() -> None:
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(text="{oops", content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/doc", handle)
+    events: list[tuple[str, str]] = []
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/doc"))
+        async with halnav.Navigator(url) as nav:
+            nav.subscribe(lambda e: events.append((e.kind, e.url)))
+            with pytest.raises(halnav.DocumentError):
+                await nav.send("POST", url, json={})
+    assert events == [("stale", url)]

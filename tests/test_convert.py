@@ -988,15 +988,22 @@ def test_unstructure_round_trip_seedlike() -> None:
         },
         {"offset": 0, "results": [{"id": 1, "_links": {"self": {"href": "/r/1"}}}, {"id": 2}]},
         {"_embedded": {"item": [{"id": 1, "_links": {"self": {"href": "/r/1"}}}]}},  # HAL page
+        {"_embedded": {"author": {"_links": {"self": {"href": "/a/1"}}}}},  # one, not a page
+        {"_embedded": {"a": [{"_links": {"self": {"href": "/a/1"}}}], "b": [{"n": 1}]}},
+        {"_items": [{"_id": 1, "_links": {"self": {"href": "people/1"}}}, {"_id": 2}]},  # Eve
+        [{"id": 1}, {"id": 2, "_links": {"self": {"href": "/x/2"}}}],  # a bare-array collection
     ],
 )  # fmt: skip
-def test_unstructure_keeps_embedded_resources_and_page_items(body: dict[str, Any]) -> None:
+def test_unstructure_keeps_embedded_resources_and_page_items(body: Any) -> None:
     """What ``unstructure`` writes parses back into an equal document, ``_embedded`` and
     page items included (the cache stores embedded copies this way)."""
     doc = halnav.parse(body, URL)
     again = halnav.parse(json.loads(json.dumps(halnav.unstructure(doc))), URL)
     assert again == doc
     assert [d.url for d in again.items] == [d.url for d in doc.items]
+    assert {rel: [d.url for d in docs] for rel, docs in again.embedded.items()} == {
+        rel: [d.url for d in docs] for rel, docs in doc.embedded.items()
+    }
 
 
 def test_unstructure_link_and_action() -> None:
