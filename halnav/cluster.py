@@ -278,14 +278,21 @@ async def walk_shard(
     """Walk ``root`` into ``directory``, running ``actions`` on what it finds, and commit it
     (the task each worker runs).
 
-    A run again after a killed one walks the shard again from the start, replacing its
-    records: shards are small enough (a root, or one member of a split collection) that a
-    resume state (SQLite, fsyncs) would cost more than it saves.
+    A run again after a killed (or stopped) one walks the shard again from the start,
+    replacing its records: shards are small enough (a root, or one member of a split
+    collection) that a resume state (SQLite, fsyncs) would cost more than it saves. With
+    ``actions`` it resumes instead, so that no action (an export, a POST) runs twice.
     """
 
-    async def run(nav: Navigator, output: Path, _state: Path) -> dict[str, Any]:
+    async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
         summary = await crawl(
-            nav, [root], output=output, scope=scope, replace=True, actions=actions
+            nav,
+            [root],
+            output=output,
+            scope=scope,
+            replace=True,
+            actions=actions,
+            state_dir=state if actions else None,
         )
         return {
             "documents": summary.documents,

@@ -483,22 +483,28 @@ async def test_a_failed_shard_is_data_and_its_secrets_stay_out_of_the_logs(
 
 class Trees:
     """Two HAL trees, ``/a`` and ``/b``: ``/T/list?page=N`` (10 item links and ``next``, 6
-    pages) and ``/T/doc/K``. While ``failing``, ``/b`` answers 503 after its 15th request."""
+    pages) and ``/T/doc/K``, whose action ``mark`` POSTs ``/T/mark/K``. While ``failing``,
+    ``/b`` answers its GETs 503 after the 15th."""
 
     PAGES, PER_PAGE = 6, 10
 
     def __init__(self) -> None:
         self.failing = True
         self.b_hits = 0
+        self.marked: Counter[str] = Counter()  # successful POSTs of each document's "mark"
         self.app = web.Application()
         self.app.router.add_get("/{tree}/{tail:.*}", self.handle)
+        self.app.router.add_post("/{tree}/mark/{n}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         tree = request.match_info["tree"]
-        if tree == "b":
+        if tree == "b" and request.method == "GET":  # its actions keep working
             self.b_hits += 1
             if self.failing and self.b_hits > 15:
                 return web.json_response({"message": "down"}, status=503)
+        if request.method == "POST":
+            self.marked[request.path] += 1
+            return web.json_response({"marked": True})
         if request.path.endswith("/list"):
             page = int(request.query.get("page", "0"))
             links: dict[str, Any] = {
@@ -511,7 +517,11 @@ class Trees:
             if page + 1 < self.PAGES:
                 links["next"] = {"href": f"/{tree}/list?page={page + 1}"}
             return web.json_response({"_links": links})
-        return web.json_response({"_links": {"self": {"href": request.path}}})
+        n = request.path.rsplit("/", 1)[1]
+        mark = {"uri": f"/{tree}/mark/{n}", "method": "POST"}
+        return web.json_response(
+            {"_links": {"self": {"href": request.path}}, "_actions": {"mark": mark}}
+        )
 
 
 async def test_a_shard_the_server_stopped_answering_is_not_committed_and_walks_again(
@@ -525,7 +535,7 @@ async def test_a_shard_the_server_stopped_answering_is_not_committed_and_walks_a
     async with TestServer(trees.app, host="127.0.0.1") as server:
         roots = [str(server.make_url(f"/{tree}/list")) for tree in ("a", "b")]
         command = ("crawl", *roots, "--workers", "1", "--retries", "0", "--out", str(out),
-                   "--state", str(state), "--quiet")  # fmt: skip
+                   "--state", str(state), "--quiet", "--action", "mark", "--yes")  # fmt: skip
         status, _out, err = await halnav_process(*command)
         assert status == 4, err
         assert f"shard {roots[1]} stopped early: the server stopped answering" in err
@@ -542,6 +552,9 @@ async def test_a_shard_the_server_stopped_answering_is_not_committed_and_walks_a
     per_tree = Trees.PAGES * (Trees.PER_PAGE + 1)
     assert len(written) == 2 * per_tree
     assert max(written.values()) == 1
+    # The rerun resumed the stopped shard's actions: none that succeeded ran again.
+    assert trees.marked
+    assert max(trees.marked.values()) == 1
 
 
 def test_the_merge_reads_each_records_identity_from_its_head() -> None:
