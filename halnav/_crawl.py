@@ -393,6 +393,22 @@ class _Act:
     doc: Document | None
 
 
+def _as_stored(options: dict[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` compared as an earlier version stored them: a rule's ``where`` (stored
+    since ``ActionRule.where_key`` came) is left out where the stored rule has none, so
+    that the states earlier versions wrote stay resumable."""
+    old_rules, new_rules = stored.get("actions"), options.get("actions")
+    if not isinstance(old_rules, list) or not isinstance(new_rules, list):
+        return options
+    rules = [
+        {k: v for k, v in new.items() if k != "where"}
+        if isinstance(old, dict) and "where" not in old
+        else new
+        for old, new in zip(old_rules, new_rules, strict=False)
+    ]
+    return {**options, "actions": rules + new_rules[len(old_rules) :]}
+
+
 class Crawler:
     """Walk a HAL API from ``roots``: every reachable document once, as JSON Lines.
 
@@ -714,8 +730,7 @@ class Crawler:
                     "rels": None if rule.rels is None else sorted(rule.rels),
                     "limit": rule.limit,
                     **({"max_items": rule.max_items} if rule.max_items is not None else {}),
-                    # Only when named: the states earlier versions wrote stay resumable.
-                    **({"where": rule.where_key} if rule.where_key is not None else {}),
+                    "where": rule.where_key,
                 }
                 for rule in self._rules
             ],
@@ -743,6 +758,8 @@ class Crawler:
                 f"the state in {store.path} was written with output {stored.output}; "
                 f"this walk writes to {target}"
             )
+        if stored.options is not None:
+            options = _as_stored(options, stored.options)
         if stored.options is not None and stored.options != options:
             changed = sorted(key for key in options if stored.options.get(key) != options.get(key))
             raise ValueError(

@@ -269,7 +269,8 @@ def fill_form(action: Action, body: Any) -> Any:
             and given
             and _fullmatch(prop.regex, value) is False
         ):
-            problems.append(f"{prop.name} {value!r} does not match {prop.regex!r}")
+            # Not the value: it may be a password (a HAL-FORMS type="password" with a regex).
+            problems.append(f"{prop.name}: the value given does not match {prop.regex!r}")
     if problems:
         raise FormError(action.context, action.name, problems)
     return filled if filled or body is not None else None

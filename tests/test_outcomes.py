@@ -334,6 +334,17 @@ async def test_a_resume_with_another_action_filter_is_refused(tmp_path: Path) ->
     assert again.resumed
 
 
+def test_a_state_an_earlier_version_wrote_is_compared_without_the_action_filter() -> None:
+    """States written before rules stored their ``where`` resume with any filter; a state
+    that stored one (even none: None) is compared with it."""
+    rule = {"name": "search", "json": None, "where": "kinds=mailbox"}
+    old = {"actions": [{"name": "search", "json": None}]}
+    assert _crawl._as_stored({"actions": [rule]}, old) == old
+    new = {"actions": [{"name": "search", "json": None, "where": None}]}
+    assert _crawl._as_stored({"actions": [rule]}, new) == {"actions": [rule]}
+    assert _crawl._as_stored({"depth": 1}, old) == {"depth": 1}
+
+
 # -- scope -----------------------------------------------------------------------------
 
 
