@@ -302,14 +302,19 @@ class SqliteCache:
         self._path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (url TEXT PRIMARY KEY, status INTEGER, "
-            "headers TEXT, content_type TEXT, body BLOB, stored REAL, used REAL, "
-            "variant TEXT NOT NULL DEFAULT '')"
+            "CREATE TABLE IF NOT EXISTS answers_v2 (url TEXT PRIMARY KEY, status INTEGER, "
+            "headers TEXT, content_type TEXT, body BLOB, stored REAL, used REAL, variant TEXT)"
         )
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
-        if "variant" not in columns:  # a file an earlier halnav wrote
-            self._db.execute("ALTER TABLE answers ADD COLUMN variant TEXT NOT NULL DEFAULT ''")
+        if "answers" in tables and "answers_v2" not in tables:  # "answers": before variants
+            # A file an earlier halnav wrote (no variants): its answers are taken over once,
+            # and its table is left as it was, so that an earlier halnav still reads and
+            # writes it (and never meets an answer stored for one variant only).
+            self._db.execute(
+                "INSERT OR IGNORE INTO answers_v2 SELECT url, status, headers, content_type, "
+                "body, stored, used, '' FROM answers"
+            )
         self._max_entries = max_entries
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -321,7 +326,7 @@ class SqliteCache:
     def get(self, url: str) -> CachedAnswer | None:
         with self._lock:  # a read writes nothing: the bound goes by when answers were stored
             row = self._db.execute(
-                "SELECT status, headers, content_type, body, stored, variant FROM answers "
+                "SELECT status, headers, content_type, body, stored, variant FROM answers_v2 "
                 "WHERE url = ?",
                 (url,),
             ).fetchone()
@@ -337,8 +342,7 @@ class SqliteCache:
             return
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO answers (url, status, headers, content_type, body, "
-                "stored, used, variant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO answers_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (answer.url, answer.status, json.dumps(dict(answer.headers)),
                  answer.content_type, answer.body, answer.stored, time.time(), answer.variant),
             )  # fmt: skip
@@ -348,14 +352,15 @@ class SqliteCache:
 
     def _trim(self) -> None:
         count, size = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM answers"
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM answers_v2"
         ).fetchone()
         if count <= self._max_entries and size <= self._max_bytes:
             return
         # The tenth stored or renewed longest ago goes (a bound, not an exact LRU: a read
         # writes nothing, so reading stays cheap).
         self._db.execute(
-            "DELETE FROM answers WHERE url IN (SELECT url FROM answers ORDER BY used LIMIT ?)",
+            "DELETE FROM answers_v2 WHERE url IN "
+            "(SELECT url FROM answers_v2 ORDER BY used LIMIT ?)",
             (max(1, count // 10),),
         )
 
@@ -363,13 +368,13 @@ class SqliteCache:
         """After a 304: the new headers and time; the stored body is not written again."""
         with self._lock:
             self._db.execute(
-                "UPDATE answers SET headers = ?, stored = ?, used = ? WHERE url = ?",
+                "UPDATE answers_v2 SET headers = ?, stored = ?, used = ? WHERE url = ?",
                 (json.dumps(dict(answer.headers)), answer.stored, answer.stored, answer.url),
             )
 
     def forget(self, url: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM answers WHERE url = ?", (url,))
+            self._db.execute("DELETE FROM answers_v2 WHERE url = ?", (url,))
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

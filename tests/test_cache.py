@@ -350,7 +350,8 @@ async def test_embedded_copies_are_not_entries_unless_asked_and_the_carrier_is_f
 
 
 def test_a_cache_file_of_an_earlier_halnav_is_read_and_written(tmp_path: Path) -> None:
-    """The disk format gained a ``variant`` column: a file without it is migrated in place."""
+    """The disk format gained variants, in a table of its own: a file an earlier halnav
+    wrote is taken over once and its table left as it was, for that halnav to go on."""
     path = tmp_path / "old.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute(
@@ -362,17 +363,26 @@ def test_a_cache_file_of_an_earlier_halnav_is_read_and_written(tmp_path: Path) -
             "X'7b7d', 1.0, 1.0)"
         )
         db.commit()
+    for _run in range(2):  # taken over once: what this halnav forgot does not come back
+        cache = halnav.SqliteCache(path)
+        try:
+            old = cache.get("https://h/a")
+            assert old is not None
+            assert (old.body, old.variant) == (b"{}", "")
+            cache.put(CachedAnswer("https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"))
+            assert cache.get("https://h/b") == CachedAnswer(
+                "https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"
+            )
+            cache.forget("https://h/b")
+        finally:
+            cache.close()
     cache = halnav.SqliteCache(path)
-    try:
-        old = cache.get("https://h/a")
-        assert old is not None
-        assert (old.body, old.variant) == (b"{}", "")
-        cache.put(CachedAnswer("https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"))
-        assert cache.get("https://h/b") == CachedAnswer(
-            "https://h/b", 200, {"Vary": "Accept"}, "", b"[]", 2.0, "v1"
-        )
-    finally:
-        cache.close()
+    cache.forget("https://h/a")
+    cache.close()
+    assert halnav.SqliteCache(path).get("https://h/a") is None
+    with contextlib.closing(sqlite3.connect(path)) as db:  # an earlier halnav's table, as it was
+        assert db.execute("SELECT url FROM answers").fetchall() == [("https://h/a",)]
+        db.execute("INSERT INTO answers VALUES ('https://h/c', 200, '{}', '', X'', 1.0, 1.0)")
 
 
 async def test_resource_events_say_what_changed() -> None:
