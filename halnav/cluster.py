@@ -284,6 +284,15 @@ async def walk_shard(
     ``actions`` it resumes instead, so that no action (an export, a POST) runs twice.
     """
 
+    # Each shard exports into a folder of its own (export_dir/<shard key>): shards export
+    # in parallel, on machines that know nothing of each other's file names.
+    rules = [
+        attrs.evolve(rule, export_dir=str(Path(rule.export_dir) / Path(directory).name))
+        if rule.export_dir is not None
+        else rule
+        for rule in actions
+    ]
+
     async def run(nav: Navigator, output: Path, state: Path) -> dict[str, Any]:
         summary = await crawl(
             nav,
@@ -291,8 +300,8 @@ async def walk_shard(
             output=output,
             scope=scope,
             replace=True,
-            actions=actions,
-            state_dir=state if actions else None,
+            actions=rules,
+            state_dir=state if rules else None,
         )
         return {
             "documents": summary.documents,
@@ -435,8 +444,9 @@ async def crawl_on_cluster(
 
     ``actions`` run in each shard as in :func:`halnav.crawl` (they go to the workers
     pickled: a ``where`` must be a picklable callable, not a lambda); an ``ActionRule``'s
-    ``limit`` counts per shard, and exports from every shard go into its ``export_dir``,
-    which every worker must share (file names never overwrite one another).
+    ``limit`` counts per shard, and each shard's exports go into ``export_dir/<shard
+    key>/`` (shards export in parallel and know nothing of each other's file names), on a
+    file system every worker shares.
 
     ``split`` names a rel whose collection's members are walked as shards of their own
     (``"mailboxes"``: every mailbox of an organization on any worker), so one big root

@@ -264,6 +264,28 @@ async def test_actions_run_on_a_cluster_as_on_one_machine(tmp_path: Path) -> Non
     assert sum(hits for _url, _name, hits in on_cluster) > 0
 
 
+async def test_exports_on_a_cluster_go_to_a_folder_per_shard(tmp_path: Path) -> None:
+    """Shards export in parallel: each into ``--export-dir/<shard key>/``, so two shards'
+    ``Inbox.pst`` never meet; every record's path names its file."""
+    pst = tmp_path / "pst"
+    async with open_simulator(CONFIG) as sim, sessions(sim) as roots:
+        status, _out, err = await halnav_process(
+            "crawl", *roots, "--workers", "2", "--out", str(tmp_path / "a.jsonl"),
+            "--action", "exporttoPst", "--action-on", "mailbox", "--action-limit", "1",
+            "--export-dir", str(pst), "--username", sim.username, "--password", sim.password,
+            "--quiet",
+        )  # fmt: skip
+    assert status == 0, err
+    paths = [
+        Path(str(record.result["path"]))
+        for record in halnav.read_records(tmp_path / "a.jsonl")
+        if isinstance(record, halnav.ActionRecord) and record.result is not None
+    ]
+    assert len(paths) == len(roots)  # one per shard (--action-limit counts per shard)
+    assert len({path.parent for path in paths}) == len(roots)
+    assert all(path.parent.parent == pst and path.read_bytes()[:4] == b"!BDN" for path in paths)
+
+
 async def test_one_organization_split_by_mailboxes_spreads_and_keeps_every_record_once(
     tmp_path: Path,
 ) -> None:
