@@ -17,7 +17,13 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
-from contract import ContractRecorder, recording_middleware, requires_specs, route_in_spec
+from contract import (
+    SPEC_DIR,
+    ContractRecorder,
+    recording_middleware,
+    requires_specs,
+    route_in_spec,
+)
 from test_cli import access_token
 
 import halnav
@@ -33,13 +39,15 @@ CONFIG = SimulatorConfig(organizations=2, mailboxes=2, folders=2, subfolders=1, 
 async def simulated(
     version: str, config: SimulatorConfig = CONFIG
 ) -> AsyncIterator[tuple[Simulator, ContractRecorder]]:
-    """A simulator of ``version`` whose every v6+ answer is checked against the spec at exit."""
+    """A simulator of ``version`` whose every v6+ answer is checked against the spec at exit
+    (when the specs are there: a clone without ``shared/`` beside it runs the rest)."""
     recorder = ContractRecorder()
-    middlewares = [recording_middleware(recorder)] if version != "v5" else []
+    checked = version != "v5" and SPEC_DIR.is_dir()
+    middlewares = [recording_middleware(recorder)] if checked else []
     config = attrs.evolve(config, api_version=version)
     async with open_simulator(config, middlewares=middlewares) as sim:
         yield sim, recorder
-    if version != "v5":
+    if checked:
         assert recorder.check() > 0
 
 
