@@ -446,8 +446,11 @@ class Transport:
         for name, value in (headers or {}).items():
             (base if name.lower() in _NEGOTIATION else self._credentials)[name] = value
         self._base_headers = base
+        # An Accept the caller gave is the default of every request (HAL-FORMS servers such
+        # as Spring HATEOAS render _templates only for application/prs.hal-forms+json).
+        self._accept = base.get("Accept", DEFAULT_ACCEPT)
         self._default_headers = CIMultiDict(base)
-        self._default_headers["Accept"] = DEFAULT_ACCEPT
+        self._default_headers["Accept"] = self._accept
         self._default_trusted = self._with_credentials(self._default_headers)
         self._trusted: set[_Origin] = set()
         self._origins: dict[_Origin, _OriginState] = {}
@@ -740,7 +743,7 @@ class Transport:
         if headers is None and accept is DEFAULT_ACCEPT:
             return self._default_headers
         sent = CIMultiDict(self._base_headers)
-        sent["Accept"] = accept
+        sent["Accept"] = self._accept if accept is DEFAULT_ACCEPT else accept
         if headers:
             sent.update(headers)
         return sent

@@ -106,3 +106,30 @@ async def test_the_cli_says_what_the_form_needs(
     assert "code: the value given does not match" in err
     assert "'x'" not in err  # the value itself is not shown: it may be a password
     assert app.received == []
+
+
+async def test_an_accept_given_to_the_navigator_asks_a_spring_like_server_for_its_forms() -> None:
+    """Spring HATEOAS renders ``_templates`` only for ``application/prs.hal-forms+json``
+    (HAL-NOTES rule 13): an ``Accept`` given in ``headers=`` is what every GET sends."""
+    seen: list[str] = []
+
+    async def order(request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        seen.append(accept)
+        body: dict[str, Any] = {"_links": {"self": {"href": "/order"}}}
+        if "application/prs.hal-forms+json" in accept:
+            body["_templates"] = {"default": {"method": "PUT", "properties": [{"name": "n"}]}}
+            return web.json_response(body, content_type="application/prs.hal-forms+json")
+        return web.json_response(body, content_type="application/hal+json")
+
+    app = web.Application()
+    app.router.add_get("/order", order)
+    forms = "application/prs.hal-forms+json, application/hal+json;q=0.9"
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("/order"))
+        async with halnav.Navigator(url) as plain:
+            assert (await plain.get(url)).action_names == ()
+        async with halnav.Navigator(url, headers={"Accept": forms}) as nav:
+            assert (await nav.get(url)).action_names == ("default",)
+    assert seen[1] == forms
+    assert "prs.hal-forms" not in seen[0]
