@@ -351,18 +351,22 @@ class SqliteCache:
                 self._trim()
 
     def _trim(self) -> None:
-        count, size = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM answers_v2"
-        ).fetchone()
-        if count <= self._max_entries and size <= self._max_bytes:
-            return
-        # The tenth stored or renewed longest ago goes (a bound, not an exact LRU: a read
-        # writes nothing, so reading stays cheap).
-        self._db.execute(
-            "DELETE FROM answers_v2 WHERE url IN "
-            "(SELECT url FROM answers_v2 ORDER BY used LIMIT ?)",
-            (max(1, count // 10),),
-        )
+        """Back under the bounds (checked every 256 writes): the answers stored or renewed
+        longest ago go, down to 90% of ``max_entries``, and a tenth at a time while the
+        bodies pass ``max_bytes`` (not an exact LRU: a read writes nothing, so reading
+        stays cheap)."""
+        while True:
+            count, size = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM answers_v2"
+            ).fetchone()
+            if count <= self._max_entries and size <= self._max_bytes:
+                return
+            excess = max(1, count // 10, count - self._max_entries * 9 // 10)
+            self._db.execute(
+                "DELETE FROM answers_v2 WHERE url IN "
+                "(SELECT url FROM answers_v2 ORDER BY used LIMIT ?)",
+                (excess,),
+            )
 
     def renew(self, answer: CachedAnswer) -> None:
         """After a 304: the new headers and time; the stored body is not written again."""

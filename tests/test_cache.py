@@ -473,3 +473,24 @@ async def test_a_write_whose_answer_does_not_parse_still_says_what_it_changed() 
             with pytest.raises(halnav.DocumentError):
                 await nav.send("POST", url, json={})
     assert events == [("stale", url)]
+
+
+def test_the_disk_cache_is_bounded_too(tmp_path: Path) -> None:
+    """Every 256 writes the file goes back under its bounds, the oldest answers first (a
+    tenth a round deleted less than a walk wrote: the file grew without end)."""
+    cache = halnav.SqliteCache(tmp_path / "c.sqlite3", max_entries=50, max_bytes=10_000)
+    try:
+        for n in range(1024):
+            cache.put(CachedAnswer(f"https://h/{n}", 200, {}, "", b"x" * 10, float(n)))
+        with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM answers_v2").fetchone()
+        assert count <= 50
+        assert cache.get("https://h/1023") is not None  # the newest stay
+        assert cache.get("https://h/0") is None
+        for n in range(256):  # bodies over max_bytes: trimmed by size too
+            cache.put(CachedAnswer(f"https://h/big{n}", 200, {}, "", b"y" * 1000, 0.0))
+        with contextlib.closing(sqlite3.connect(tmp_path / "c.sqlite3")) as db:
+            (size,) = db.execute("SELECT SUM(LENGTH(body)) FROM answers_v2").fetchone()
+        assert size <= 10_000
+    finally:
+        cache.close()
