@@ -56,6 +56,7 @@ __all__ = [
     "OAuth2Grant",
     "PasswordGrant",
     "ProviderAuth",
+    "Redacting",
     "TokenProvider",
     "discover_token_endpoint",
     "password_auth",
@@ -111,6 +112,17 @@ class Auth(Protocol):
 
     def middleware(self, context: AuthContext) -> ClientMiddlewareType:
         """Return the middleware that adds credentials to a (trusted) request."""
+        ...
+
+
+@runtime_checkable
+class Redacting(Protocol):
+    """An auth or token provider that can tell its own secrets in a text (the transport
+    redacts server error bodies with it: a server may echo a token back). Optional: an
+    ``Auth`` or ``TokenProvider`` without ``redact`` is used as it is."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with this object's secrets replaced by ``***``."""
         ...
 
 
@@ -197,8 +209,8 @@ class ProviderAuth:
 
     def redact(self, text: str) -> str:
         """``text`` with the provider's secrets replaced by ``***``, if it can tell them."""
-        redact = getattr(self._provider, "redact", None)
-        return redact(text) if callable(redact) else text
+        provider = self._provider
+        return provider.redact(text) if isinstance(provider, Redacting) else text
 
     def middleware(self, context: AuthContext) -> ClientMiddlewareType:
         """Bind the provider (if it wants a context) and return the bearer middleware."""

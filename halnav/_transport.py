@@ -45,7 +45,7 @@ from aiohttp.typedefs import LooseCookies
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._auth import Auth, AuthContext, seconds_until
+from ._auth import Auth, AuthContext, Redacting, seconds_until
 from ._cache import (
     CachedAnswer,
     HttpCache,
@@ -415,8 +415,9 @@ class Transport:
         self._session = session
         self._owned = session is None
         self._auth = auth
-        redact = getattr(auth, "redact", None)
-        self._redact: Callable[[str], str] | None = redact if callable(redact) else None
+        self._redact: Callable[[str], str] | None = (
+            auth.redact if isinstance(auth, Redacting) else None
+        )
         self._insecure = insecure and ssl_context is None
         self._ssl: ssl.SSLContext | bool
         if ssl_context is not None:
