@@ -381,8 +381,9 @@ def _parser() -> argparse.ArgumentParser:
     scale = _cluster_options(
         crawl,
         "One shard per ROOT, walked on the cluster's workers (each logs in on its own) and "
-        "merged into --out, every document once; with --state, a run again skips the shards "
-        "already committed.",
+        "merged into --out, every document once; --action runs in each shard (exports into "
+        "--export-dir/SHARD_KEY), --graph is drawn from the merged records; with --state, a "
+        "run again skips the shards already committed and walks again those that stopped.",
     )
     scale.add_argument(
         "--split",
