@@ -279,6 +279,9 @@ class CrawlSummary:
     truncated: int = 0
     """Action answers an :class:`ActionRule`'s ``max_items`` cut short (their records say
     ``"truncated": true``): the walk did what was asked, but is not ``complete``."""
+    endless: tuple[str, ...] = ()
+    """Pages whose ``next`` the walk did not follow: each the third empty page in a row of
+    its collection (a server whose ``next`` links never end). Not ``complete``."""
 
 
 class _CannotStartError(Exception):
@@ -304,6 +307,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 _AFTER_ORIGIN: Final = frozenset({"", "/", "?", "#"})
+# Empty pages in a row along next after which the walk stops following it.
+_EMPTY_PAGES_IN_A_ROW: Final = 3
 
 
 class _Outage:
@@ -558,6 +563,8 @@ class Crawler:
         self._started = 0.0
         self._elapsed: float | None = None
         self._cannot_start: BaseException | None = None
+        self._empty_pages: dict[str, int] = {}  # an empty page -> empty pages in a row to it
+        self._endless: list[str] = []  # pages whose next was not followed (see CrawlSummary)
         self._speculative: set[str] = set()  # pages read ahead, not (yet) linked to
         self._readahead = nav.limits.readahead
 
@@ -655,7 +662,8 @@ class Crawler:
             complete=finished
             and tally.failures == 0
             and tally.action_failures == 0
-            and tally.truncated == 0,
+            and tally.truncated == 0
+            and not self._endless,
             output=str(output) if output is not None else None,
             failures_by_type=MappingProxyType(dict(tally.failures_by_type)),
             finished=finished,
@@ -670,6 +678,7 @@ class Crawler:
             throttled=wire.throttled,
             deprecated=tally.deprecated,
             truncated=tally.truncated,
+            endless=tuple(self._endless),
             rule_matches=tuple(
                 (rule.name, count)
                 for rule, count in zip(self._rules, self._rule_counts, strict=True)
@@ -1061,7 +1070,15 @@ class Crawler:
         self._publish(
             DocumentWritten(doc, key, status, depth, parent, rel, embedded, page, inline, requested)
         )
-        self._follow(doc, key, depth)
+        skip = None
+        if rel == "next" and not doc.items and "next" in doc.links and "item" not in doc.links:
+            # An empty page that links a next one: a few happen (a last page's next), an
+            # endless run of them is a server whose next never ends.
+            run = self._empty_pages[key] = self._empty_pages.get(parent or "", 0) + 1
+            if run >= _EMPTY_PAGES_IN_A_ROW:
+                skip = "next"
+                self._endless.append(key)
+        self._follow(doc, key, depth, skip)
         if self._rules:
             self._match_actions(doc, key, rel)
         if children:
@@ -1140,7 +1157,7 @@ class Crawler:
             if self._store is not None:
                 self._store.linked(href)
 
-    def _follow(self, doc: Document, key: str, depth: int) -> None:
+    def _follow(self, doc: Document, key: str, depth: int, skip: str | None = None) -> None:
         speculative = self._speculative
         scope = self._scope
         max_depth = scope.max_depth
@@ -1152,7 +1169,7 @@ class Crawler:
             plan = plans.get(rel)
             if plan is None:
                 plan = self._plan(rel)
-            if plan < 0:
+            if plan < 0 or rel == skip:
                 continue
             child_depth = depth + plan
             if max_depth is not None and child_depth > max_depth:

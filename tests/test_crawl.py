@@ -187,6 +187,43 @@ async def test_a_body_cut_off_once_is_tried_again_and_the_walk_is_complete(
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("readahead", [1, 32])
+async def test_a_next_that_never_ends_stops_after_three_empty_pages(
+    tmp_path: Path, readahead: int
+) -> None:
+    """A server whose empty pages always link a next one: the walk follows three empty
+    pages in a row, then stops following, says where, and is not complete."""
+
+    async def handle(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "0"))
+        links: dict[str, Any] = {
+            "self": {"href": f"/list?page={page}"},
+            "next": {"href": f"/list?page={page + 1}"},
+        }
+        items = [{"n": n, "_links": {"self": {"href": f"/doc/{n}"}}} for n in range(5)]
+        body = {"_links": links, "_embedded": {"item": items if page == 0 else []}}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/list", handle)
+    out = tmp_path / "walk.jsonl"
+    async with serving(app) as server:
+        root = str(server.make_url("/list?page=0"))
+        limits = Limits(retries=0, readahead=readahead)
+        async with halnav.Navigator(root, limits=limits) as nav:
+            summary = await asyncio.wait_for(Crawler(nav, [root], output=out).run(), 30)
+    pages = sorted(r.url for r in of_kind(read_records(out), DocumentRecord) if "list" in r.url)
+    numbers = [int(url.rsplit("=", 1)[1]) for url in pages]
+    assert summary.failures == 0
+    if readahead == 1:
+        assert numbers == [0, 1, 2, 3]
+        assert summary.endless == (pages[-1],)
+        assert not summary.complete
+    else:  # pages read ahead and found empty are no pages: the chain may end sooner
+        assert numbers[0] == 0
+        assert max(numbers) <= 3 + 2  # three empty in a row, the two read ahead at most
+
+
 # -- completeness ------------------------------------------------------------------------------
 
 

@@ -316,6 +316,7 @@ def _summary_record(summary: halnav.CrawlSummary, graph: str | None) -> dict[str
         "throttled": summary.throttled,
         "deprecated": summary.deprecated,
         "truncated": summary.truncated,
+        "endless": list(summary.endless),
         "output": str(summary.output) if summary.output is not None else "-",
         "graph": graph,
     }
@@ -402,7 +403,15 @@ def _walk_status(summary: halnav.CrawlSummary) -> int:
 
 
 def _say_offsite(summary: halnav.CrawlSummary) -> None:
-    """Name the links a same-origin walk held back, and how to follow them."""
+    """Name the links a same-origin walk held back (other origins, endless next chains),
+    and how to follow them."""
+    for page in summary.endless:
+        print(
+            f"halnav: note: the next of {_printable(page)} was not followed: the third empty "
+            "page in a row of its collection (a server whose next never ends); the walk is "
+            "not complete",
+            file=sys.stderr,
+        )
     if not summary.offsite_links:
         return
     total = sum(summary.offsite_links.values())
