@@ -949,7 +949,9 @@ class Crawler:
         if url in self._speculative:
             self._speculative.discard(url)
             if not doc.items:  # read ahead past the end of the collection: not a page
-                seen.write(url)
+                # Forgotten rather than written: should a real next name it (an empty page
+                # inside a sparse collection), it is fetched then, and so is its own next.
+                seen.forget(url)
                 self._done(url)
                 return
         if ahead:
