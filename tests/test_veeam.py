@@ -244,3 +244,40 @@ async def test_a_cancel_while_the_session_starts_stops_the_session_it_started() 
         states = [str(item["state"]) async for item in nav.paginate(listing)]
     assert not entered
     assert states == ["Stopped"]
+
+
+async def test_a_cancel_while_a_refused_start_is_answered_leaves_nothing_to_stop() -> None:
+    """The start the cancel waited for is refused (a 500): nothing started, nothing to stop,
+    and the cancel goes on."""
+
+    @web.middleware
+    async def refuse_late(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method == "POST" and request.path.lower().endswith("/action"):
+            await asyncio.sleep(0.5)
+            return web.json_response({"message": "no"}, status=500)
+        return await handler(request)
+
+    config = SimulatorConfig(organizations=1, mailboxes=1)
+    async with (
+        open_simulator(config, middlewares=[refuse_late]) as sim,
+        veeam.open_navigator(
+            sim.url, username=sim.username, password=sim.password,
+            limits=halnav.Limits(retries=0),
+        ) as nav,
+    ):  # fmt: skip
+        await veeam.organizations(nav)
+
+        async def use() -> None:
+            async with veeam.explore(nav, sim.organization_ids[0]):
+                pass
+
+        task = asyncio.create_task(use())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        listing = await nav.get("RestoreSessions")
+        states = [str(item["state"]) async for item in nav.paginate(listing)]
+    assert states == []
