@@ -37,6 +37,7 @@ from ._model import (
     parse_selector,
 )
 from ._transport import (
+    _SAFE,
     _URL_SAFE,
     Response,
     Transport,
@@ -1159,11 +1160,10 @@ class Navigator:
         )
         self._actions += 1
         changed = (
-            changed_by(response)
-            if response.status < 400 and method.upper() not in _SAFE_METHODS
-            else []
+            changed_by(response) if response.status < 400 and method.upper() not in _SAFE else []
         )
-        self._changed(method, changed)  # before the answer is read: it may not parse
+        # Before the answer is read (it may not parse); a DELETE's own URL is deleted.
+        self._changed(changed, deleted=method.upper() == "DELETE")
         raw_location = response.headers.get("Location")
         if raw_location and not raw_location.isascii():  # UTF-8, or a raw byte (\udcXX)
             raw_location = quote(raw_location, safe=_URL_SAFE, errors="surrogateescape")
@@ -1189,21 +1189,19 @@ class Navigator:
                 with contextlib.suppress(UnsafeLinkError):
                     self._transport.forget(link.href)
                     invalidated.append(link.href)
-            self._changed("POST", invalidated)  # stale, whatever the method
+            self._changed(invalidated)
         if self._graph is not None and doc.links:
             self._graph.add(doc)
         return response.status, doc
 
-    def _changed(self, method: str, urls: list[str]) -> None:
-        """``stale`` events for what an unsafe method changed (``delete`` for the URL a
-        DELETE named)."""
+    def _changed(self, urls: list[str], *, deleted: bool = False) -> None:
+        """``stale`` events for what an unsafe method changed; with ``deleted``, the first
+        URL (the one a DELETE named) is ``delete``."""
         if not self._listeners:
             return
         for n, url in enumerate(urls):
-            self._emit("delete" if n == 0 and method.upper() == "DELETE" else "stale", url, None)
+            self._emit("delete" if deleted and n == 0 else "stale", url, None)
 
-
-_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # RFC 9110 9.2.1
 
 # Extensions an export file may get from the server's Content-Type: data formats that no
 # desktop runs when the file is opened. Anything else is saved as .bin.
