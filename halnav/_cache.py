@@ -18,7 +18,7 @@ from the cache carries its own ``Age`` (RFC 9111 section 5.1).
 
 ``_embedded`` copies (opt-in, ``Navigator(cache_embedded=True)``): a resource embedded in a
 fresh answer, with a ``self`` on the same origin, is stored as the answer of its ``self``
-(:func:`embedded_answer`), fresh exactly as long as the answer that carried it and with no
+(with :func:`copy_headers`), fresh exactly as long as the answer that carried it and with no
 validator of its own, unless the cache already holds that URL's own answer. HAL lets an
 embedded copy be partial, hence opt-in.
 
@@ -56,7 +56,7 @@ __all__ = [
     "MemoryCache",
     "SqliteCache",
     "conditional_headers",
-    "embedded_answer",
+    "copy_headers",
     "freshness",
     "storable",
     "variant_key",
@@ -182,27 +182,26 @@ def variant_key(vary: str | None, request: Mapping[str, str]) -> str | None:
     return hashlib.sha256(chosen.encode()).hexdigest()[:32]
 
 
-def embedded_answer(
-    carrier: CachedAnswer, url: str, body: bytes, now: float
-) -> CachedAnswer | None:
-    """The cache entry of a resource embedded in ``carrier`` (stored ``now``), or None when
-    the policy does not allow one: the carrier must be fresh and vary on nothing, the copy
-    is fresh for what is left of the carrier's lifetime and has no validator.
+def copy_headers(carrier: CachedAnswer, now: float) -> dict[str, str] | None:
+    """The headers of the cache entries (stored ``now``) of the resources embedded in
+    ``carrier``, or None when the policy allows none: the carrier must be fresh and vary on
+    nothing; a copy is fresh for what is left of the carrier's lifetime, with no validator.
 
     >>> page = CachedAnswer("https://h/p", 200, {"Cache-Control": "max-age=60"}, "a/b", b"", 0)
-    >>> copy = embedded_answer(page, "https://h/p/1", b"{}", now=50)
-    >>> copy.headers, copy.fresh(55), copy.fresh(61)
+    >>> headers = copy_headers(page, now=50)
+    >>> copy = CachedAnswer("https://h/p/1", 200, headers, "a/b", b"{}", 50)
+    >>> headers, copy.fresh(55), copy.fresh(61)
     ({'Cache-Control': 'max-age=60', 'Age': '50'}, True, False)
-    >>> embedded_answer(page, "https://h/p/1", b"{}", now=61) is None
+    >>> copy_headers(page, now=61) is None
     True
     """
-    if carrier.variant or variant_key(carrier.headers.get("Vary"), {}) != "":
+    if variant_key(carrier.headers.get("Vary"), {}) != "":
         return None  # chosen by request headers the copy's own request may not send
     if not carrier.fresh(now):
         return None
     headers = {name: carrier.headers[name] for name in _FRESHNESS if name in carrier.headers}
     headers["Age"] = str(math.ceil(carrier.age(now)))  # rounded up: never fresh for longer
-    return CachedAnswer(url, 200, headers, carrier.content_type, body, now)
+    return headers
 
 
 def conditional_headers(answer: CachedAnswer) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import json
 import mimetypes
@@ -141,6 +142,11 @@ class NavigatorStatistics:
     actions: int
     shared_gets: int
     transport: TransportStatistics
+
+
+def _encoded(doc: Document) -> bytes:
+    """``doc`` as the compact HAL JSON a cache entry holds."""
+    return json.dumps(unstructure(doc), separators=(",", ":")).encode()
 
 
 def _is_json(response: Response) -> bool:
@@ -566,11 +572,12 @@ class Navigator:
         as the answers of their ``self`` (the transport decides whether policy allows)."""
         copies = [d for docs in doc.embedded.values() for d in docs if docs is not doc.items]
         copies.extend(doc.items)  # a HAL page's items are also its _embedded array: once
-        for copy in copies:
-            url = copy.self_url
-            if url is not None:
-                body = json.dumps(unstructure(copy), separators=(",", ":")).encode()
-                self._transport.store_embedded(response, url, body)
+        with_self = [(copy.self_url, copy) for copy in copies]
+        # A body is made only for a copy the cache takes (none when the page is not fresh).
+        self._transport.store_embedded(
+            response,
+            [(url, functools.partial(_encoded, copy)) for url, copy in with_self if url],
+        )
 
     def _document(self, response: Response) -> Document:
         doc = self._parsed(response)

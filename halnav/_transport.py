@@ -50,7 +50,7 @@ from ._cache import (
     CachedAnswer,
     HttpCache,
     conditional_headers,
-    embedded_answer,
+    copy_headers,
     kept_headers,
     storable,
     variant_key,
@@ -703,35 +703,42 @@ class Transport:
             )
         return response
 
-    def store_embedded(self, carrier: Response, url: str, body: bytes) -> bool:
-        """Store a resource embedded in ``carrier`` (a GET's answer) as the answer of its
-        own ``url``, if the cache's policy allows (see :func:`halnav._cache.embedded_answer`):
-        ``url`` on the carrier's origin, the carrier fresh and storable, and no answer of
-        the URL's own in the cache. Whether it was stored."""
+    def store_embedded(
+        self, carrier: Response, copies: Iterable[tuple[str, Callable[[], bytes]]]
+    ) -> int:
+        """Store the resources embedded in ``carrier`` (a GET's answer), each ``(url, body)``
+        (``body`` made only for a copy that is stored), as the answers of their own ``url``,
+        as far as the cache's policy allows (see :func:`halnav._cache.copy_headers`): the
+        carrier fresh and storable, the ``url`` on its origin, no answer of the URL's own in
+        the cache. How many were stored."""
         cache = self._cache
         if cache is None or carrier.method != "GET" or carrier.path is not None:
-            return False
+            return 0
         if not storable("GET", carrier.status, {}, carrier.headers):
-            return False
-        try:
-            target = _parse(url)
-        except UnsafeLinkError:
-            return False
-        if _origin(target) != _origin(_parse(carrier.url)):
-            return False  # a server plants no answer for another origin
-        key = str(target)
+            return 0
         now = time.time()
-        held = cache.get(key)
-        if held is not None and (held.fresh(now) or conditional_headers(held)):
-            return False  # the URL's own answer is better than a copy
         shell = CachedAnswer(
             carrier.url, 200, kept_headers(carrier.headers), carrier.content_type, b"", now
         )
-        answer = embedded_answer(shell, key, body, now)
-        if answer is None:
-            return False
-        cache.put(answer)
-        return True
+        headers = copy_headers(shell, now)
+        if headers is None:
+            return 0
+        here = _origin(_parse(carrier.url))
+        stored = 0
+        for url, body in copies:
+            try:
+                target = _parse(url)
+            except UnsafeLinkError:
+                continue
+            if _origin(target) != here:
+                continue  # a server plants no answer for another origin
+            key = str(target)
+            held = cache.get(key)
+            if held is not None and (held.fresh(now) or conditional_headers(held)):
+                continue  # the URL's own answer is better than a copy
+            cache.put(CachedAnswer(key, 200, headers, carrier.content_type, body(), now))
+            stored += 1
+        return stored
 
     @property
     def cached(self) -> bool:
