@@ -194,6 +194,19 @@ class ActionRule:
     max_items: int | None = None
     where_key: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """What identifies the rule in a resumable walk's stored options (and a cluster's
+        shard keys): its fields as JSON values, ``where`` by its ``where_key``."""
+        return {
+            "name": self.name,
+            "json": self.json,
+            "export_dir": self.export_dir,
+            "rels": None if self.rels is None else sorted(self.rels),
+            "limit": self.limit,
+            **({"max_items": self.max_items} if self.max_items is not None else {}),
+            "where": self.where_key,
+        }
+
 
 @attrs.frozen
 class CrawlStatistics:
@@ -731,18 +744,7 @@ class Crawler:
             "max_depth": scope.max_depth,
             "same_origin": scope.same_origin,
             "follow_templated": scope.follow_templated,
-            "actions": [
-                {
-                    "name": rule.name,
-                    "json": rule.json,
-                    "export_dir": rule.export_dir,
-                    "rels": None if rule.rels is None else sorted(rule.rels),
-                    "limit": rule.limit,
-                    **({"max_items": rule.max_items} if rule.max_items is not None else {}),
-                    "where": rule.where_key,
-                }
-                for rule in self._rules
-            ],
+            "actions": [rule.to_json() for rule in self._rules],
         }
 
     def _load(self, store: ResumeStore, output: Path) -> None:

@@ -128,17 +128,9 @@ def shard_key(root: str, scope: Scope | None = None) -> str:
 
 
 def _rules_text(rules: Sequence[ActionRule]) -> str:
-    """Action rules as text that is the same in every process (for shard keys)."""
-    return json.dumps(
-        [
-            {"name": rule.name, "json": rule.json, "export_dir": rule.export_dir,
-             "rels": sorted(rule.rels) if rule.rels is not None else None, "limit": rule.limit,
-             "max_items": rule.max_items, "where": rule.where_key or (rule.where is not None)}
-            for rule in rules
-        ],
-        sort_keys=True,
-        default=str,
-    )  # fmt: skip
+    """Action rules as text that is the same in every process (for shard keys): as a
+    resumable walk stores them."""
+    return json.dumps([rule.to_json() for rule in rules], sort_keys=True, default=str)
 
 
 def _scope_text(scope: Scope) -> str:
