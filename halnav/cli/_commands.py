@@ -44,6 +44,7 @@ from ._common import (
     _MERMAID_MAX_EDGES,
     _SECRET_OPTIONS,
     _T,
+    _VEEAM_HINT,
     _VEEAM_PATH,
     _WALKS,
     _printable,
@@ -615,10 +616,7 @@ def _cmd_act(args: argparse.Namespace, creds: _Credentials) -> int:
             )
         except halnav.HTTPStatusError as exc:
             if exc.status in (400, 404, 405, 415) and not creds.veeam and _VEEAM_PATH.search(url):
-                exc.add_note(
-                    "is this a Veeam server? add --veeam: its actions take wrapped bodies "
-                    "and names a plain HAL client does not know"
-                )
+                exc.add_note(_VEEAM_HINT)
             raise
         finally:
             if meter is not None:
@@ -688,8 +686,6 @@ def _check_folder(path: str | None, option: str) -> None:
     if path is None:
         return
     target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{option} {path}: is a file, not a folder")
     existing = next((p for p in (target, *target.parents) if p.exists()), Path())
     if not existing.is_dir():
         raise ValueError(f"{option} {path}: {existing} is a file, not a folder")
@@ -846,9 +842,8 @@ def _cmd_crawl(args: argparse.Namespace, creds: _Credentials) -> int:
         _say_offsite(summary)
         _say_unmatched(summary, "no document in the walk offered it (check the name and scope)")
         if summary.action_failures and not creds.veeam and _VEEAM_PATH.search(roots[0]):
-            print(f"halnav: note: {summary.action_failures:,} actions failed; is this a Veeam "
-                  "server? add --veeam: its actions take wrapped bodies and names a plain HAL "
-                  "client does not know", file=sys.stderr)  # fmt: skip
+            print(f"halnav: note: {summary.action_failures:,} actions failed; {_VEEAM_HINT}",
+                  file=sys.stderr)  # fmt: skip
         _say_stopped(summary, args.state)
         return _walk_status(summary)
 

@@ -27,6 +27,11 @@ _LIMITS: Final = halnav.Limits()  # the defaults the help texts name
 _MERMAID_MAX_EDGES: Final = 500  # Mermaid's default maxEdges
 # A URL of a Veeam B365 server: an action refused there without --veeam gets a hint.
 _VEEAM_PATH: Final = re.compile(r"/v[5-8]/(?:restoresessions|organizations)", re.IGNORECASE)
+# Said when a server at a _VEEAM_PATH refuses actions sent without the Veeam profile.
+_VEEAM_HINT: Final = (
+    "is this a Veeam server? add --veeam: its actions take wrapped bodies and names a plain "
+    "HAL client does not know"
+)
 _EXIT_ERROR: Final = 1
 _EXIT_USAGE: Final = 2
 _WALKS: Final = frozenset({"crawl", "veeam-walk"})
