@@ -953,5 +953,6 @@ def structure_state(doc: Document, cls: type[T], *, converter: cattrs.Converter 
 def unstructure(value: Any) -> Any:
     """JSON-ready data for a Document, Link or Action: HAL that :func:`parse` reads back
     into an equal document (absolute hrefs, ``_embedded`` nested, page items as Veeam's
-    ``results`` whatever key they came under). ``Document.source`` is the JSON as sent."""
+    ``results`` beside ``offset``/``limit``, else Eve's ``_items``, or a bare array).
+    ``Document.source`` is the JSON as sent."""
     return _CONVERTER.unstructure(value)
